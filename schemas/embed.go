@@ -1,0 +1,10 @@
+// Package schemas holds the database migrations, embedded so the worker applies
+// them at start, and the JSON Schemas of workflow inputs and signals.
+package schemas
+
+import "embed"
+
+// Migrations are goose SQL migrations, applied in file-name order.
+//
+//go:embed migrations/*.sql
+var Migrations embed.FS
