@@ -1,0 +1,106 @@
+// Package activities holds every Temporal activity of the system: all I/O (SP-API,
+// KMS, PostgreSQL, Temporal client calls) happens here, never in workflows.
+// Inputs and results carry only non-PII facts and references: they are recorded in
+// workflow history.
+package activities
+
+import "time"
+
+// Error types a workflow's retry policy treats as final: retrying cannot help.
+const (
+	// ErrInvalidOrder: SP-API answered with a malformed order or one lacking a required field.
+	ErrInvalidOrder = "InvalidOrder"
+	// ErrInvalidInput: an activity was called with an argument that can never work.
+	ErrInvalidInput = "InvalidInput"
+	// ErrOrderNotFound: SP-API does not know the order (HTTP 404/400 on getOrder).
+	ErrOrderNotFound = "OrderNotFound"
+)
+
+// FetchAndSealInput names the order to fetch from SP-API and seal.
+type FetchAndSealInput struct {
+	AmazonOrderID string `json:"amazonOrderId"`
+}
+
+// OrderFacts is what the workflow may know about an order: no PII, only dates,
+// amounts, flags and counts.
+type OrderFacts struct {
+	AmazonOrderID string    `json:"amazonOrderId"`
+	MarketplaceID string    `json:"marketplaceId"`
+	PurchasedAt   time.Time `json:"purchasedAt"`
+	// LatestDeliveryAt is Amazon's promised latest delivery date, or purchase +
+	// DPP_DELIVERY_FALLBACK when the order has none: the assumed delivery when no
+	// delivery is reported.
+	LatestDeliveryAt time.Time `json:"latestDeliveryAt"`
+	// DeliveredAt is set when SP-API already reports every package delivered.
+	DeliveredAt     *time.Time `json:"deliveredAt,omitempty"`
+	Cancelled       bool       `json:"cancelled"`
+	Business        bool       `json:"business"`
+	Currency        string     `json:"currency"`
+	GrandTotalMinor int64      `json:"grandTotalMinor"`
+	SealedFields    int        `json:"sealedFields"`
+	// PIIRetention is the policy in force when the order was sealed
+	// (DPP_PII_RETENTION); recorded in history so replays agree.
+	PIIRetention time.Duration `json:"piiRetention"`
+	// AlreadyPurged is true when the order's PII was erased before: nothing was fetched.
+	AlreadyPurged bool `json:"alreadyPurged,omitempty"`
+}
+
+// IssueInvoiceInput names the order to invoice.
+type IssueInvoiceInput struct {
+	AmazonOrderID string `json:"amazonOrderId"`
+}
+
+// InvoiceRef identifies an issued VAT invoice.
+type InvoiceRef struct {
+	Number          string    `json:"number"`
+	Kind            string    `json:"kind"`
+	IssuedAt        time.Time `json:"issuedAt"`
+	TotalGrossMinor int64     `json:"totalGrossMinor"`
+	TotalVATMinor   int64     `json:"totalVatMinor"`
+}
+
+// PurgeInput asks for the Cryptographic Erase of an order's PII.
+type PurgeInput struct {
+	AmazonOrderID string `json:"amazonOrderId"`
+	// Reason is one of retention-expired, purge-now, cancelled.
+	Reason      string    `json:"reason"`
+	RequestedBy string    `json:"requestedBy,omitempty"`
+	DueAt       time.Time `json:"dueAt"`
+}
+
+// PurgeResult references the certificate of sanitization in the evidence log.
+type PurgeResult struct {
+	PurgedAt        time.Time `json:"purgedAt"`
+	FieldsErased    int       `json:"fieldsErased"`
+	CertificateSeq  int64     `json:"certificateSeq"`
+	CertificateHash string    `json:"certificateHash"`
+}
+
+// SyncOrdersInput configures one OrderSync pass; zero values take the worker's config.
+type SyncOrdersInput struct {
+	// Name of the watermark row; lets tests and several sellers keep separate watermarks.
+	Name string `json:"name,omitempty"`
+}
+
+// SyncResult counts what one OrderSync pass did.
+type SyncResult struct {
+	Seen           int       `json:"seen"`
+	Started        int       `json:"started"`
+	AlreadyStarted int       `json:"alreadyStarted"`
+	SkippedPurged  int       `json:"skippedPurged"`
+	Delivered      int       `json:"delivered"`
+	Cancelled      int       `json:"cancelled"`
+	Pages          int       `json:"pages"`
+	Watermark      time.Time `json:"watermark"`
+}
+
+// SweepInput configures one batch of the tax record sweep.
+type SweepInput struct {
+	BatchSize int `json:"batchSize"`
+}
+
+// SweepResult counts one batch.
+type SweepResult struct {
+	Purged    int  `json:"purged"`
+	Remaining bool `json:"remaining"`
+}

@@ -1,0 +1,39 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/plusranger/dpp/activities"
+)
+
+// Activities retry transient failures (SP-API, KMS, Postgres outages) without a
+// limit: the order waits, visibly, in the Web UI, rather than failing. Only errors
+// retrying cannot fix are final.
+var finalErrors = []string{activities.ErrInvalidOrder, activities.ErrInvalidInput, activities.ErrOrderNotFound}
+
+func retry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        5 * time.Minute,
+		NonRetryableErrorTypes: finalErrors,
+	}
+}
+
+var (
+	sealOptions = workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: retry()}
+	// Rendering and sealing a PDF is quick; the counter lock is held only inside.
+	invoiceOptions = workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: retry()}
+	purgeOptions   = workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: retry()}
+	// Sync and sweep heartbeat their progress, so a dead worker is noticed quickly
+	// and the retry resumes where the last heartbeat left off.
+	syncOptions  = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute, RetryPolicy: retry()}
+	sweepOptions = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute, RetryPolicy: retry()}
+)
+
+func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
+	return workflow.WithActivityOptions(ctx, o)
+}

@@ -1,0 +1,332 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/plusranger/dpp/activities"
+)
+
+// Purge reasons, recorded on the certificate of sanitization.
+const (
+	PurgeReasonRetention = "retention-expired"
+	PurgeReasonPurgeNow  = "purge-now"
+	PurgeReasonCancelled = "cancelled"
+)
+
+// Where the delivery time came from, shown by the status query.
+const (
+	DeliveryFromSPAPI    = "sp-api"
+	DeliveryFromSignal   = "signal"
+	DeliveryFromPromise  = "latest-delivery-date"
+	maxRejectedSignals   = 20
+	maxDeliveredInFuture = 24 * time.Hour
+)
+
+// OrderStatus answers the `status` query. It holds no PII.
+type OrderStatus struct {
+	AmazonOrderID   string           `json:"amazonOrderId"`
+	Stage           string           `json:"stage"`
+	DeliveredAt     *time.Time       `json:"deliveredAt,omitempty"`
+	DeliverySource  string           `json:"deliverySource,omitempty"`
+	PurgeDueAt      *time.Time       `json:"purgeDueAt,omitempty"`
+	OnHold          bool             `json:"onHold"`
+	Holds           []Hold           `json:"holds"`
+	PurgeRequest    *PurgeRequest    `json:"purgeRequest,omitempty"`
+	InvoiceNumber   string           `json:"invoiceNumber,omitempty"`
+	Cancelled       bool             `json:"cancelled"`
+	PurgedAt        *time.Time       `json:"purgedAt,omitempty"`
+	CertificateSeq  int64            `json:"certificateSeq,omitempty"`
+	RejectedSignals []RejectedSignal `json:"rejectedSignals,omitempty"`
+}
+
+// Hold is one legal hold, with who placed and released it.
+type Hold struct {
+	Reason     string     `json:"reason"`
+	By         string     `json:"by"`
+	At         time.Time  `json:"at"`
+	ReleasedBy string     `json:"releasedBy,omitempty"`
+	ReleasedAt *time.Time `json:"releasedAt,omitempty"`
+}
+
+// PurgeRequest is an early purge: purge-now or a cancellation.
+type PurgeRequest struct {
+	Reason string    `json:"reason"`
+	Detail string    `json:"detail,omitempty"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// RejectedSignal records a signal whose payload was refused, and why.
+type RejectedSignal struct {
+	Signal string    `json:"signal"`
+	At     time.Time `json:"at"`
+	Error  string    `json:"error"`
+}
+
+// OrderResult is OrderLifecycle's result.
+type OrderResult struct {
+	AmazonOrderID  string    `json:"amazonOrderId"`
+	InvoiceNumber  string    `json:"invoiceNumber,omitempty"`
+	PurgeReason    string    `json:"purgeReason"`
+	PurgedAt       time.Time `json:"purgedAt"`
+	CertificateSeq int64     `json:"certificateSeq,omitempty"`
+}
+
+// OrderLifecycle keeps the policy's promises for one order: fetch and seal its PII,
+// issue the VAT invoice, wait for delivery, keep the PII for the retention period
+// (holds, purge-now and cancellation change that), then crypto-erase it with a
+// certificate. The invoice, a tax record, is left to TaxRecordSweep, so no order
+// workflow stays open for years.
+func OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResult, error) {
+	if err := in.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+	}
+	if id := workflow.GetInfo(ctx).WorkflowExecution.ID; id != OrderWorkflowID(in.AmazonOrderID) {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"OrderLifecycle input: amazonOrderId does not match the workflow ID %q; start it with ID %q",
+			id, OrderWorkflowID(in.AmazonOrderID)), ErrInvalidInput, nil)
+	}
+	lc := &lifecycle{status: OrderStatus{AmazonOrderID: in.AmazonOrderID, Holds: []Hold{}}}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (OrderStatus, error) {
+		return lc.status, nil
+	}); err != nil {
+		return nil, err
+	}
+	workflow.Go(ctx, lc.receiveSignals)
+	return lc.run(ctx)
+}
+
+type lifecycle struct {
+	status OrderStatus
+	// changed is set by every accepted signal so waits re-evaluate.
+	changed bool
+}
+
+func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
+	var a *activities.Activities
+	id := lc.status.AmazonOrderID
+	lc.setStage(ctx, StageSealing)
+
+	var facts activities.OrderFacts
+	if err := workflow.ExecuteActivity(withOptions(ctx, sealOptions), a.FetchAndSeal,
+		activities.FetchAndSealInput{AmazonOrderID: id}).Get(ctx, &facts); err != nil {
+		return nil, err
+	}
+	if facts.AlreadyPurged {
+		lc.setStage(ctx, StagePurged)
+		return &OrderResult{AmazonOrderID: id, PurgeReason: "already-purged"}, nil
+	}
+	if facts.Cancelled {
+		lc.requestPurge(ctx, PurgeRequest{Reason: PurgeReasonCancelled, Detail: "cancelled when fetched", At: workflow.Now(ctx)})
+	}
+	if facts.DeliveredAt != nil && lc.status.DeliveredAt == nil {
+		lc.status.DeliveredAt, lc.status.DeliverySource = facts.DeliveredAt, DeliveryFromSPAPI
+	}
+
+	// A cancelled order was never supplied: no tax point, no invoice.
+	if !lc.status.Cancelled {
+		lc.setStage(ctx, StageInvoicing)
+		var inv activities.InvoiceRef
+		if err := workflow.ExecuteActivity(withOptions(ctx, invoiceOptions), a.IssueInvoice,
+			activities.IssueInvoiceInput{AmazonOrderID: id}).Get(ctx, &inv); err != nil {
+			return nil, err
+		}
+		lc.status.InvoiceNumber = inv.Number
+	}
+
+	if lc.status.DeliveredAt == nil && lc.status.PurgeRequest == nil {
+		lc.setStage(ctx, StageAwaitingDelivery)
+		wait := facts.LatestDeliveryAt.Sub(workflow.Now(ctx))
+		ok, err := workflow.AwaitWithTimeout(ctx, max(wait, 0), func() bool {
+			return lc.status.DeliveredAt != nil || lc.status.PurgeRequest != nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			assumed := facts.LatestDeliveryAt
+			lc.status.DeliveredAt, lc.status.DeliverySource = &assumed, DeliveryFromPromise
+		}
+	}
+
+	reason, by, due, err := lc.retain(ctx, facts.PIIRetention)
+	if err != nil {
+		return nil, err
+	}
+
+	lc.setStage(ctx, StagePurging)
+	var purged activities.PurgeResult
+	if err := workflow.ExecuteActivity(withOptions(ctx, purgeOptions), a.PurgeOrder, activities.PurgeInput{
+		AmazonOrderID: id, Reason: reason, RequestedBy: by, DueAt: due,
+	}).Get(ctx, &purged); err != nil {
+		return nil, err
+	}
+	lc.status.PurgedAt, lc.status.CertificateSeq = &purged.PurgedAt, purged.CertificateSeq
+	lc.setStage(ctx, StagePurged)
+	return &OrderResult{AmazonOrderID: id, InvoiceNumber: lc.status.InvoiceNumber, PurgeReason: reason,
+		PurgedAt: purged.PurgedAt, CertificateSeq: purged.CertificateSeq}, nil
+}
+
+// retain waits on the durable timer until the PII is due for purge, honouring
+// legal holds, purge requests and late delivery reports. It returns why the purge
+// happens, who asked for it and when it was due.
+func (lc *lifecycle) retain(ctx workflow.Context, retention time.Duration) (reason, by string, due time.Time, err error) {
+	for {
+		if lc.status.DeliveredAt != nil {
+			d := lc.status.DeliveredAt.Add(retention)
+			if lc.status.PurgeDueAt == nil || !lc.status.PurgeDueAt.Equal(d) {
+				lc.status.PurgeDueAt = &d
+				_ = workflow.UpsertTypedSearchAttributes(ctx, PurgeDueAtKey.ValueSet(d))
+			}
+		}
+		if lc.status.OnHold {
+			lc.setStage(ctx, StageOnHold)
+			lc.changed = false
+			if err := workflow.Await(ctx, func() bool { return !lc.status.OnHold }); err != nil {
+				return "", "", due, err
+			}
+			continue
+		}
+		lc.setStage(ctx, StageRetained)
+		now := workflow.Now(ctx)
+		if r := lc.status.PurgeRequest; r != nil {
+			return r.Reason, r.By, now, nil
+		}
+		if lc.status.PurgeDueAt == nil { // unreachable: no delivery means a purge request
+			return PurgeReasonPurgeNow, "", now, nil
+		}
+		if !lc.status.PurgeDueAt.After(now) {
+			return PurgeReasonRetention, "", *lc.status.PurgeDueAt, nil
+		}
+		lc.changed = false
+		if _, err := workflow.AwaitWithTimeout(ctx, lc.status.PurgeDueAt.Sub(now), func() bool { return lc.changed }); err != nil {
+			return "", "", due, err
+		}
+	}
+}
+
+func (lc *lifecycle) setStage(ctx workflow.Context, stage string) {
+	if lc.status.Stage == stage {
+		return
+	}
+	lc.status.Stage = stage
+	// Failing to upsert only affects Web UI search; never fail the order for it.
+	_ = workflow.UpsertTypedSearchAttributes(ctx,
+		AmazonOrderIDKey.ValueSet(lc.status.AmazonOrderID), OrderStageKey.ValueSet(stage))
+}
+
+func (lc *lifecycle) requestPurge(ctx workflow.Context, r PurgeRequest) {
+	if r.Reason == PurgeReasonCancelled {
+		lc.status.Cancelled = true
+	}
+	if lc.status.PurgeRequest == nil {
+		lc.status.PurgeRequest = &r
+	}
+	lc.changed = true
+}
+
+// receiveSignals runs beside the main flow for the whole run, so a signal is
+// handled whatever stage the order is in.
+func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
+	sel := workflow.NewSelector(ctx)
+	handle := func(name string, accept func(raw json.RawMessage) error) {
+		sel.AddReceive(workflow.GetSignalChannel(ctx, name), func(c workflow.ReceiveChannel, _ bool) {
+			var raw json.RawMessage
+			c.Receive(ctx, &raw)
+			if err := accept(raw); err != nil {
+				lc.reject(ctx, name, err)
+				return
+			}
+			lc.changed = true
+		})
+	}
+	handle(SignalDelivered, func(raw json.RawMessage) error {
+		var s DeliveredSignal
+		if err := decodeSignal(raw, &s); err != nil {
+			return err
+		}
+		now := workflow.Now(ctx)
+		if s.DeliveredAt.After(now.Add(maxDeliveredInFuture)) {
+			return errors.New(`field "deliveredAt" is more than a day in the future`)
+		}
+		// The first real report wins; a later one only replaces an assumption.
+		if lc.status.DeliveredAt == nil || lc.status.DeliverySource == DeliveryFromPromise {
+			at := s.DeliveredAt.UTC()
+			lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromSignal
+		}
+		return nil
+	})
+	handle(SignalLegalHold, func(raw json.RawMessage) error {
+		var s HoldSignal
+		if err := decodeSignal(raw, &s); err != nil {
+			return err
+		}
+		lc.status.Holds = append(lc.status.Holds, Hold{Reason: s.Reason, By: s.By, At: workflow.Now(ctx)})
+		lc.status.OnHold = true
+		return nil
+	})
+	handle(SignalReleaseHold, func(raw json.RawMessage) error {
+		var s ReleaseSignal
+		if err := decodeSignal(raw, &s); err != nil {
+			return err
+		}
+		if !lc.status.OnHold {
+			return errors.New("no legal hold is in place")
+		}
+		now := workflow.Now(ctx)
+		for i := range lc.status.Holds {
+			if lc.status.Holds[i].ReleasedAt == nil {
+				lc.status.Holds[i].ReleasedBy, lc.status.Holds[i].ReleasedAt = s.By, &now
+			}
+		}
+		lc.status.OnHold = false
+		return nil
+	})
+	handle(SignalPurgeNow, func(raw json.RawMessage) error {
+		var s PurgeNowSignal
+		if err := decodeSignal(raw, &s); err != nil {
+			return err
+		}
+		lc.requestPurge(ctx, PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
+		return nil
+	})
+	handle(SignalCancelled, func(raw json.RawMessage) error {
+		var s CancelledSignal
+		if err := decodeSignal(raw, &s); err != nil {
+			return err
+		}
+		lc.requestPurge(ctx, PurgeRequest{Reason: PurgeReasonCancelled, Detail: s.Reason, At: workflow.Now(ctx)})
+		return nil
+	})
+	for {
+		sel.Select(ctx)
+	}
+}
+
+type validator interface{ Validate() error }
+
+// decodeSignal decodes a raw signal payload into s and validates it. A missing
+// payload decodes to the zero value, which Validate then names.
+func decodeSignal[T validator](raw json.RawMessage, s T) error {
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, s); err != nil {
+			return err
+		}
+	}
+	return s.Validate()
+}
+
+func (lc *lifecycle) reject(ctx workflow.Context, signal string, err error) {
+	workflow.GetLogger(ctx).Warn("Rejected signal", "signal", signal, "error", err.Error())
+	lc.status.RejectedSignals = append(lc.status.RejectedSignals,
+		RejectedSignal{Signal: signal, At: workflow.Now(ctx), Error: err.Error()})
+	if n := len(lc.status.RejectedSignals); n > maxRejectedSignals {
+		lc.status.RejectedSignals = lc.status.RejectedSignals[n-maxRejectedSignals:]
+	}
+}

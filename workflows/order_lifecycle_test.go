@@ -1,0 +1,294 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/plusranger/dpp/activities"
+)
+
+const testOrder = "205-1234567-7654321"
+
+var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+
+const retention = 720 * time.Hour
+
+type run struct {
+	t        *testing.T
+	env      *testsuite.TestWorkflowEnvironment
+	facts    activities.OrderFacts
+	purge    *activities.PurgeInput
+	purgedAt time.Time
+	invoices int
+}
+
+func newRun(t *testing.T) *run {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	env.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
+	r := &run{t: t, env: env, facts: activities.OrderFacts{
+		AmazonOrderID: testOrder, MarketplaceID: "A1F83G8C2ARO7P", PurchasedAt: t0,
+		LatestDeliveryAt: t0.Add(72 * time.Hour), Currency: "GBP", GrandTotalMinor: 2399,
+		SealedFields: 9, PIIRetention: retention,
+	}}
+	a := &activities.Activities{}
+	env.RegisterActivity(a)
+	env.OnActivity(a.FetchAndSeal, mock.Anything, activities.FetchAndSealInput{AmazonOrderID: testOrder}).
+		Return(func(context.Context, activities.FetchAndSealInput) (*activities.OrderFacts, error) {
+			f := r.facts
+			return &f, nil
+		}).Maybe()
+	env.OnActivity(a.IssueInvoice, mock.Anything, activities.IssueInvoiceInput{AmazonOrderID: testOrder}).
+		Return(func(context.Context, activities.IssueInvoiceInput) (*activities.InvoiceRef, error) {
+			r.invoices++
+			return &activities.InvoiceRef{Number: "INV-000001", Kind: "simplified", IssuedAt: env.Now()}, nil
+		}).Maybe()
+	env.OnActivity(a.PurgeOrder, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.PurgeInput) (*activities.PurgeResult, error) {
+			r.purge, r.purgedAt = &in, env.Now().UTC()
+			return &activities.PurgeResult{PurgedAt: env.Now(), FieldsErased: 9, CertificateSeq: 7}, nil
+		}).Maybe()
+	return r
+}
+
+func (r *run) at(d time.Duration, f func()) { r.env.RegisterDelayedCallback(f, d) }
+
+func (r *run) signal(name string, payload any) { r.env.SignalWorkflow(name, payload) }
+
+func (r *run) status() OrderStatus {
+	v, err := r.env.QueryWorkflow(QueryStatus)
+	require.NoError(r.t, err)
+	var s OrderStatus
+	require.NoError(r.t, v.Get(&s))
+	return s
+}
+
+func (r *run) execute(input any) *OrderResult {
+	r.env.ExecuteWorkflow(OrderLifecycleName, input)
+	require.True(r.t, r.env.IsWorkflowCompleted())
+	require.NoError(r.t, r.env.GetWorkflowError())
+	var res OrderResult
+	require.NoError(r.t, r.env.GetWorkflowResult(&res))
+	return &res
+}
+
+func input() map[string]string { return map[string]string{"amazonOrderId": testOrder} }
+
+func TestPurgesThirtyDaysAfterPromisedDeliveryWhenNoDeliveryIsReported(t *testing.T) {
+	r := newRun(t)
+	var mid OrderStatus
+	r.at(100*time.Hour, func() { mid = r.status() })
+	res := r.execute(input())
+	require.Equal(t, PurgeReasonRetention, res.PurgeReason)
+	require.Equal(t, r.facts.LatestDeliveryAt.Add(retention), r.purgedAt)
+	require.Equal(t, r.facts.LatestDeliveryAt.Add(retention), r.purge.DueAt)
+	require.Equal(t, "INV-000001", res.InvoiceNumber)
+	require.Equal(t, StageRetained, mid.Stage)
+	require.Equal(t, DeliveryFromPromise, mid.DeliverySource)
+	require.Equal(t, StagePurged, r.status().Stage)
+}
+
+func TestDeliverySignalEarlierThanPromiseMovesPurgeEarlier(t *testing.T) {
+	r := newRun(t)
+	delivered := t0.Add(30 * time.Hour)
+	r.at(31*time.Hour, func() { r.signal(SignalDelivered, DeliveredSignal{DeliveredAt: delivered}) })
+	r.execute(input())
+	require.Equal(t, delivered.Add(retention), r.purgedAt)
+}
+
+func TestDeliverySignalLaterThanPromiseMovesPurgeLater(t *testing.T) {
+	r := newRun(t)
+	delivered := r.facts.LatestDeliveryAt.Add(48 * time.Hour)
+	r.at(delivered.Sub(t0)+time.Minute, func() { r.signal(SignalDelivered, map[string]any{"deliveredAt": delivered}) })
+	r.execute(input())
+	require.Equal(t, delivered.Add(retention), r.purgedAt)
+}
+
+func TestDeliveryReportedBySPAPIStartsTheClockAtOnce(t *testing.T) {
+	r := newRun(t)
+	delivered := t0.Add(-time.Hour)
+	r.facts.DeliveredAt = &delivered
+	r.execute(input())
+	require.Equal(t, delivered.Add(retention), r.purgedAt)
+}
+
+func TestLegalHoldPausesPurgeUntilReleased(t *testing.T) {
+	r := newRun(t)
+	due := r.facts.LatestDeliveryAt.Add(retention)
+	release := due.Add(10 * 24 * time.Hour)
+	var held OrderStatus
+	r.at(200*time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "HMRC enquiry", "by": "dpo@plusranger"}) })
+	r.at(due.Sub(t0)+time.Hour, func() { held = r.status() })
+	r.at(release.Sub(t0), func() { r.signal(SignalReleaseHold, map[string]string{"by": "dpo@plusranger"}) })
+	r.execute(input())
+	require.Equal(t, StageOnHold, held.Stage)
+	require.True(t, held.OnHold)
+	require.Equal(t, release, r.purgedAt)
+	st := r.status()
+	require.Len(t, st.Holds, 1)
+	require.Equal(t, "HMRC enquiry", st.Holds[0].Reason)
+	require.Equal(t, "dpo@plusranger", st.Holds[0].ReleasedBy)
+	require.True(t, release.Equal(*st.Holds[0].ReleasedAt))
+}
+
+func TestPurgeNowPurgesAtOnceAndRecordsWho(t *testing.T) {
+	r := newRun(t)
+	r.at(5*time.Hour, func() {
+		r.signal(SignalPurgeNow, map[string]string{"reason": "buyer erasure request", "by": "amazon"})
+	})
+	res := r.execute(input())
+	require.Equal(t, t0.Add(5*time.Hour), r.purgedAt)
+	require.Equal(t, PurgeReasonPurgeNow, res.PurgeReason)
+	require.Equal(t, "amazon", r.purge.RequestedBy)
+}
+
+func TestPurgeNowDuringLegalHoldWaitsForRelease(t *testing.T) {
+	r := newRun(t)
+	r.at(1*time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "litigation", "by": "legal"}) })
+	r.at(2*time.Hour, func() { r.signal(SignalPurgeNow, map[string]string{"reason": "request", "by": "amazon"}) })
+	r.at(50*time.Hour, func() { r.signal(SignalReleaseHold, map[string]string{"by": "legal"}) })
+	r.execute(input())
+	require.Equal(t, t0.Add(50*time.Hour), r.purgedAt)
+	require.Equal(t, PurgeReasonPurgeNow, r.purge.Reason)
+}
+
+func TestCancellationSignalPurgesAtOnce(t *testing.T) {
+	r := newRun(t)
+	r.at(10*time.Hour, func() { r.signal(SignalCancelled, map[string]string{"reason": "buyer cancelled"}) })
+	res := r.execute(input())
+	require.Equal(t, t0.Add(10*time.Hour), r.purgedAt)
+	require.Equal(t, PurgeReasonCancelled, res.PurgeReason)
+	require.True(t, r.status().Cancelled)
+}
+
+func TestOrderCancelledWhenFetchedIsPurgedWithoutInvoice(t *testing.T) {
+	r := newRun(t)
+	r.facts.Cancelled = true
+	res := r.execute(input())
+	require.Equal(t, 0, r.invoices)
+	require.Equal(t, "", res.InvoiceNumber)
+	require.Equal(t, t0, r.purgedAt)
+	require.Equal(t, PurgeReasonCancelled, res.PurgeReason)
+}
+
+func TestAlreadyPurgedOrderCompletesWithoutWork(t *testing.T) {
+	r := newRun(t)
+	r.facts.AlreadyPurged = true
+	res := r.execute(input())
+	require.Equal(t, "already-purged", res.PurgeReason)
+	require.Equal(t, 0, r.invoices)
+	require.Nil(t, r.purge)
+}
+
+func TestBadSignalsAreRejectedAndRecorded(t *testing.T) {
+	r := newRun(t)
+	var mid OrderStatus
+	r.at(time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "x"}) })
+	r.at(2*time.Hour, func() { r.signal(SignalDelivered, map[string]string{"deliveredAt": "yesterday"}) })
+	r.at(3*time.Hour, func() { r.signal(SignalPurgeNow, map[string]string{"reason": "r", "by": "b", "extra": "?"}) })
+	r.at(4*time.Hour, func() { r.signal(SignalDelivered, "not an object") })
+	r.at(5*time.Hour, func() { r.signal(SignalReleaseHold, map[string]string{"by": "dpo"}) })
+	r.at(6*time.Hour, func() { mid = r.status() })
+	res := r.execute(input())
+	require.Equal(t, PurgeReasonRetention, res.PurgeReason, "bad signals must change nothing")
+	require.False(t, mid.OnHold)
+	require.Len(t, mid.RejectedSignals, 5)
+	for i, want := range []string{`"by" is required`, "RFC 3339", `unknown field "extra"`, "JSON object", "no legal hold"} {
+		require.Contains(t, mid.RejectedSignals[i].Error, want)
+	}
+}
+
+func TestBadInputFailsAtOnceNamingTheField(t *testing.T) {
+	for name, in := range map[string]any{
+		"missing":      map[string]string{},
+		"wrong type":   map[string]int{"amazonOrderId": 12},
+		"unknown":      map[string]string{"amazonOrderId": testOrder, "orderId": "x"},
+		"not an order": map[string]string{"amazonOrderId": "hello"},
+		"not object":   []int{1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRun(t)
+			r.env.ExecuteWorkflow(OrderLifecycleName, in)
+			err := r.env.GetWorkflowError()
+			require.Error(t, err)
+			var app *temporal.ApplicationError
+			require.True(t, errors.As(err, &app))
+			require.True(t, app.NonRetryable())
+			require.Equal(t, ErrInvalidInput, app.Type())
+			require.True(t, strings.Contains(err.Error(), "amazonOrderId") || strings.Contains(err.Error(), "JSON"), err.Error())
+			r.env.AssertNotCalled(t, "FetchAndSeal", mock.Anything, mock.Anything)
+		})
+	}
+}
+
+func TestInputMustMatchWorkflowID(t *testing.T) {
+	r := newRun(t)
+	r.env.ExecuteWorkflow(OrderLifecycleName, map[string]string{"amazonOrderId": "205-0000000-0000000"})
+	require.ErrorContains(t, r.env.GetWorkflowError(), "does not match the workflow ID")
+}
+
+func TestTransientActivityFailuresAreRetried(t *testing.T) {
+	for _, step := range []string{"FetchAndSeal", "IssueInvoice", "PurgeOrder"} {
+		t.Run(step, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.SetStartTime(t0)
+			env.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
+			a := &activities.Activities{}
+			env.RegisterActivity(a)
+			attempts := map[string]int{}
+			fail := func(name string) error {
+				attempts[name]++
+				if name == step && attempts[name] < 3 {
+					return errors.New("KMS unavailable")
+				}
+				return nil
+			}
+			env.OnActivity(a.FetchAndSeal, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.FetchAndSealInput) (*activities.OrderFacts, error) {
+					return &activities.OrderFacts{AmazonOrderID: testOrder, LatestDeliveryAt: t0, PIIRetention: time.Hour}, fail("FetchAndSeal")
+				})
+			env.OnActivity(a.IssueInvoice, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.IssueInvoiceInput) (*activities.InvoiceRef, error) {
+					return &activities.InvoiceRef{Number: "INV-1"}, fail("IssueInvoice")
+				})
+			env.OnActivity(a.PurgeOrder, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.PurgeInput) (*activities.PurgeResult, error) {
+					return &activities.PurgeResult{CertificateSeq: 1}, fail("PurgeOrder")
+				})
+			env.ExecuteWorkflow(OrderLifecycleName, input())
+			require.NoError(t, env.GetWorkflowError())
+			require.Equal(t, 3, attempts[step])
+		})
+	}
+}
+
+func TestInvalidOrderFromSPAPIFailsTheWorkflow(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
+	a := &activities.Activities{}
+	env.RegisterActivity(a)
+	calls := 0
+	env.OnActivity(a.FetchAndSeal, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.FetchAndSealInput) (*activities.OrderFacts, error) {
+			calls++
+			return nil, temporal.NewNonRetryableApplicationError("spapi getOrder: order.orderItems: missing", activities.ErrInvalidOrder, nil)
+		})
+	env.ExecuteWorkflow(OrderLifecycleName, input())
+	require.ErrorContains(t, env.GetWorkflowError(), "order.orderItems: missing")
+	require.Equal(t, 1, calls)
+}
