@@ -3,25 +3,55 @@ package activities
 import (
 	"context"
 	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/spapi"
 )
 
-// Activities holds the dependencies every activity needs. Methods are grouped by
-// concern: seal.go, invoice.go, purge.go, sync.go, taxsweep.go.
-type Activities struct {
+// OrderSource is the part of the SP-API client the activities use.
+type OrderSource interface {
+	GetOrder(ctx context.Context, orderID string, includedData []string) (*spapi.Order, error)
+	SearchOrders(ctx context.Context, p spapi.SearchOrdersParams) (*spapi.SearchOrdersResponse, error)
 }
 
-func (a *Activities) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*OrderFacts, error) {
-	return nil, errors.New("todo")
+// Activities holds the dependencies every activity needs. Methods are grouped by
+// concern: seal.go, invoice.go, purge.go, sync.go, taxsweep.go. Every exported
+// method is an activity.
+type Activities struct {
+	Orders *orders.Service
+	SPAPI  OrderSource
+	// Lifecycles starts and signals order workflows (OrderSync only).
+	Lifecycles OrderLifecycles
+	// Sync settings; see internal/config for their defaults.
+	MarketplaceIDs []string
+	SyncLookback   time.Duration
+	// SyncSettle keeps searches this far behind now: Amazon wants
+	// lastUpdatedBefore at least two minutes in the past. Zero omits it.
+	SyncSettle time.Duration
 }
-func (a *Activities) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*InvoiceRef, error) {
-	return nil, errors.New("todo")
+
+// final marks an error retrying cannot fix; the message must already be free of PII.
+func final(errType string, err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), errType, nil)
 }
-func (a *Activities) PurgeOrder(ctx context.Context, in PurgeInput) (*PurgeResult, error) {
-	return nil, errors.New("todo")
-}
-func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncResult, error) {
-	return nil, errors.New("todo")
-}
-func (a *Activities) SweepTaxRecords(ctx context.Context, in SweepInput) (*SweepResult, error) {
-	return nil, errors.New("todo")
+
+// classify turns errors from the domain and SP-API into final or retryable
+// activity errors. Everything not known to be final is retried: an outage, or a
+// bad setting fixed while the order waits, then continues where it stopped.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var respErr *spapi.ResponseError
+	var apiErr *spapi.Error
+	switch {
+	case errors.Is(err, orders.ErrInvalidOrder), errors.As(err, &respErr):
+		return final(ErrInvalidOrder, err)
+	case errors.As(err, &apiErr) && (apiErr.NotFound() || apiErr.StatusCode == 400):
+		return final(ErrOrderNotFound, err)
+	}
+	return err
 }

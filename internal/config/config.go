@@ -43,6 +43,7 @@ var Settings = []Setting{
 	{Name: "DPP_TAX_RETENTION", Default: "52596h", Doc: "how long VAT invoices are kept (Go duration; HMRC: 6 years)"},
 	{Name: "DPP_DELIVERY_FALLBACK", Default: "720h", Doc: "when an order has no latest delivery date, treat it as delivered this long after purchase"},
 	{Name: "DPP_SYNC_INTERVAL", Default: "5m", Doc: "how often the OrderSync schedule runs"},
+	{Name: "DPP_SYNC_SETTLE", Default: "2m", Doc: "OrderSync searches up to this long before now (Amazon wants lastUpdatedBefore at least 2 minutes back); 0 searches up to the server's now"},
 	{Name: "DPP_SYNC_LOOKBACK", Default: "168h", Doc: "how far back the first OrderSync searches when it has no watermark"},
 	{Name: "DPP_TAX_SWEEP_INTERVAL", Default: "24h", Doc: "how often the TaxRecordSweep schedule runs"},
 	{Name: "DPP_HTTP_ADDR", Default: "127.0.0.1:8088", Doc: "worker HTTP address: /healthz, /metrics"},
@@ -87,6 +88,7 @@ type Config struct {
 	DeliveryFallback time.Duration
 	SyncInterval     time.Duration
 	SyncLookback     time.Duration
+	SyncSettle       time.Duration
 	TaxSweepInterval time.Duration
 
 	HTTPAddr  string
@@ -167,13 +169,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.TaxRetention < c.PIIRetention {
 		l.fail("DPP_TAX_RETENTION", "must not be shorter than DPP_PII_RETENTION")
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"DPP_SYNC_INTERVAL", c.SyncInterval}, {"DPP_TAX_SWEEP_INTERVAL", c.TaxSweepInterval}, {"DPP_DELIVERY_FALLBACK", c.DeliveryFallback}, {"DPP_SYNC_LOOKBACK", c.SyncLookback}} {
-		if d.v < 0 || d.v == 0 && l.getenv(d.name) != "" {
-			l.fail(d.name, "must be positive")
+	for _, name := range []string{"DPP_SYNC_INTERVAL", "DPP_TAX_SWEEP_INTERVAL", "DPP_DELIVERY_FALLBACK", "DPP_SYNC_LOOKBACK"} {
+		if d, err := time.ParseDuration(l.str(name)); err == nil && d <= 0 {
+			l.fail(name, "must be positive")
 		}
+	}
+	if c.SyncSettle < 0 {
+		l.fail("DPP_SYNC_SETTLE", "must not be negative")
 	}
 	if len(c.MarketplaceIDs) == 0 {
 		l.fail("SPAPI_MARKETPLACE_IDS", "must name at least one marketplace")

@@ -1,0 +1,88 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/spapi"
+)
+
+// includedData asks for everything the lifecycle and the invoice need.
+var includedData = []string{spapi.IncludeBuyer, spapi.IncludeRecipient, spapi.IncludeProceeds,
+	spapi.IncludeFulfillment, spapi.IncludePackages, spapi.IncludeTax}
+
+// FetchAndSeal gets the order with its PII from SP-API and seals every PII field
+// before anything is stored. It returns only non-PII facts. A retry after a
+// successful commit returns the stored facts; an order purged before is not
+// fetched again.
+func (a *Activities) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*OrderFacts, error) {
+	if in.AmazonOrderID == "" {
+		return nil, final(ErrInvalidInput, errors.New("FetchAndSeal: amazonOrderId is required"))
+	}
+	facts, err := a.Orders.Facts(ctx, in.AmazonOrderID)
+	switch {
+	case errors.Is(err, orders.ErrPurged):
+		return &OrderFacts{AmazonOrderID: in.AmazonOrderID, AlreadyPurged: true}, nil
+	case errors.Is(err, orders.ErrNotSealed):
+		o, err := a.SPAPI.GetOrder(ctx, in.AmazonOrderID, includedData)
+		if err != nil {
+			return nil, classify(err)
+		}
+		if o.OrderID != in.AmazonOrderID {
+			return nil, final(ErrInvalidOrder, fmt.Errorf("spapi getOrder: order.orderId differs from the order asked for (%s)", in.AmazonOrderID))
+		}
+		if facts, err = a.Orders.Seal(ctx, o); err != nil {
+			return nil, classify(err)
+		}
+	case err != nil:
+		return nil, err
+	}
+	return &OrderFacts{
+		AmazonOrderID: facts.AmazonOrderID, MarketplaceID: facts.MarketplaceID, PurchasedAt: facts.PurchasedAt,
+		LatestDeliveryAt: facts.LatestDeliveryAt, DeliveredAt: facts.DeliveredAt, Cancelled: facts.Cancelled,
+		Business: facts.Business, Currency: facts.Currency, GrandTotalMinor: facts.GrandTotalMinor,
+		SealedFields: facts.SealedFields, PIIRetention: a.Orders.Policy.PIIRetention,
+	}, nil
+}
+
+// IssueInvoice issues the order's VAT invoice (once: a retry returns the same one).
+func (a *Activities) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*InvoiceRef, error) {
+	inv, err := a.Orders.IssueInvoice(ctx, in.AmazonOrderID)
+	if err != nil {
+		if errors.Is(err, orders.ErrNotSealed) || errors.Is(err, orders.ErrPurged) {
+			return nil, final(ErrInvalidInput, err)
+		}
+		return nil, classify(err)
+	}
+	return &InvoiceRef{Number: inv.Number, Kind: string(inv.Kind), IssuedAt: inv.IssuedAt,
+		TotalGrossMinor: inv.TotalGrossMinor, TotalVATMinor: inv.TotalVATMinor}, nil
+}
+
+// PurgeOrder crypto-erases the order's PII and writes its certificate of
+// sanitization (once: a retry returns the same certificate).
+func (a *Activities) PurgeOrder(ctx context.Context, in PurgeInput) (*PurgeResult, error) {
+	p, err := a.Orders.PurgePII(ctx, orders.PurgeRequest{AmazonOrderID: in.AmazonOrderID, Reason: in.Reason,
+		RequestedBy: in.RequestedBy, DueAt: in.DueAt})
+	if err != nil {
+		if errors.Is(err, orders.ErrNotSealed) {
+			return nil, final(ErrInvalidInput, err)
+		}
+		return nil, err
+	}
+	return &PurgeResult{PurgedAt: p.PurgedAt, FieldsErased: p.FieldsErased, CertificateSeq: p.Certificate.Seq,
+		CertificateHash: fmt.Sprintf("%x", p.Certificate.Hash)}, nil
+}
+
+// SweepTaxRecords crypto-erases one batch of tax records past their retention.
+func (a *Activities) SweepTaxRecords(ctx context.Context, in SweepInput) (*SweepResult, error) {
+	if in.BatchSize <= 0 {
+		return nil, final(ErrInvalidInput, errors.New("SweepTaxRecords: batchSize must be positive"))
+	}
+	n, more, err := a.Orders.SweepTaxRecords(ctx, in.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	return &SweepResult{Purged: n, Remaining: more}, nil
+}

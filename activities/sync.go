@@ -1,0 +1,156 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/spapi"
+)
+
+// DefaultSyncName names the watermark of the order-sync schedule.
+const DefaultSyncName = "order-sync"
+
+// OrderLifecycles starts and signals order workflows. It is implemented over the
+// Temporal client where the workflow names are known (internal/app), since
+// activities never import workflows.
+type OrderLifecycles interface {
+	// Start starts the order's lifecycle; started is false when it already ran or runs.
+	Start(ctx context.Context, amazonOrderID string) (started bool, err error)
+	// Delivered and Cancelled signal a running lifecycle; a finished one is left alone.
+	Delivered(ctx context.Context, amazonOrderID string, at time.Time) error
+	Cancelled(ctx context.Context, amazonOrderID, reason string) error
+}
+
+// syncProgress is heartbeated after every page, so a retry resumes at the page
+// it stopped on instead of starting over.
+type syncProgress struct {
+	After     time.Time  `json:"after"`
+	Before    *time.Time `json:"before,omitempty"`
+	NextToken string     `json:"nextToken,omitempty"`
+	Result    SyncResult `json:"result"`
+}
+
+// SyncOrders searches SP-API for orders updated since the watermark, starts an
+// OrderLifecycle for each new one, and signals deliveries and cancellations. The
+// watermark moves only after the whole search is handled; starts and signals
+// are idempotent, so the overlap a retry causes is harmless.
+func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncResult, error) {
+	name := in.Name
+	if name == "" {
+		name = DefaultSyncName
+	}
+	var p syncProgress
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &p) == nil && !p.After.IsZero() {
+		activity.GetLogger(ctx).Info("Resuming order sync", "after", p.After, "pages", p.Result.Pages)
+	} else {
+		after, err := a.watermark(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		p = syncProgress{After: after}
+		if a.SyncSettle > 0 {
+			before := time.Now().UTC().Add(-a.SyncSettle)
+			p.Before = &before
+		}
+	}
+	for {
+		params := spapi.SearchOrdersParams{LastUpdatedAfter: p.After, MarketplaceIDs: a.MarketplaceIDs,
+			IncludedData: []string{spapi.IncludeFulfillment, spapi.IncludePackages}, PaginationToken: p.NextToken}
+		if p.Before != nil {
+			params.LastUpdatedBefore = *p.Before
+		}
+		page, err := a.SPAPI.SearchOrders(ctx, params)
+		if err != nil {
+			return nil, classify(err)
+		}
+		if p.Before == nil {
+			before := page.LastUpdatedBefore.Time
+			if before.IsZero() {
+				before = time.Now().UTC()
+			}
+			p.Before = &before
+		}
+		for i := range page.Orders {
+			if err := a.syncOrder(ctx, &page.Orders[i], &p.Result); err != nil {
+				return nil, err
+			}
+		}
+		p.Result.Pages++
+		p.NextToken = page.NextToken()
+		activity.RecordHeartbeat(ctx, p)
+		if p.NextToken == "" {
+			break
+		}
+	}
+	if err := a.setWatermark(ctx, name, *p.Before); err != nil {
+		return nil, err
+	}
+	p.Result.Watermark = *p.Before
+	return &p.Result, nil
+}
+
+func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, r *SyncResult) error {
+	r.Seen++
+	if o.OrderID == "" {
+		return final(ErrInvalidOrder, errors.New("spapi searchOrders: an order has no orderId"))
+	}
+	_, err := a.Orders.Facts(ctx, o.OrderID)
+	if errors.Is(err, orders.ErrPurged) {
+		// Never fetch the PII of an erased order again, whatever Amazon reports.
+		r.SkippedPurged++
+		return nil
+	}
+	if err != nil && !errors.Is(err, orders.ErrNotSealed) {
+		return err
+	}
+	started, err := a.Lifecycles.Start(ctx, o.OrderID)
+	if err != nil {
+		return err
+	}
+	if started {
+		r.Started++
+	} else {
+		r.AlreadyStarted++
+	}
+	if at, ok := o.DeliveredAt(); ok {
+		if err := a.Lifecycles.Delivered(ctx, o.OrderID, at.UTC()); err != nil {
+			return err
+		}
+		r.Delivered++
+	}
+	if o.Cancelled() {
+		if err := a.Lifecycles.Cancelled(ctx, o.OrderID, "cancelled on Amazon"); err != nil {
+			return err
+		}
+		r.Cancelled++
+	}
+	return nil
+}
+
+func (a *Activities) watermark(ctx context.Context, name string) (time.Time, error) {
+	var w time.Time
+	err := a.Orders.Pool.QueryRow(ctx, `SELECT watermark FROM sync_state WHERE name = $1`, name).Scan(&w)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Now().UTC().Add(-a.SyncLookback), nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read sync watermark %s: %w", name, err)
+	}
+	return w.UTC(), nil
+}
+
+func (a *Activities) setWatermark(ctx context.Context, name string, w time.Time) error {
+	// GREATEST: a slow, older pass finishing late never moves the watermark back.
+	_, err := a.Orders.Pool.Exec(ctx, `INSERT INTO sync_state (name, watermark) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET watermark = GREATEST(sync_state.watermark, EXCLUDED.watermark), updated_at = now()`, name, w)
+	if err != nil {
+		return fmt.Errorf("save sync watermark %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+// Package app builds the whole system from a validated configuration: clients,
+// the sealed store, activities and the worker. worker/main.go, starter/main.go
+// and the integration tests all use it, so tests exercise production wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/invoice"
+	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/spapi"
+	"github.com/plusranger/dpp/internal/store"
+	"github.com/plusranger/dpp/internal/vault"
+	"github.com/plusranger/dpp/workflows"
+)
+
+// Version is the build's version, printed on certificates of sanitization.
+var Version = "dev"
+
+// App is the running system's shared dependencies.
+type App struct {
+	Config   *config.Config
+	Log      *zap.Logger
+	Pool     *pgxpool.Pool
+	Vault    *vault.Vault
+	Signer   *evidence.Signer
+	Orders   *orders.Service
+	SPAPI    *spapi.Client
+	Temporal client.Client
+}
+
+// Options adjust New for tests; the zero value is production.
+type Options struct {
+	// Logger replaces the logger built from DPP_LOG_FORMAT and DPP_LOG_LEVEL.
+	Logger *zap.Logger
+	// SkipTemporal leaves App.Temporal nil, for commands that need only the store.
+	SkipTemporal bool
+}
+
+// New connects to everything the configuration names, applies migrations and
+// loads the evidence signing key. Close releases it all.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+	a := &App{Config: cfg, Log: opts.Logger}
+	if a.Log == nil {
+		var err error
+		if a.Log, err = NewLogger(cfg.LogFormat, cfg.LogLevel); err != nil {
+			return nil, err
+		}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	var err error
+	if a.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if err := a.Pool.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w", err)
+	}
+	if err := store.Migrate(ctx, a.Pool); err != nil {
+		return nil, err
+	}
+	kmsClient, err := newKMSClient(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.Vault, err = vault.New(kmsClient, cfg.KMSKeyID); err != nil {
+		return nil, fmt.Errorf("DPP_KMS_KEY_ID: %w", err)
+	}
+	if a.Signer, err = evidence.LoadOrCreateSigner(ctx, a.Pool, a.Vault); err != nil {
+		return nil, fmt.Errorf("evidence signing key (check DPP_KMS_KEY_ID and AWS_ENDPOINT_URL_KMS): %w", err)
+	}
+	host, _ := os.Hostname()
+	a.Orders = &orders.Service{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer, Policy: orders.Policy{
+		PIIRetention: cfg.PIIRetention, TaxRetention: cfg.TaxRetention, DeliveryFallback: cfg.DeliveryFallback,
+		Seller:        invoice.Party{Name: cfg.SellerName, Address: cfg.SellerAddress, VATNumber: cfg.SellerVATNumber},
+		InvoiceSeries: cfg.InvoiceSeries, VATRates: cfg.VATRates, DefaultVATRate: cfg.DefaultVATRate,
+		SimplifiedLimit: cfg.SimplifiedInvoiceLimit, AlwaysFull: cfg.AlwaysFullInvoice,
+		DPOContact: cfg.DPOContact, BackupLocation: cfg.BackupLocation, Location: host, ToolVersion: Version,
+	}}
+	if a.SPAPI, err = spapi.New(spapi.Config{
+		Endpoint: cfg.SPAPIEndpoint, TokenURL: cfg.LWATokenURL, ClientID: cfg.LWAClientID,
+		ClientSecret: cfg.LWAClientSecret, RefreshToken: cfg.LWARefreshToken, Logger: a.Log.Named("spapi"),
+	}); err != nil {
+		return nil, err
+	}
+	if !opts.SkipTemporal {
+		if a.Temporal, err = client.Dial(client.Options{
+			HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: temporalLogger(a.Log.Named("temporal")),
+		}); err != nil {
+			return nil, fmt.Errorf("TEMPORAL_ADDRESS %s: %w", cfg.TemporalAddress, err)
+		}
+	}
+	ok = true
+	return a, nil
+}
+
+func newKMSClient(ctx context.Context, cfg *config.Config) (*kms.Client, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	return kms.NewFromConfig(awsCfg, func(o *kms.Options) {
+		if cfg.KMSEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.KMSEndpoint)
+		}
+	}), nil
+}
+
+// Activities builds the activities with production dependencies.
+func (a *App) Activities() *activities.Activities {
+	return &activities.Activities{
+		Orders: a.Orders, SPAPI: a.SPAPI,
+		Lifecycles:     &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
+		MarketplaceIDs: a.Config.MarketplaceIDs, SyncLookback: a.Config.SyncLookback,
+		SyncSettle: a.Config.SyncSettle,
+	}
+}
+
+// NewWorker builds the worker for the configured task queue with every workflow
+// and activity registered.
+func (a *App) NewWorker() worker.Worker {
+	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivity(a.Activities())
+	return w
+}
+
+// Close releases every connection.
+func (a *App) Close() {
+	if a.Temporal != nil {
+		a.Temporal.Close()
+	}
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
+	if a.Log != nil {
+		_ = a.Log.Sync()
+	}
+}
+
+// Ready checks the dependencies /healthz reports on.
+func (a *App) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var errs []error
+	if err := a.Pool.Ping(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("postgres: %w", err))
+	}
+	if a.Temporal != nil {
+		if _, err := a.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			errs = append(errs, fmt.Errorf("temporal: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/plusranger/dpp/workflows"
+)
+
+// lifecycles implements activities.OrderLifecycles over the Temporal client.
+type lifecycles struct {
+	c         client.Client
+	taskQueue string
+}
+
+// StartOrderOptions are the options every start of an order's lifecycle uses.
+func StartOrderOptions(amazonOrderID, taskQueue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID: workflows.OrderWorkflowID(amazonOrderID), TaskQueue: taskQueue,
+		// A failed run may start again once its cause is fixed; a completed one never.
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.AmazonOrderIDKey.ValueSet(amazonOrderID)),
+	}
+}
+
+func (l *lifecycles) Start(ctx context.Context, id string) (bool, error) {
+	_, err := l.c.ExecuteWorkflow(ctx, StartOrderOptions(id, l.taskQueue), workflows.OrderLifecycleName,
+		workflows.OrderInput{AmazonOrderID: id})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("start %s: %w", workflows.OrderWorkflowID(id), err)
+	}
+	return true, nil
+}
+
+func (l *lifecycles) Delivered(ctx context.Context, id string, at time.Time) error {
+	return l.signal(ctx, id, workflows.SignalDelivered, workflows.DeliveredSignal{DeliveredAt: at})
+}
+
+func (l *lifecycles) Cancelled(ctx context.Context, id, reason string) error {
+	return l.signal(ctx, id, workflows.SignalCancelled, workflows.CancelledSignal{Reason: reason})
+}
+
+func (l *lifecycles) signal(ctx context.Context, id, name string, payload any) error {
+	err := l.c.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", name, payload)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return nil // finished: nothing left to tell it
+	}
+	if err != nil {
+		return fmt.Errorf("signal %s to %s: %w", name, workflows.OrderWorkflowID(id), err)
+	}
+	return nil
+}

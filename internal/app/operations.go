@@ -1,0 +1,177 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/workflows"
+)
+
+// searchAttributes are the keys the Web UI searches by.
+var searchAttributes = map[string]enumspb.IndexedValueType{
+	workflows.AmazonOrderIDKey.GetName():      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.OrderStageKey.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.PurgeDueAtKey.GetName():         enumspb.INDEXED_VALUE_TYPE_DATETIME,
+	workflows.ComplianceDeadlineKey.GetName(): enumspb.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+// Setup registers the search attributes and creates or updates the schedules.
+// Running it again converges on the configuration; it never duplicates.
+func (a *App) Setup(ctx context.Context) ([]string, error) {
+	var report []string
+	ns := a.Config.TemporalNamespace
+	existing, err := a.Temporal.OperatorService().ListSearchAttributes(ctx,
+		&operatorservice.ListSearchAttributesRequest{Namespace: ns})
+	if err != nil {
+		return nil, fmt.Errorf("list search attributes of namespace %s: %w", ns, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range searchAttributes {
+		if have, ok := existing.GetCustomAttributes()[name]; !ok {
+			missing[name] = typ
+		} else if have != typ {
+			return nil, fmt.Errorf("search attribute %s exists with type %s, want %s: remove it or use another namespace", name, have, typ)
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := a.Temporal.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+			Namespace: ns, SearchAttributes: missing}); err != nil {
+			return nil, fmt.Errorf("add search attributes: %w", err)
+		}
+	}
+	report = append(report, fmt.Sprintf("search attributes: %d present, %d added", len(searchAttributes)-len(missing), len(missing)))
+
+	for _, s := range []struct {
+		id, workflow string
+		every        time.Duration
+		arg          any
+	}{
+		{workflows.OrderSyncScheduleID, workflows.OrderSyncName, a.Config.SyncInterval, activities.SyncOrdersInput{}},
+		{workflows.TaxRecordSweepScheduleID, workflows.TaxRecordSweepName, a.Config.TaxSweepInterval, workflows.TaxRecordSweepInput{}},
+	} {
+		line, err := a.upsertSchedule(ctx, s.id, s.workflow, s.every, s.arg)
+		if err != nil {
+			return report, err
+		}
+		report = append(report, line)
+	}
+	return report, nil
+}
+
+func (a *App) upsertSchedule(ctx context.Context, id, workflowType string, interval time.Duration, arg any) (string, error) {
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: interval}}}
+	action := &client.ScheduleWorkflowAction{
+		ID: id, Workflow: workflowType, Args: []any{arg}, TaskQueue: a.Config.TaskQueue,
+		WorkflowExecutionTimeout: interval * 10,
+	}
+	sc := a.Temporal.ScheduleClient()
+	_, err := sc.Create(ctx, client.ScheduleOptions{ID: id, Spec: spec, Action: action,
+		// One pass at a time: a slow pass is not doubled, and the next one catches up.
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
+	if err == nil {
+		return fmt.Sprintf("schedule %s: created, every %s", id, interval), nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return "", fmt.Errorf("create schedule %s: %w", id, err)
+	}
+	err = sc.GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			in.Description.Schedule.Spec = &spec
+			in.Description.Schedule.Action = action
+			in.Description.Schedule.Policy.Overlap = enumspb.SCHEDULE_OVERLAP_POLICY_SKIP
+			return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	return fmt.Sprintf("schedule %s: updated, every %s", id, interval), nil
+}
+
+// StartOrder starts an order's lifecycle; false if it already ran or runs.
+func (a *App) StartOrder(ctx context.Context, amazonOrderID string) (bool, error) {
+	return (&lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue}).Start(ctx, amazonOrderID)
+}
+
+// CheckedCertificate is a certificate with the result of checking it.
+type CheckedCertificate struct {
+	Seq            int64           `json:"seq"`
+	Subject        string          `json:"amazonOrderId"`
+	IdempotencyKey string          `json:"reference"`
+	RecordedAt     string          `json:"recordedAt"`
+	Hash           string          `json:"hash"`
+	SigningKeyID   string          `json:"signingKeyId"`
+	Certificate    json.RawMessage `json:"certificate"`
+	SignatureValid bool            `json:"signatureValid"`
+	LinkValid      bool            `json:"linkValid"`
+	ChainIntact    bool            `json:"chainIntact"`
+	Problem        string          `json:"problem,omitempty"`
+}
+
+// Certificates returns an order's certificates of sanitization, each checked:
+// its signature, its link to the entry before it, and the whole chain.
+func (a *App) Certificates(ctx context.Context, amazonOrderID string) ([]CheckedCertificate, error) {
+	recs, err := evidence.Get(ctx, a.Pool, amazonOrderID, evidence.KindCertificate)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("no certificate of sanitization for order %s (not purged yet?)", amazonOrderID)
+	}
+	keys, err := evidence.PublicKeys(ctx, a.Pool)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := evidence.Verify(ctx, a.Pool, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CheckedCertificate, 0, len(recs))
+	for _, r := range recs {
+		c := CheckedCertificate{Seq: r.Seq, Subject: r.Subject, IdempotencyKey: r.IdempotencyKey,
+			RecordedAt: r.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), Hash: fmt.Sprintf("%x", r.Hash),
+			SigningKeyID: r.SigningKeyID, Certificate: r.Body, ChainIntact: chain.OK()}
+		prev := evidence.GenesisHash
+		if r.Seq > 1 {
+			p, err := evidence.BySeq(ctx, a.Pool, r.Seq-1)
+			if err != nil {
+				return nil, err
+			}
+			prev = p.Hash
+		}
+		if err := evidence.VerifyRecord(r, keys[r.SigningKeyID], prev); err != nil {
+			c.Problem = err.Error()
+		} else {
+			c.SignatureValid, c.LinkValid = true, true
+		}
+		if !chain.OK() && c.Problem == "" {
+			c.Problem = chain.FirstBroken.Error()
+		}
+		out = append(out, c)
+	}
+	for _, c := range out {
+		if c.Problem != "" {
+			return out, fmt.Errorf("certificate seq %d does not verify: %s", c.Seq, c.Problem)
+		}
+	}
+	return out, nil
+}
+
+// VerifyEvidence checks the whole evidence chain.
+func (a *App) VerifyEvidence(ctx context.Context) (evidence.VerifyReport, error) {
+	keys, err := evidence.PublicKeys(ctx, a.Pool)
+	if err != nil {
+		return evidence.VerifyReport{}, err
+	}
+	return evidence.Verify(ctx, a.Pool, keys)
+}

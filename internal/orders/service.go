@@ -1,0 +1,76 @@
+// Package orders keeps an order's data the way the policy promises: PII sealed
+// per field under a per-order KMS data key, a gap-free VAT invoice sealed as a tax
+// record, and Cryptographic Erase with a signed certificate. Activities and the
+// starter call it; it never talks to Temporal.
+package orders
+
+import (
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/invoice"
+	"github.com/plusranger/dpp/internal/vault"
+)
+
+// Purposes of data keys: each purpose of an order has its own key, so erasing the
+// PII leaves the tax record readable, and the other way round.
+const (
+	PurposePII       = "pii"
+	PurposeTaxRecord = "tax-record"
+)
+
+// Policy holds the settings of the data protection policy this service applies.
+type Policy struct {
+	PIIRetention     time.Duration // DPP_PII_RETENTION
+	TaxRetention     time.Duration // DPP_TAX_RETENTION
+	DeliveryFallback time.Duration // DPP_DELIVERY_FALLBACK
+
+	Seller          invoice.Party // name, address, VAT number
+	InvoiceSeries   string
+	VATRates        map[string]int64 // SKU -> basis points
+	DefaultVATRate  int64            // basis points
+	SimplifiedLimit int64            // pence incl. VAT
+	AlwaysFull      bool
+
+	// Certificate of sanitization details.
+	DPOContact     string
+	BackupLocation string
+	Location       string // where the worker runs (host name)
+	ToolVersion    string
+}
+
+// Service is the sealed store of orders, invoices and their evidence.
+type Service struct {
+	Pool   *pgxpool.Pool
+	Vault  *vault.Vault
+	Signer *evidence.Signer
+	Policy Policy
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Errors callers tell apart.
+var (
+	// ErrNotSealed: the order was never fetched and sealed.
+	ErrNotSealed = errors.New("order has not been sealed")
+	// ErrPurged: the order's PII was erased; it cannot be read any more.
+	ErrPurged = errors.New("order's PII has been purged")
+	// ErrInvalidOrder: the order from SP-API cannot be processed; the message says why.
+	ErrInvalidOrder = errors.New("invalid order")
+	// ErrNoInvoice: no invoice was issued for the order.
+	ErrNoInvoice = errors.New("no invoice was issued for this order")
+	// ErrTaxRecordPurged: the invoice was erased after its retention.
+	ErrTaxRecordPurged = errors.New("the invoice was purged at the end of its tax retention")
+)
+
+func keyRef(purpose, orderID string) string { return purpose + "/" + orderID }

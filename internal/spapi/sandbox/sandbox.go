@@ -1,0 +1,607 @@
+// Package sandbox is our SP-API sandbox server: an http.Handler that answers
+// the Orders API v2026-01-01 operations searchOrders and getOrder, and the LWA
+// token endpoint, for the dev stack (`make run` with no Amazon credentials),
+// load tests and integration tests.
+//
+// It serves two kinds of orders:
+//
+//   - the static sandbox examples of Amazon's model (embedded unmodified from
+//     models/orders_2026-01-01.json, Apache-2.0, see models/NOTICE.md): a
+//     request whose parameters match an example's (for instance getOrder of
+//     171-9876543-2109876, 028-1234567-8901234, 114-9876543-1234567 or
+//     TEST_CASE_400) gets the example's body with the status it is listed
+//     under;
+//   - generated UK orders (Server.Generate), whose fulfilment state moves with
+//     the server's clock, and which can be cancelled, corrupted and listed by
+//     searchOrders with pagination.
+//
+// Fault injection (FailNext, CorruptOrder), a per-operation rate limiter that
+// answers 429 like Amazon, and request counters support retry, chaos and leak
+// tests. Options.Marker puts a searchable marker into every generated PII
+// string so tests can grep logs, errors and stored data for leaks.
+//
+// For tests, package sandboxtest starts a Server on an httptest listener:
+//
+//	srv, baseURL := sandboxtest.Start(t, sandbox.Options{Limits: sandbox.TestLimits()})
+//
+// Routes:
+//
+//	GET  /orders/2026-01-01/orders            searchOrders
+//	GET  /orders/2026-01-01/orders/{orderId}  getOrder
+//	POST /auth/o2/token                       LWA token exchange (any refresh token)
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/plusranger/dpp/internal/spapi"
+)
+
+// Options configures a Server. Every zero field has the default given.
+type Options struct {
+	// Seed makes generated orders deterministic: the same Seed and the same
+	// sequence of Generate calls give the same order IDs and contents.
+	// Default 0 (itself a valid seed).
+	Seed int64
+
+	// Clock is the server's notion of now: creation times of generated
+	// orders, their fulfilment progress, token expiry, pagination token
+	// expiry and the default upper bounds of searches. Default time.Now.
+	// (The rate limiter always uses the real clock.)
+	Clock func() time.Time
+
+	// Marker, when non-empty, is appended (after a space) to every generated
+	// PII string: buyer and recipient names, address lines, phone numbers,
+	// gift messages, company names, purchase order numbers, tax legal names
+	// and VAT numbers; e-mail addresses get it just before the '@'. City,
+	// county, postcode and country stay realistic and unmarked. Default "".
+	Marker string
+
+	// DeliveryAfter is how long after creation a generated order's package is
+	// DELIVERED; the order ships (package IN_TRANSIT) at half of it.
+	// Default 48h.
+	DeliveryAfter time.Duration
+
+	// LatestDeliveryAfter is the offset from creation of
+	// fulfillment.deliverByWindow.latestDateTime. Default 72h.
+	LatestDeliveryAfter time.Duration
+
+	// Limits are the server's own rate limits per operation (keys
+	// spapi.OpSearchOrders, spapi.OpGetOrder); a request over the limit gets
+	// 429 with the x-amzn-RateLimit-Limit header, like Amazon. Operations not
+	// in the map keep Amazon's defaults (spapi.DefaultLimits: searchOrders
+	// 0.0056/s burst 20, getOrder 0.5/s burst 30). Tests use TestLimits().
+	Limits map[string]spapi.Limit
+
+	// Logger receives a Debug line per request (operation, status, request
+	// id); never bodies. Default zap.NewNop().
+	Logger *zap.Logger
+}
+
+// TestLimits returns limits high enough that tests and load tests are never
+// throttled by the sandbox: 10000 requests/s with burst 10000 per operation.
+func TestLimits() map[string]spapi.Limit {
+	return map[string]spapi.Limit{
+		spapi.OpSearchOrders: {Rate: 10000, Burst: 10000},
+		spapi.OpGetOrder:     {Rate: 10000, Burst: 10000},
+	}
+}
+
+// Corruption modes for CorruptOrder.
+const (
+	// CorruptInvalidJSON makes getOrder return a truncated (invalid JSON) body.
+	CorruptInvalidJSON = "invalid-json"
+	// CorruptMissingItems makes getOrder return the order without orderItems.
+	CorruptMissingItems = "missing-items"
+	// CorruptBadTime makes getOrder return a createdTime that is not a date-time
+	// (it contains the marker).
+	CorruptBadTime = "bad-time"
+	// CorruptBadAmount makes getOrder return a grand total amount that is not
+	// a decimal (it contains the marker).
+	CorruptBadAmount = "bad-amount"
+)
+
+const (
+	ordersPath       = "/orders/2026-01-01/orders"
+	tokenPath        = "/auth/o2/token"
+	tokenLifetime    = 3600 * time.Second
+	pageTokenTTL     = 24 * time.Hour
+	maxPageSize      = 100
+	headerRequestID  = "x-amzn-RequestId"
+	headerRateLimit  = "x-amzn-RateLimit-Limit"
+	headerTokenInReq = "x-amz-access-token"
+)
+
+// Server is the sandbox. It implements http.Handler and is safe for
+// concurrent use.
+type Server struct {
+	opts           Options
+	log            *zap.Logger
+	model          *parsedModel
+	staticOrderIDs map[string]bool
+	limiters       map[string]*rate.Limiter
+	limits         map[string]spapi.Limit
+	idPrefix       string // distinguishes request IDs of different servers
+
+	mu            sync.Mutex
+	rng           *mrand.Rand
+	orders        map[string]*genOrder
+	failures      []int
+	requests      map[string]int
+	tokens        map[string]time.Time // access token -> expiry (server clock)
+	tokenRequests int
+	requestSeq    uint64
+}
+
+// NewE returns a Server, or an error if a limit is invalid or the embedded
+// model cannot be parsed.
+func NewE(opts Options) (*Server, error) {
+	s, err := build(opts)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parseModel(ordersModel)
+	if err != nil {
+		return nil, err
+	}
+	s.setModel(m)
+	return s, nil
+}
+
+// New is NewE for callers that cannot handle an error. It never panics: an
+// invalid limit is logged and replaced by the defaults, and if the embedded
+// model cannot be parsed (it is fixed at build time, so only a broken build
+// can do that) the problem is logged and the server serves generated orders
+// only, without static examples.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s, err := build(opts)
+	if err != nil {
+		log.Error("sandbox: ignoring Options.Limits", zap.Error(err))
+		opts.Limits = nil
+		s, _ = build(opts) // cannot fail without custom limits
+	}
+	m, err := parseModel(ordersModel)
+	if err != nil {
+		log.Error("sandbox: serving without static examples", zap.Error(err))
+		m = &parsedModel{static: map[string][]staticExample{}, includedData: defaultIncludedData()}
+	}
+	s.setModel(m)
+	return s
+}
+
+// build applies the defaults and checks the limits.
+func build(opts Options) (*Server, error) {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.DeliveryAfter <= 0 {
+		opts.DeliveryAfter = 48 * time.Hour
+	}
+	if opts.LatestDeliveryAfter <= 0 {
+		opts.LatestDeliveryAfter = 72 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	limits := spapi.DefaultLimits()
+	for op, l := range opts.Limits {
+		if _, ok := limits[op]; !ok {
+			return nil, fmt.Errorf("sandbox: Options.Limits[%q]: unknown operation", op)
+		}
+		if !(l.Rate > 0) || math.IsInf(l.Rate, 0) || l.Burst < 1 {
+			return nil, fmt.Errorf("sandbox: Options.Limits[%q]: rate must be positive and burst at least 1", op)
+		}
+		limits[op] = l
+	}
+	s := &Server{
+		opts:           opts,
+		log:            opts.Logger,
+		staticOrderIDs: map[string]bool{},
+		limiters:       map[string]*rate.Limiter{},
+		limits:         limits,
+		rng:            mrand.New(mrand.NewPCG(uint64(opts.Seed), 0x5eed0f0dd5)),
+		orders:         map[string]*genOrder{},
+		requests:       map[string]int{},
+		tokens:         map[string]time.Time{},
+		idPrefix:       randomHex(4),
+	}
+	for op, l := range limits {
+		s.limiters[op] = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
+	}
+	return s, nil
+}
+
+func (s *Server) setModel(m *parsedModel) {
+	s.model = m
+	for _, ex := range m.static[spapi.OpGetOrder] {
+		for _, p := range ex.params {
+			if p.name == "orderId" {
+				s.staticOrderIDs[p.value] = true
+			}
+		}
+	}
+}
+
+func defaultIncludedData() map[string]bool {
+	m := map[string]bool{}
+	for _, v := range []string{"BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION", "CANCELLATION",
+		"FULFILLMENT", "PACKAGES", "TAX", "PAYMENT", "FULFILLMENT_ORDERS"} {
+		m[v] = true
+	}
+	return m
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Generate creates n orders (created now, by the server clock) and returns
+// their IDs in creation order. IDs and contents are deterministic from
+// Options.Seed and the sequence of Generate calls.
+func (s *Server) Generate(n int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Clock()
+	ids := make([]string, 0, n)
+	for range n {
+		g := s.generate(now)
+		s.orders[g.base.OrderID] = g
+		ids = append(ids, g.base.OrderID)
+	}
+	return ids
+}
+
+// Order returns a generated order as getOrder would return it now with every
+// dataset (BUYER, RECIPIENT, PROCEEDS, FULFILLMENT, PACKAGES, TAX), so tests
+// know the expected PII. The result is a copy. Static example orders are not
+// included.
+func (s *Server) Order(id string) (spapi.Order, bool) {
+	s.mu.Lock()
+	g, ok := s.orders[id]
+	var o spapi.Order
+	if ok {
+		o = g.view(s.opts.Clock(), s.opts.DeliveryAfter)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return spapi.Order{}, false
+	}
+	return deepCopy(o), true
+}
+
+// OrderIDs returns the IDs of all generated orders, sorted.
+func (s *Server) OrderIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.orders))
+	for id := range s.orders {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Cancel marks a generated order CANCELLED at the current server time (its
+// lastUpdatedTime becomes now and it loses its packages). It returns an error
+// for an unknown order ID.
+func (s *Server) Cancel(orderID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.orders[orderID]
+	if !ok {
+		return fmt.Errorf("sandbox: Cancel: no generated order with that ID")
+	}
+	if g.cancelledAt.IsZero() {
+		g.cancelledAt = s.opts.Clock().UTC().Truncate(time.Second)
+	}
+	return nil
+}
+
+// CorruptOrder makes getOrder of a generated order return a bad body until
+// called again with how == "": CorruptInvalidJSON ("invalid-json"),
+// CorruptMissingItems ("missing-items"), CorruptBadTime ("bad-time") or
+// CorruptBadAmount ("bad-amount"). searchOrders is not affected.
+func (s *Server) CorruptOrder(orderID string, how string) error {
+	switch how {
+	case "", CorruptInvalidJSON, CorruptMissingItems, CorruptBadTime, CorruptBadAmount:
+	default:
+		return fmt.Errorf("sandbox: CorruptOrder: unknown mode %q", how)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.orders[orderID]
+	if !ok {
+		return fmt.Errorf("sandbox: CorruptOrder: no generated order with that ID")
+	}
+	g.corrupt = how
+	return nil
+}
+
+// FailNext makes the next n SP-API requests (searchOrders or getOrder, not
+// the token endpoint) fail with status and a model-shaped ErrorList body:
+// 429 QuotaExceeded (with the x-amzn-RateLimit-Limit header), 500
+// InternalFailure, 503 ServiceUnavailable, or for other statuses a code
+// derived from the status text. Calls accumulate.
+func (s *Server) FailNext(n int, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failures = append(s.failures, status)
+	}
+}
+
+// Requests returns how many requests the server received for op
+// (spapi.OpSearchOrders, spapi.OpGetOrder or spapi.OpLWAToken), including
+// those answered with an error.
+func (s *Server) Requests(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[op]
+}
+
+// TokenRequests returns how many LWA token requests the server received.
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenRequests
+}
+
+// RevokeTokens invalidates every access token issued so far: requests that
+// carry one get 403 Unauthorized, as from Amazon for a revoked token.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requestSeq++
+	rid := fmt.Sprintf("%s-%04x-4000-8000-%012x", s.idPrefix, s.requestSeq>>48, s.requestSeq)
+	s.mu.Unlock()
+	w.Header().Set(headerRequestID, rid)
+
+	path := r.URL.EscapedPath()
+	switch {
+	case path == tokenPath:
+		s.serveToken(w, r, rid)
+	case path == ordersPath:
+		s.serveOperation(w, r, rid, spapi.OpSearchOrders, "")
+	case strings.HasPrefix(path, ordersPath+"/") && !strings.Contains(path[len(ordersPath)+1:], "/"):
+		id, err := url.PathUnescape(path[len(ordersPath)+1:])
+		if err != nil || id == "" {
+			s.reply(w, "", rid, http.StatusBadRequest, errorList("InvalidInput", "Invalid orderId.", ""))
+			return
+		}
+		s.serveOperation(w, r, rid, spapi.OpGetOrder, id)
+	default:
+		s.reply(w, "", rid, http.StatusNotFound, errorList("NotFound", "Resource not found.", ""))
+	}
+}
+
+// serveOperation applies, in order: counting, injected failures, the rate
+// limiter, the access token check, static examples, then generated orders.
+func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rid, op, orderID string) {
+	s.mu.Lock()
+	s.requests[op]++
+	injected := 0
+	if len(s.failures) > 0 {
+		injected, s.failures = s.failures[0], s.failures[1:]
+	}
+	s.mu.Unlock()
+
+	w.Header().Set(headerRateLimit, strconv.FormatFloat(s.limits[op].Rate, 'f', -1, 64))
+	if r.Method != http.MethodGet {
+		s.reply(w, op, rid, http.StatusMethodNotAllowed, errorList("MethodNotAllowed", "Method not allowed.", ""))
+		return
+	}
+	if injected != 0 {
+		s.reply(w, op, rid, injected, injectedError(injected))
+		return
+	}
+	if !s.limiters[op].Allow() {
+		s.reply(w, op, rid, http.StatusTooManyRequests, injectedError(http.StatusTooManyRequests))
+		return
+	}
+	if tok := r.Header.Get(headerTokenInReq); tok != "" {
+		s.mu.Lock()
+		exp, known := s.tokens[tok]
+		now := s.opts.Clock()
+		s.mu.Unlock()
+		switch {
+		case !known:
+			s.reply(w, op, rid, http.StatusForbidden, errorList("Unauthorized", "Access to requested resource is denied.",
+				"The access token you provided is revoked, malformed or invalid."))
+			return
+		case !now.Before(exp):
+			s.reply(w, op, rid, http.StatusForbidden, errorList("Unauthorized", "Access to requested resource is denied.",
+				"The access token you provided has expired."))
+			return
+		}
+	}
+	q := r.URL.Query()
+	if ex := s.model.matchStatic(op, orderID, q); ex != nil {
+		s.reply(w, op, rid, ex.status, ex.body)
+		return
+	}
+	var status int
+	var body []byte
+	if op == spapi.OpGetOrder {
+		status, body = s.getOrder(orderID, q)
+	} else {
+		status, body = s.searchOrders(q)
+	}
+	s.reply(w, op, rid, status, body)
+}
+
+func (s *Server) reply(w http.ResponseWriter, op, rid string, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	s.log.Debug("sandbox: request", zap.String("operation", op), zap.Int("status", status), zap.String("requestId", rid))
+}
+
+// errorList returns a model-shaped ErrorList body.
+func errorList(code, message, details string) []byte {
+	type apiError struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Details string `json:"details,omitempty"`
+	}
+	b, _ := json.Marshal(struct {
+		Errors []apiError `json:"errors"`
+	}{[]apiError{{code, message, details}}})
+	return b
+}
+
+func injectedError(status int) []byte {
+	switch status {
+	case http.StatusTooManyRequests:
+		return errorList("QuotaExceeded", "You exceeded your quota for the requested resource.", "")
+	case http.StatusInternalServerError:
+		return errorList("InternalFailure", "We encountered an internal error. Please try again.", "")
+	case http.StatusServiceUnavailable:
+		return errorList("ServiceUnavailable", "Service temporarily unavailable. Please try again.", "")
+	}
+	text := http.StatusText(status)
+	if text == "" {
+		text = "Error"
+	}
+	return errorList(strings.ReplaceAll(text, " ", ""), text+".", "")
+}
+
+// getOrder answers getOrder for a generated order.
+func (s *Server) getOrder(orderID string, q url.Values) (int, []byte) {
+	included, ok := s.parseIncluded(q)
+	if !ok {
+		return http.StatusBadRequest, errorList("InvalidInput", "Invalid includedData.", "")
+	}
+	s.mu.Lock()
+	g, found := s.orders[orderID]
+	var o spapi.Order
+	var corrupt string
+	if found {
+		o = g.view(s.opts.Clock(), s.opts.DeliveryAfter)
+		corrupt = g.corrupt
+	}
+	s.mu.Unlock()
+	if !found {
+		return http.StatusNotFound, errorList("NotFound", "The requested order was not found.", "")
+	}
+	o = filter(o, included)
+	body, err := json.Marshal(spapi.GetOrderResponse{Order: &o})
+	if err != nil {
+		return http.StatusInternalServerError, injectedError(http.StatusInternalServerError)
+	}
+	switch corrupt {
+	case CorruptInvalidJSON:
+		body = body[:len(body)/2]
+	case CorruptMissingItems, CorruptBadTime, CorruptBadAmount:
+		var m map[string]map[string]any
+		if json.Unmarshal(body, &m) == nil {
+			order := m["order"]
+			switch corrupt {
+			case CorruptMissingItems:
+				delete(order, "orderItems")
+			case CorruptBadTime:
+				order["createdTime"] = "yesterday " + s.opts.Marker
+			case CorruptBadAmount:
+				order["proceeds"] = map[string]any{"grandTotal": map[string]any{
+					"amount": "12,50 " + s.opts.Marker, "currencyCode": currencyGBP}}
+			}
+			body, _ = json.Marshal(m)
+		}
+	}
+	return http.StatusOK, body
+}
+
+// parseIncluded parses includedData; false if it names an unknown dataset.
+func (s *Server) parseIncluded(q url.Values) (map[string]bool, bool) {
+	included := map[string]bool{}
+	for _, v := range splitCSV(q.Get("includedData")) {
+		if !s.model.includedData[v] {
+			return nil, false
+		}
+		included[v] = true
+	}
+	return included, true
+}
+
+// serveToken is a fake LWA: any client and refresh token get an access token
+// valid for an hour (by the server clock).
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rid string) {
+	s.mu.Lock()
+	s.tokenRequests++
+	s.requests[spapi.OpLWAToken]++
+	s.mu.Unlock()
+	lwaError := func(status int, code, desc string) {
+		b, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
+		s.reply(w, spapi.OpLWAToken, rid, status, b)
+	}
+	if r.Method != http.MethodPost {
+		lwaError(http.StatusMethodNotAllowed, "invalid_request", "The request method must be POST.")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		lwaError(http.StatusBadRequest, "invalid_request", "The request body is not a valid form.")
+		return
+	}
+	switch {
+	case r.PostForm.Get("grant_type") != "refresh_token":
+		lwaError(http.StatusBadRequest, "unsupported_grant_type", "Only grant_type=refresh_token is supported.")
+		return
+	case r.PostForm.Get("refresh_token") == "":
+		lwaError(http.StatusBadRequest, "invalid_request", "The request is missing refresh_token.")
+		return
+	case r.PostForm.Get("client_id") == "" || r.PostForm.Get("client_secret") == "":
+		lwaError(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		return
+	}
+	tok := "Atza|sandbox-" + randomHex(16)
+	s.mu.Lock()
+	s.tokens[tok] = s.opts.Clock().Add(tokenLifetime)
+	s.mu.Unlock()
+	b, _ := json.Marshal(map[string]any{
+		"access_token":  tok,
+		"refresh_token": r.PostForm.Get("refresh_token"),
+		"token_type":    "bearer",
+		"expires_in":    int(tokenLifetime / time.Second),
+	})
+	s.reply(w, spapi.OpLWAToken, rid, http.StatusOK, b)
+}
+
+// deepCopy copies an order through JSON, so the copy shares no memory. (A
+// generated order is plain data: the round trip cannot fail.)
+func deepCopy(o spapi.Order) spapi.Order {
+	var c spapi.Order
+	b, err := json.Marshal(o)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil {
+		return o
+	}
+	return c
+}

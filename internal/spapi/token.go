@@ -1,0 +1,140 @@
+package spapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// tokenRefreshMargin is how long before its expiry a cached access token is
+// replaced (halved for tokens that live less than two margins).
+const tokenRefreshMargin = time.Minute
+
+// tokenSource exchanges the LWA refresh token for access tokens and caches
+// one until shortly before it expires. lock is a one-slot semaphore (a mutex
+// whose waiters honour their context): it guards token and expiry and is held
+// during a refresh, so only one refresh runs at a time and the callers that
+// queued behind it reuse its result.
+type tokenSource struct {
+	url                             string
+	clientID, clientSecret, refresh string
+	http                            *http.Client
+	now                             func() time.Time
+	log                             *zap.Logger
+
+	lock   chan struct{}
+	token  string
+	expiry time.Time // when to stop using token (already minus the margin)
+}
+
+func newTokenSource(cfg Config) *tokenSource {
+	return &tokenSource{
+		url:          cfg.TokenURL,
+		clientID:     cfg.ClientID,
+		clientSecret: cfg.ClientSecret,
+		refresh:      cfg.RefreshToken,
+		http:         cfg.HTTPClient,
+		now:          cfg.Now,
+		log:          cfg.Logger,
+		lock:         make(chan struct{}, 1),
+	}
+}
+
+// get returns a valid access token, refreshing it if needed.
+func (ts *tokenSource) get(ctx context.Context) (string, error) {
+	select {
+	case ts.lock <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-ts.lock }()
+
+	if ts.token != "" && ts.now().Before(ts.expiry) {
+		return ts.token, nil
+	}
+	tok, ttl, err := ts.fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	margin := tokenRefreshMargin
+	if ttl < 2*margin {
+		margin = ttl / 2
+	}
+	ts.token, ts.expiry = tok, ts.now().Add(ttl-margin)
+	ts.log.Debug("spapi: LWA access token refreshed", zap.Duration("expiresIn", ttl))
+	return tok, nil
+}
+
+// invalidate drops the cached token if it is still tok (a 403 said it is no
+// longer accepted), so the next get refreshes it.
+func (ts *tokenSource) invalidate(tok string) {
+	ts.lock <- struct{}{}
+	if ts.token == tok {
+		ts.token, ts.expiry = "", time.Time{}
+	}
+	<-ts.lock
+}
+
+type lwaResponse struct {
+	AccessToken      string  `json:"access_token"`
+	ExpiresIn        float64 `json:"expires_in"`
+	Error            string  `json:"error"`
+	ErrorDescription string  `json:"error_description"`
+}
+
+func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) {
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {ts.refresh},
+		"client_id":     {ts.clientID},
+		"client_secret": {ts.clientSecret},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.url, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", 0, &TransportError{Operation: OpLWAToken, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := ts.http.Do(req)
+	if err != nil {
+		return "", 0, &TransportError{Operation: OpLWAToken, Err: err}
+	}
+	body, err := readBody(resp)
+	if err != nil {
+		return "", 0, &TransportError{Operation: OpLWAToken, Err: err}
+	}
+	rid := requestID(resp.Header)
+	ts.log.Debug("spapi: response", zap.String("operation", OpLWAToken),
+		zap.Int("status", resp.StatusCode), zap.String("requestId", rid))
+
+	var r lwaResponse
+	jsonErr := json.Unmarshal(body, &r)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &Error{Operation: OpLWAToken, StatusCode: resp.StatusCode, RequestID: rid}
+		if jsonErr == nil {
+			e.Code, e.Message = r.Error, capMessage(r.ErrorDescription)
+		}
+		return "", 0, e
+	}
+	if jsonErr != nil {
+		return "", 0, &ResponseError{Operation: OpLWAToken, RequestID: rid, Problem: describeDecodeError(jsonErr)}
+	}
+	if r.AccessToken == "" {
+		return "", 0, &ResponseError{Operation: OpLWAToken, RequestID: rid, Problem: "access_token: missing"}
+	}
+	if !(r.ExpiresIn > 0) {
+		return "", 0, &ResponseError{Operation: OpLWAToken, RequestID: rid, Problem: "expires_in: missing or not positive"}
+	}
+	const maxTTL = 24 * time.Hour
+	ttl := maxTTL
+	if r.ExpiresIn < maxTTL.Seconds() {
+		ttl = time.Duration(r.ExpiresIn * float64(time.Second))
+	}
+	return r.AccessToken, ttl, nil
+}

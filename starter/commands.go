@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/workflows"
+)
+
+func open(ctx context.Context, temporal bool) (*app.App, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	log, err := app.NewLogger("console", "warn")
+	if err != nil {
+		return nil, err
+	}
+	return app.New(ctx, cfg, app.Options{Logger: log, SkipTemporal: !temporal})
+}
+
+func setup(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("setup", flag.ExitOnError)
+	fs.Parse(args)
+	a, err := open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	report, err := a.Setup(ctx)
+	for _, line := range report {
+		fmt.Println(line)
+	}
+	return err
+}
+
+func start(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("start", flag.ExitOnError)
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		return errors.New("usage: starter start <amazonOrderId>")
+	}
+	id := fs.Arg(0)
+	if err := (workflows.OrderInput{AmazonOrderID: id}).Validate(); err != nil {
+		return err
+	}
+	a, err := open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	started, err := a.StartOrder(ctx, id)
+	if err != nil {
+		return err
+	}
+	if started {
+		fmt.Printf("started %s\n", workflows.OrderWorkflowID(id))
+	} else {
+		fmt.Printf("%s already ran or is running: nothing started\n", workflows.OrderWorkflowID(id))
+	}
+	return nil
+}
+
+func certificate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("certificate", flag.ExitOnError)
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		return errors.New("usage: starter certificate <amazonOrderId>")
+	}
+	a, err := open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	certs, err := a.Certificates(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(certs)
+}
+
+func evidenceCmd(ctx context.Context, args []string) error {
+	if len(args) != 1 || args[0] != "verify" {
+		return errors.New("usage: starter evidence verify")
+	}
+	a, err := open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	report, err := a.VerifyEvidence(ctx)
+	if err != nil {
+		return err
+	}
+	if !report.OK() {
+		return fmt.Errorf("evidence chain BROKEN after %d good entries: %v", report.Records, report.FirstBroken)
+	}
+	fmt.Printf("evidence chain intact: %d entries, signatures and links verified\n", report.Records)
+	return nil
+}
+
+func exportInvoice(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("invoice", flag.ExitOnError)
+	out := fs.String("o", "", "write the PDF to this file (required)")
+	by := fs.String("by", defaultUser(), "who is exporting, recorded in the evidence log")
+	purpose := fs.String("purpose", "", "why, recorded in the evidence log (e.g. 'VAT return Q3', 'buyer request')")
+	orderID := ""
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		orderID, args = args[0], args[1:]
+	}
+	fs.Parse(args)
+	if orderID == "" && fs.NArg() == 1 {
+		orderID = fs.Arg(0)
+	}
+	if orderID == "" || *out == "" {
+		return errors.New("usage: starter invoice <amazonOrderId> -o file.pdf [-by name] [-purpose text]")
+	}
+	a, err := open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	pdf, inv, err := a.Orders.ExportInvoice(ctx, orderID, *by, *purpose)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, pdf, 0o600); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s (%s invoice %s, %d bytes); export recorded for %s\n", *out, inv.Kind, inv.Number, len(pdf), *by)
+	return nil
+}
+
+func defaultUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+func serveSandbox(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("sandbox", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:8099", "listen address (keep it on loopback)")
+	initial := fs.Int("orders", 5, "orders to generate at start")
+	every := fs.Duration("every", time.Minute, "generate a new order this often (0: never)")
+	delivery := fs.Duration("delivery-after", 10*time.Minute, "a generated order is delivered this long after it is placed")
+	fast := fs.Bool("fast", true, "relax Amazon's rate limits (load tests and demos)")
+	fs.Parse(args)
+	log, _ := app.NewLogger("console", "info")
+	opts := sandbox.Options{Seed: time.Now().UnixNano(), DeliveryAfter: *delivery, LatestDeliveryAfter: *delivery * 3 / 2, Logger: log}
+	if *fast {
+		opts.Limits = sandbox.TestLimits()
+	}
+	srv, err := sandbox.NewE(opts)
+	if err != nil {
+		return err
+	}
+	srv.Generate(*initial)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("-addr %s: %w", *addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = hs.Close()
+	}()
+	if *every > 0 {
+		go func() {
+			t := time.NewTicker(*every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					ids := srv.Generate(1)
+					log.Info("Generated order", zap.Strings("amazonOrderIds", ids))
+				}
+			}
+		}()
+	}
+	log.Info("SP-API sandbox listening", zap.String("addr", ln.Addr().String()), zap.Int("orders", *initial))
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+// Command worker runs the Temporal worker of the data protection workflows and its
+// HTTP endpoints (/healthz, /metrics). Configuration comes from the environment:
+// `worker -help` lists every variable with its default.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/config"
+)
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: worker\n\nRuns the dpp Temporal worker. Environment variables:\n\n")
+		config.PrintHelp(flag.CommandLine.Output())
+	}
+	flag.Parse()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg *config.Config) error {
+	a, err := app.New(ctx, cfg, app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: a.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.ListenAndServe() }()
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+
+	w := a.NewWorker()
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	a.Log.Info("Worker started", zap.String("taskQueue", cfg.TaskQueue), zap.String("temporal", cfg.TemporalAddress),
+		zap.String("namespace", cfg.TemporalNamespace), zap.String("http", cfg.HTTPAddr), zap.Bool("spapiSandbox", cfg.Sandbox()))
+	select {
+	case <-ctx.Done():
+		a.Log.Info("Stopping worker")
+		return nil
+	case err := <-httpErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("DPP_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	case <-worker.InterruptCh():
+		return nil
+	}
+}
