@@ -23,11 +23,12 @@ func retry() *temporal.RetryPolicy {
 	}
 }
 
+// Order steps take well under a second; a short StartToClose means a step lost
+// with a crashed worker is retried elsewhere within half a minute.
 var (
-	sealOptions = workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: retry()}
-	// Rendering and sealing a PDF is quick; the counter lock is held only inside.
-	invoiceOptions = workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: retry()}
-	purgeOptions   = workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: retry()}
+	sealOptions    = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry()}
+	invoiceOptions = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry()}
+	purgeOptions   = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry()}
 	// Sync and sweep heartbeat their progress, so a dead worker is noticed quickly
 	// and the retry resumes where the last heartbeat left off.
 	syncOptions  = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute, RetryPolicy: retry()}

@@ -138,7 +138,10 @@ func (a *App) Activities() *activities.Activities {
 // NewWorker builds the worker for the configured task queue with every workflow
 // and activity registered.
 func (a *App) NewWorker() worker.Worker {
-	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{})
+	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{
+		// On SIGTERM, let running steps finish rather than leave them to time out.
+		WorkerStopTimeout: 10 * time.Second,
+	})
 	workflows.Register(w)
 	w.RegisterActivity(a.Activities())
 	return w

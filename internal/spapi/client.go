@@ -108,8 +108,11 @@ func (c *Client) get(ctx context.Context, op, path, query string, out any, check
 			attempt--
 			continue
 		}
-		if err == nil || !IsRetryable(err) || ctx.Err() != nil {
+		if err == nil || !IsRetryable(err) {
 			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (retry abandoned: %w)", err, ctx.Err())
 		}
 		if attempt >= c.maxAttempts {
 			if attempt > 1 {
@@ -122,7 +125,7 @@ func (c *Client) get(ctx context.Context, op, path, query string, out any, check
 			delay = min(retryAfter, c.maxDelay)
 		}
 		if err := sleep(ctx, delay); err != nil {
-			return fmt.Errorf("%w (retry interrupted: %w)", err, ctx.Err())
+			return fmt.Errorf("%w (retry abandoned: %w)", err, ctx.Err())
 		}
 	}
 }

@@ -15,9 +15,11 @@
 // a request or response body, and its errors never contain a value taken from a
 // response: decoding and validation errors name the JSON path and the kind of
 // problem only (see [ValidationError] and [ResponseError]). The PII-bearing types
-// ([Buyer], [CustomerAddress], [GiftOption], [OrderTaxRegistration]) print as
-// "[redacted]" with the fmt package, so an accidental %v does not leak them;
-// do not hand them to a JSON or reflection based logger (zap.Any) either.
+// ([Buyer], [CustomerAddress], [GiftOption], [OrderTaxRegistration]) and the
+// types holding them ([Recipient], [OrderTax], [ItemFulfillment], [ItemPacking])
+// print as "[redacted]" with the fmt package, and an [Order] prints as a
+// summary of non-PII facts, so an accidental %v or %s does not leak them; do
+// not hand them to a JSON or reflection based logger (zap.Any) either.
 //
 // # Rate limits and retries
 //

@@ -1,6 +1,9 @@
 package spapi
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Values of the model's enumerations and well-known strings that the system uses.
 const (
@@ -118,6 +121,9 @@ type SalesChannel struct {
 	MarketplaceID   string `json:"marketplaceId,omitempty"`
 	MarketplaceName string `json:"marketplaceName,omitempty"`
 }
+
+// The PII-bearing types, and the types that hold them by value, implement
+// fmt.Formatter so that printing them with any verb shows no PII.
 
 // Buyer is the buyer's information (includedData BUYER). Every field is PII.
 type Buyer struct {
@@ -328,6 +334,29 @@ type Money struct {
 	Amount       Decimal `json:"amount"`
 	CurrencyCode string  `json:"currencyCode"`
 }
+
+// Format prints a summary without PII: orderId, times, fulfillment status and
+// the number of items. (Printing an Order with fmt never reveals its buyer.)
+func (o Order) Format(f fmt.State, _ rune) {
+	status := ""
+	if o.Fulfillment != nil {
+		status = o.Fulfillment.FulfillmentStatus
+	}
+	_, _ = fmt.Fprintf(f, "spapi.Order{orderId:%s createdTime:%s lastUpdatedTime:%s status:%s items:%d [PII redacted]}",
+		o.OrderID, o.CreatedTime.Format(time.RFC3339), o.LastUpdatedTime.Format(time.RFC3339), status, len(o.OrderItems))
+}
+
+// Format prints a redacted placeholder (see Buyer.Format).
+func (Recipient) Format(f fmt.State, _ rune) { redacted(f, "Recipient") }
+
+// Format prints a redacted placeholder (see Buyer.Format).
+func (OrderTax) Format(f fmt.State, _ rune) { redacted(f, "OrderTax") }
+
+// Format prints a redacted placeholder (it may hold a gift message).
+func (ItemFulfillment) Format(f fmt.State, _ rune) { redacted(f, "ItemFulfillment") }
+
+// Format prints a redacted placeholder (it may hold a gift message).
+func (ItemPacking) Format(f fmt.State, _ rune) { redacted(f, "ItemPacking") }
 
 func redacted(f fmt.State, typ string) {
 	_, _ = fmt.Fprintf(f, "spapi.%s[redacted]", typ)

@@ -85,8 +85,8 @@ func TestDecodeErrorsNameThePathNotTheValue(t *testing.T) {
 		{`{"order":{"orderItems":[{"quantityOrdered":"` + secret + `"}]}}`, "order.orderItems.quantityOrdered: expected int, found string"},
 		{`{"order":{"orderItems":[{"quantityOrdered":1.5}]}}`, "order.orderItems.quantityOrdered: expected int, found number"},
 		{`{"order":{"buyer":{"buyerName":["` + secret + `"]}}}`, "order.buyer.buyerName: expected string, found array"},
-		{`{"order":{"buyer":{"buyerName":"` + secret + `"`, "invalid JSON"},
-		{`{"order":{"buyer":{"buyerName":"x"}}} ` + secret, "invalid JSON at byte offset 38"},
+		{`{"order":{"buyer":{"buyerName":"` + secret + `"`, "invalid JSON at byte offset 43"},
+		{`{"order":{"buyer":{"buyerName":"x"}}} ` + secret, "invalid JSON at byte offset 39"},
 		{secret, "invalid JSON at byte offset 1"},
 	}
 	for _, c := range cases {
@@ -169,12 +169,14 @@ func TestPIITypesPrintRedacted(t *testing.T) {
 	o.Tax = &OrderTax{TaxRegistrations: []OrderTaxRegistration{{LegalName: secret, TaxRegistrationNumber: secret}}}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
 		for _, v := range []any{*o.Buyer, o.Buyer, *o.Recipient, o.Recipient.DeliveryAddress, o.OrderItems[0].Fulfillment.Packing,
-			o.Tax, o.Tax.TaxRegistrations[0], *o} {
+			o.Tax, o.Tax.TaxRegistrations[0], *o, o, o.OrderItems, GetOrderResponse{Order: o},
+			SearchOrdersResponse{Orders: []Order{*o}}, &SearchOrdersResponse{Orders: []Order{*o}}} {
 			s := fmt.Sprintf(verb, v)
 			assert.NotContains(t, s, secret, "%s of %T", verb, v)
 		}
 	}
 	assert.Equal(t, "spapi.Buyer[redacted]", fmt.Sprint(o.Buyer))
+	assert.Equal(t, "spapi.Order{orderId:205-1234567-7654321 createdTime:2026-03-01T10:00:00Z lastUpdatedTime:2026-03-01T11:00:00Z status: items:2 [PII redacted]}", fmt.Sprint(o))
 }
 
 func TestErrorFormat(t *testing.T) {

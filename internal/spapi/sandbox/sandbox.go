@@ -20,6 +20,19 @@
 // tests. Options.Marker puts a searchable marker into every generated PII
 // string so tests can grep logs, errors and stored data for leaks.
 //
+// searchOrders over generated orders follows the model: exactly one of
+// createdAfter and lastUpdatedAfter; marketplaceIds, fulfillmentStatuses and
+// fulfilledBy filter; maxResultsPerPage defaults to (and is capped at) 100;
+// includedData BUYER, RECIPIENT, PROCEEDS, FULFILLMENT, PACKAGES and TAX select
+// datasets (no buyer or recipient PII without them). Unlike Amazon, which
+// wants lastUpdatedBefore/createdBefore at least two minutes in the past and
+// defaults it accordingly, the upper bound defaults to now (by Options.Clock),
+// and the bound applied is returned as lastUpdatedBefore/createdBefore.
+// Orders are sorted by the searched time (lastUpdatedTime, or createdTime for
+// createdAfter searches) and then orderId. The nextToken (opaque, valid 24
+// hours) encodes the query with its upper bound fixed and the position after
+// the page's last order, so pages neither repeat nor skip orders.
+//
 // For tests, package sandboxtest starts a Server on an httptest listener:
 //
 //	srv, baseURL := sandboxtest.Start(t, sandbox.Options{Limits: sandbox.TestLimits()})
@@ -256,9 +269,16 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Generate creates n orders (created now, by the server clock) and returns
-// their IDs in creation order. IDs and contents are deterministic from
-// Options.Seed and the sequence of Generate calls.
+// Generate creates n orders and returns their IDs in creation order. Each is
+// created now by Options.Clock (to the whole second) in the UK marketplace
+// (A1F83G8C2ARO7P, channel AMAZON, fulfilled by MERCHANT, GBP) with 1-3 items
+// from a fixed catalogue (SKUs like PR-KETTLE-01, VAT-inclusive prices; about
+// 15% of orders total over GBP 250), about 10% business orders (AMAZON_BUSINESS,
+// company name, purchase order number, a BUYER VAT registration with a GB VAT
+// number), UK names, anonymised e-mail addresses, phone numbers from Ofcom's
+// drama range, addresses and occasional gift messages. IDs (3-7-7 digits,
+// unique) and contents are deterministic from Options.Seed and the sequence of
+// Generate calls.
 func (s *Server) Generate(n int) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,429 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/workflows"
+)
+
+// runSync runs one OrderSync pass on the stack's worker and returns what it did.
+func (s *stack) runSync(ctx context.Context) activities.SyncResult {
+	s.t.Helper()
+	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "order-sync-" + s.app.Config.TaskQueue, TaskQueue: s.app.Config.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.OrderSyncName, activities.SyncOrdersInput{})
+	s.must(err, "start OrderSync")
+	var res activities.SyncResult
+	s.must(run.Get(ctx, &res), "OrderSync")
+	return res
+}
+
+func (s *stack) await(ctx context.Context, orderID string) workflows.OrderResult {
+	s.t.Helper()
+	var res workflows.OrderResult
+	s.must(s.app.Temporal.GetWorkflow(ctx, workflows.OrderWorkflowID(orderID), "").Get(ctx, &res), "order %s", orderID)
+	return res
+}
+
+func (s *stack) status(ctx context.Context, orderID string) workflows.OrderStatus {
+	s.t.Helper()
+	v, err := s.app.Temporal.QueryWorkflow(ctx, workflows.OrderWorkflowID(orderID), "", workflows.QueryStatus)
+	s.must(err, "query %s", orderID)
+	var st workflows.OrderStatus
+	s.must(v.Get(&st), "decode status")
+	return st
+}
+
+// waitStage polls the status query until the order reaches stage.
+func (s *stack) waitStage(ctx context.Context, orderID, stage string) {
+	s.t.Helper()
+	for {
+		v, err := s.app.Temporal.QueryWorkflow(ctx, workflows.OrderWorkflowID(orderID), "", workflows.QueryStatus)
+		if err == nil {
+			var st workflows.OrderStatus
+			if v.Get(&st) == nil && st.Stage == stage {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("order %s never reached stage %s", orderID, stage)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// history returns every event of a workflow in protobuf wire form: payload
+// bytes, failure messages and search attributes all appear there as they are stored.
+func (s *stack) history(ctx context.Context, id string) []byte {
+	s.t.Helper()
+	var all []byte
+	it := s.app.Temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		s.must(err, "history of %s", id)
+		b, err := proto.Marshal(ev)
+		s.must(err, "marshal event")
+		all = append(all, b...)
+	}
+	return all
+}
+
+// pgDump dumps the stack's database as plain SQL (bytea as hex).
+func (s *stack) pgDump() []byte {
+	s.t.Helper()
+	out, err := exec.Command("pg_dump", "--no-owner", "--dbname", s.env["DATABASE_URL"]).Output()
+	s.must(err, "pg_dump (install postgresql-client)")
+	return out
+}
+
+// assertNoPII fails when the marker appears in plaintext (or hex, as pg_dump
+// writes bytea) anywhere in b.
+func (s *stack) assertNoPII(where string, b []byte) {
+	s.t.Helper()
+	for _, form := range [][]byte{[]byte(marker), []byte(hex.EncodeToString([]byte(marker)))} {
+		if i := bytes.Index(b, form); i >= 0 {
+			lo, hi := max(i-120, 0), min(i+60, len(b))
+			s.t.Fatalf("marker PII found in %s: ...%q...", where, b[lo:hi])
+		}
+	}
+}
+
+func TestOrderGoesFromSyncToCertificateWithPIISealedThroughout(t *testing.T) {
+	s := newStack(t, func(env map[string]string, o *sandbox.Options) {
+		o.DeliveryAfter = 2 * time.Second
+		o.LatestDeliveryAfter = time.Hour
+	})
+	ctx := s.ctx()
+	ids := s.sandbox.Generate(1)
+	id := ids[0]
+	want, _ := s.sandbox.Order(id)
+	if !strings.Contains(want.Buyer.BuyerName, marker) {
+		t.Fatal("sandbox did not mark the PII; the leak checks would prove nothing")
+	}
+
+	first := s.runSync(ctx)
+	if first.Started != 1 || first.Seen != 1 {
+		t.Fatalf("first sync: %+v", first)
+	}
+	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
+	st := s.status(ctx, id)
+	if st.InvoiceNumber != "INV-000001" {
+		t.Fatalf("invoice number %q, want INV-000001", st.InvoiceNumber)
+	}
+	// Sealed: ciphertext rows exist and decrypt back to the sandbox's PII.
+	var fields int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM sealed_fields WHERE amazon_order_id = $1`, id).Scan(&fields), "count")
+	if fields < 8 {
+		t.Fatalf("only %d sealed fields", fields)
+	}
+	dumpWhileSealed := s.pgDump()
+
+	// The package is delivered 2 s after the order: the next sync reports it.
+	time.Sleep(2500 * time.Millisecond) // the sandbox's delivery clock, not a readiness wait
+	second := s.runSync(ctx)
+	if second.Delivered != 1 || second.Started != 0 || second.AlreadyStarted != 1 {
+		t.Fatalf("second sync: %+v", second)
+	}
+	res := s.await(ctx, id)
+	if res.PurgeReason != workflows.PurgeReasonRetention || res.CertificateSeq == 0 {
+		t.Fatalf("result %+v", res)
+	}
+	st = s.status(ctx, id)
+	if st.DeliverySource != workflows.DeliveryFromSignal || st.Stage != workflows.StagePurged {
+		t.Fatalf("status %+v", st)
+	}
+	if got := st.PurgedAt.Sub(*st.DeliveredAt); got < 3*time.Second {
+		t.Fatalf("purged %s after delivery, before the 3 s retention", got)
+	}
+
+	// Erased: no key, no ciphertext; nothing decrypts even with the KMS key.
+	var left int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sealed_fields WHERE amazon_order_id = $1)
+		+ (SELECT count(*) FROM data_keys WHERE amazon_order_id = $1 AND purpose = 'pii')`, id).Scan(&left), "count")
+	if left != 0 {
+		t.Fatalf("%d PII rows left after purge", left)
+	}
+	if _, err := s.app.Orders.Facts(ctx, id); !errors.Is(err, orders.ErrPurged) {
+		t.Fatalf("facts after purge: %v", err)
+	}
+
+	// The certificate verifies, and the chain with it.
+	certs, err := s.app.Certificates(ctx, id)
+	s.must(err, "certificates")
+	if len(certs) != 1 || !certs[0].SignatureValid || !certs[0].ChainIntact {
+		t.Fatalf("certificates %+v", certs)
+	}
+	for _, field := range []string{`"methodType":"Purge"`, `"methodUsed":"Cryptographic Erase"`, `"propertyNumber":"` + id + `"`, `"verificationResult":"Passed"`} {
+		if !bytes.Contains(certs[0].Certificate, []byte(field)) {
+			t.Errorf("certificate lacks %s: %s", field, certs[0].Certificate)
+		}
+	}
+
+	// The tax record outlives the PII purge and exports (recorded as evidence).
+	pdf, inv, err := s.app.Orders.ExportInvoice(ctx, id, "accountant@test", "VAT return")
+	s.must(err, "export invoice after purge")
+	if inv.Number != "INV-000001" || !bytes.HasPrefix(pdf, []byte("%PDF")) {
+		t.Fatalf("invoice %+v", inv)
+	}
+	rep, err := s.app.VerifyEvidence(ctx)
+	s.must(err, "verify evidence")
+	if !rep.OK() || rep.Records != 2 {
+		t.Fatalf("evidence report %+v", rep)
+	}
+
+	// No PII anywhere but ciphertext: histories, logs, the database.
+	s.assertNoPII("OrderLifecycle history", s.history(ctx, workflows.OrderWorkflowID(id)))
+	s.assertNoPII("OrderSync history", s.history(ctx, "order-sync-"+s.app.Config.TaskQueue))
+	s.assertNoPII("database dump while sealed", dumpWhileSealed)
+	s.assertNoPII("database dump after purge", s.pgDump())
+	s.assertNoPII("logs", []byte(s.logs.String()))
+	if !strings.Contains(s.logs.String(), id) {
+		t.Fatal("the log capture saw nothing of the order: the leak check on logs proves nothing")
+	}
+	if os.Getenv("DPP_SAVE_HISTORIES") != "" {
+		s.saveHistory(ctx, workflows.OrderWorkflowID(id), "order_lifecycle_sync_delivered.json")
+		s.saveHistory(ctx, "order-sync-"+s.app.Config.TaskQueue, "order_sync.json")
+	}
+}
+
+func TestWorkerCrashBetweenStepsChangesNothing(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.sandbox.Generate(1)[0]
+	started, err := s.app.StartOrder(ctx, id)
+	s.must(err, "start")
+	if !started {
+		t.Fatal("not started")
+	}
+	// Kill the worker as soon as the PII is sealed, before or while it invoices.
+	for {
+		if _, err := s.app.Orders.Facts(ctx, id); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.stop()
+	s.start()
+	// Re-running a step that already committed must be harmless too.
+	acts := s.app.Activities()
+	_, err = acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
+	s.must(err, "FetchAndSeal again")
+	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", workflows.SignalPurgeNow,
+		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
+	res := s.await(ctx, id)
+	if res.PurgeReason != workflows.PurgeReasonPurgeNow {
+		t.Fatalf("result %+v", res)
+	}
+	if os.Getenv("DPP_SAVE_HISTORIES") != "" {
+		s.saveHistory(ctx, workflows.OrderWorkflowID(id), "order_lifecycle_worker_restart_purge_now.json")
+	}
+	_, err = acts.PurgeOrder(ctx, activities.PurgeInput{AmazonOrderID: id, Reason: "again"})
+	s.must(err, "PurgeOrder again")
+	inv, err := acts.IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
+	s.must(err, "IssueInvoice again")
+	var invoices, certs, keys int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM invoices), (SELECT count(*) FROM evidence_log
+		WHERE kind = 'certificate-of-sanitization'), (SELECT count(*) FROM data_keys)`).Scan(&invoices, &certs, &keys), "count")
+	if invoices != 1 || certs != 1 || keys != 1 || inv.Number != "INV-000001" {
+		t.Fatalf("invoices=%d certificates=%d keys=%d (want 1 each: the tax record's key stays) number=%s", invoices, certs, keys, inv.Number)
+	}
+}
+
+func TestInvoiceNumbersStayGapFreeUnderConcurrentOrders(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	ids := s.sandbox.Generate(12)
+	acts := s.app.Activities()
+	for _, id := range ids {
+		_, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
+		s.must(err, "seal %s", id)
+	}
+	// Every order invoiced twice at once: retries racing each other.
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(ids))
+	for _, id := range append(append([]string{}, ids...), ids...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := acts.IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		s.must(err, "issue invoice")
+	}
+	var n, lo, hi, orders int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*), min(number), max(number), count(DISTINCT amazon_order_id) FROM invoices`).
+		Scan(&n, &lo, &hi, &orders), "count")
+	if n != len(ids) || lo != 1 || hi != len(ids) || orders != len(ids) {
+		t.Fatalf("invoices: %d numbered %d..%d for %d orders; want %d numbered 1..%d", n, lo, hi, orders, len(ids), len(ids))
+	}
+}
+
+func TestMalformedOrderFromSPAPIFailsTheOrderAndWritesNothing(t *testing.T) {
+	for _, how := range []string{"invalid-json", "missing-items"} {
+		t.Run(how, func(t *testing.T) {
+			s := newStack(t, nil)
+			ctx := s.ctx()
+			id := s.sandbox.Generate(1)[0]
+			s.must(s.sandbox.CorruptOrder(id, how), "corrupt")
+			_, err := s.app.StartOrder(ctx, id)
+			s.must(err, "start")
+			err = s.app.Temporal.GetWorkflow(ctx, workflows.OrderWorkflowID(id), "").Get(ctx, nil)
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrInvalidOrder {
+				t.Fatalf("want InvalidOrder failure, got %v", err)
+			}
+			if !strings.Contains(err.Error(), "order") {
+				t.Fatalf("error does not name what was wrong: %v", err)
+			}
+			var rows int
+			s.must(s.app.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM data_keys)
+				+ (SELECT count(*) FROM sealed_fields)`).Scan(&rows), "count")
+			if rows != 0 {
+				t.Fatalf("%d rows written for a malformed order", rows)
+			}
+			s.assertNoPII("history", s.history(ctx, workflows.OrderWorkflowID(id)))
+			s.assertNoPII("logs", []byte(s.logs.String()))
+			// Fixed at the source, the order can be started again and completes its seal.
+			s.must(s.sandbox.CorruptOrder(id, ""), "repair")
+			started, err := s.app.StartOrder(ctx, id)
+			s.must(err, "restart")
+			if !started {
+				t.Fatal("a failed order could not be started again")
+			}
+			s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
+		})
+	}
+}
+
+func TestMalformedCLIInputFailsAtOnce(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	for name, input := range map[string]any{
+		"wrong field": map[string]string{"orderId": "205-1234567-7654321"},
+		"wrong type":  map[string]int{"amazonOrderId": 5},
+	} {
+		run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: "order-205-1234567-7654321", TaskQueue: s.app.Config.TaskQueue,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		}, workflows.OrderLifecycleName, input)
+		s.must(err, "start")
+		err = run.Get(ctx, nil)
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != workflows.ErrInvalidInput || !appErr.NonRetryable() {
+			t.Fatalf("%s: want a final InvalidInput failure, got %v", name, err)
+		}
+	}
+	var rows int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&rows), "count")
+	if rows != 0 {
+		t.Fatal("bad input wrote rows")
+	}
+}
+
+func (s *stack) saveHistory(ctx context.Context, id, file string) {
+	s.t.Helper()
+	it := s.app.Temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	b, err := app.HistoryJSON(it)
+	s.must(err, "history json")
+	s.must(os.WriteFile(filepath.Join("..", "..", "workflows", "testdata", file), b, 0o644), "save history")
+}
+
+func TestOperatorSignalsHoldsAndBadPayloads(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.sandbox.Generate(1)[0]
+	_, err := s.app.StartOrder(ctx, id)
+	s.must(err, "start")
+	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
+	wid := workflows.OrderWorkflowID(id)
+	send := func(name string, payload any) {
+		s.must(s.app.Temporal.SignalWorkflow(ctx, wid, "", name, payload), "signal %s", name)
+	}
+	send(workflows.SignalLegalHold, map[string]string{"reason": "HMRC enquiry"}) // no "by": rejected
+	send(workflows.SignalLegalHold, map[string]string{"reason": "HMRC enquiry", "by": "dpo"})
+	send(workflows.SignalDelivered, map[string]string{"deliveredAt": time.Now().UTC().Format(time.RFC3339)})
+	s.waitStage(ctx, id, workflows.StageOnHold)
+	// Retention (3 s) runs out while on hold: nothing is purged.
+	time.Sleep(3500 * time.Millisecond) // let the retention pass; the hold must keep the order
+	st := s.status(ctx, id)
+	if st.Stage != workflows.StageOnHold || len(st.RejectedSignals) != 1 || !strings.Contains(st.RejectedSignals[0].Error, `"by"`) {
+		t.Fatalf("status %+v", st)
+	}
+	send(workflows.SignalReleaseHold, map[string]string{"by": "dpo"})
+	res := s.await(ctx, id)
+	if res.PurgeReason != workflows.PurgeReasonRetention {
+		t.Fatalf("result %+v", res)
+	}
+	if os.Getenv("DPP_SAVE_HISTORIES") != "" {
+		s.saveHistory(ctx, wid, "order_lifecycle_hold_release.json")
+	}
+}
+
+func TestTaxRecordSweepErasesInvoicesAfterTheirRetention(t *testing.T) {
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) {
+		env["DPP_PII_RETENTION"] = "1s"
+		env["DPP_TAX_RETENTION"] = "2s"
+	})
+	ctx := s.ctx()
+	id := s.sandbox.Generate(1)[0]
+	_, err := s.app.StartOrder(ctx, id)
+	s.must(err, "start")
+	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
+	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", workflows.SignalPurgeNow,
+		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
+	s.await(ctx, id)
+	inv, err := s.app.Orders.Invoice(ctx, id)
+	s.must(err, "invoice")
+	time.Sleep(time.Until(inv.RetainUntil) + 100*time.Millisecond) // the tax retention must pass
+	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "tax-sweep-" + s.app.Config.TaskQueue, TaskQueue: s.app.Config.TaskQueue,
+	}, workflows.TaxRecordSweepName, workflows.TaxRecordSweepInput{BatchSize: 1})
+	s.must(err, "start sweep")
+	var res workflows.TaxRecordSweepResult
+	s.must(run.Get(ctx, &res), "sweep")
+	if res.Purged != 1 {
+		t.Fatalf("sweep purged %d", res.Purged)
+	}
+	if _, _, err := s.app.Orders.ExportInvoice(ctx, id, "auditor", ""); !errors.Is(err, orders.ErrTaxRecordPurged) {
+		t.Fatalf("export after tax purge: %v", err)
+	}
+	var keys, pdfs int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM data_keys), (SELECT count(*) FROM invoices WHERE pdf_sealed IS NOT NULL)`).
+		Scan(&keys, &pdfs), "count")
+	if keys != 0 || pdfs != 0 {
+		t.Fatalf("keys=%d sealed pdfs=%d after sweep", keys, pdfs)
+	}
+	certs, err := s.app.Certificates(ctx, id)
+	s.must(err, "certificates")
+	if len(certs) != 2 {
+		t.Fatalf("want PII and tax-record certificates, got %d", len(certs))
+	}
+	if os.Getenv("DPP_SAVE_HISTORIES") != "" {
+		s.saveHistory(ctx, "tax-sweep-"+s.app.Config.TaskQueue, "tax_record_sweep.json")
+	}
+}
