@@ -427,3 +427,61 @@ func TestTaxRecordSweepErasesInvoicesAfterTheirRetention(t *testing.T) {
 		s.saveHistory(ctx, "tax-sweep-"+s.app.Config.TaskQueue, "tax_record_sweep.json")
 	}
 }
+
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "invoice.pdf")
+	if err := os.WriteFile(f, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("pdftotext", "-layout", f, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext (install poppler-utils): %v", err)
+	}
+	return string(out)
+}
+
+func TestInvoicesCarryTheLawsFieldsAndBuyerOnlyWhenFull(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	acts := s.app.Activities()
+	var business, consumer string
+	for business == "" || consumer == "" {
+		id := s.sandbox.Generate(1)[0]
+		o, _ := s.sandbox.Order(id)
+		total, err := o.Proceeds.GrandTotal.Amount.Minor()
+		s.must(err, "total")
+		switch {
+		case o.IsBusiness() && business == "":
+			business = id
+		case !o.IsBusiness() && total <= 25000 && consumer == "":
+			consumer = id
+		}
+	}
+	for _, id := range []string{business, consumer} {
+		_, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
+		s.must(err, "seal")
+		_, err = acts.IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
+		s.must(err, "invoice")
+	}
+	check := func(id, kind string, wantBuyer bool) {
+		pdf, inv, err := s.app.Orders.ExportInvoice(ctx, id, "tester", "")
+		s.must(err, "export")
+		if string(inv.Kind) != kind {
+			t.Fatalf("%s: kind %s, want %s", id, inv.Kind, kind)
+		}
+		text := pdfText(t, pdf)
+		o, _ := s.sandbox.Order(id)
+		for _, want := range []string{inv.Number, id, "Plusranger Ltd", "Riverside Park", "LS1 4AB", "GB123456789", "£",
+			o.OrderItems[0].Product.Title[:12]} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s invoice lacks %q:\n%s", kind, want, text)
+			}
+		}
+		if got := strings.Contains(text, marker); got != wantBuyer {
+			t.Errorf("%s invoice: buyer details present=%v, want %v", kind, got, wantBuyer)
+		}
+	}
+	check(business, "full", true)
+	check(consumer, "simplified", false)
+}
