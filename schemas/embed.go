@@ -8,3 +8,9 @@ import "embed"
 //
 //go:embed migrations/*.sql
 var Migrations embed.FS
+
+// JSONSchemas describe every workflow input and signal payload, for operators
+// and for tools that build `temporal` CLI inputs.
+//
+//go:embed json/*.schema.json
+var JSONSchemas embed.FS

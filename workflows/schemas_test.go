@@ -1,0 +1,61 @@
+package workflows
+
+import (
+	"encoding/json"
+	"io/fs"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/plusranger/dpp/schemas"
+)
+
+// TestJSONSchemasMatchTheDecoders keeps schemas/json honest: every example in a
+// schema is accepted by the workflow's own decoder, and the schema lists exactly
+// the fields the decoder knows.
+func TestJSONSchemasMatchTheDecoders(t *testing.T) {
+	decoders := map[string]func(raw []byte) error{
+		"order-lifecycle.input": func(raw []byte) error { var v OrderInput; json.Unmarshal(raw, &v); return v.Validate() },
+		"signal.delivered":      func(raw []byte) error { return decodeSignal(raw, &DeliveredSignal{}) },
+		"signal.legal-hold":     func(raw []byte) error { return decodeSignal(raw, &HoldSignal{}) },
+		"signal.release-hold":   func(raw []byte) error { return decodeSignal(raw, &ReleaseSignal{}) },
+		"signal.purge-now":      func(raw []byte) error { return decodeSignal(raw, &PurgeNowSignal{}) },
+		"signal.cancelled":      func(raw []byte) error { return decodeSignal(raw, &CancelledSignal{}) },
+	}
+	fields := map[string][]string{
+		"order-lifecycle.input": {"amazonOrderId"}, "signal.delivered": {"deliveredAt"},
+		"signal.legal-hold": {"by", "reason"}, "signal.release-hold": {"by"},
+		"signal.purge-now": {"by", "reason"}, "signal.cancelled": {"reason"},
+		"order-sync.input": {"name"}, "tax-record-sweep.input": {"batchSize"},
+	}
+	files, _ := fs.Glob(schemas.JSONSchemas, "json/*.schema.json")
+	if len(files) != len(fields) {
+		t.Fatalf("want %d schemas, found %v", len(fields), files)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "json/"), ".schema.json")
+		b, _ := fs.ReadFile(schemas.JSONSchemas, f)
+		var s struct {
+			Properties map[string]any    `json:"properties"`
+			Examples   []json.RawMessage `json:"examples"`
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		var props []string
+		for p := range s.Properties {
+			props = append(props, p)
+		}
+		sort.Strings(props)
+		if strings.Join(props, ",") != strings.Join(fields[name], ",") {
+			t.Errorf("%s: properties %v, decoder knows %v", name, props, fields[name])
+		}
+		if decode := decoders[name]; decode != nil {
+			for _, ex := range s.Examples {
+				if err := decode(ex); err != nil {
+					t.Errorf("%s: example %s rejected: %v", name, ex, err)
+				}
+			}
+		}
+	}
+}
