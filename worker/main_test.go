@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The test binary runs main() itself when asked, so the real start-up path is
+// what exits (no copy of it).
+func TestMain(m *testing.M) {
+	if os.Getenv("DPP_WORKER_RUN_MAIN") == "1" {
+		os.Args = append([]string{"worker"}, strings.Fields(os.Getenv("DPP_WORKER_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func runWorker(t *testing.T, args string, env ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append([]string{"DPP_WORKER_RUN_MAIN=1", "DPP_WORKER_ARGS=" + args, "PATH=" + os.Getenv("PATH")}, env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func TestBadConfigurationExitsAtOnceNamingEveryProblem(t *testing.T) {
+	out, code := runWorker(t, "", "DPP_PII_RETENTION=thirty days", "DPP_SELLER_VAT_NUMBER=12345")
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2; output:\n%s", code, out)
+	}
+	for _, want := range []string{"DPP_KMS_KEY_ID", "DPP_SELLER_NAME", "DPP_SELLER_ADDRESS", "DPP_PII_RETENTION", "DPP_SELLER_VAT_NUMBER"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not name %s:\n%s", want, out)
+		}
+	}
+}
+
+func TestHelpListsTheSettings(t *testing.T) {
+	out, _ := runWorker(t, "-help")
+	for _, want := range []string{"DATABASE_URL", "DPP_PII_RETENTION", "720h", "(required)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-help lacks %s:\n%s", want, out)
+		}
+	}
+}
