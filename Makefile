@@ -55,7 +55,7 @@ lint: $(BIN)/staticcheck $(BIN)/workflowcheck ## go vet, staticcheck, and workfl
 	echo "==> go vet ./..."; $(GO) vet ./... || status=1; \
 	echo "==> staticcheck ./..."; $(BIN)/staticcheck ./... || status=1; \
 	if [ -d workflows ]; then \
-		echo "==> workflowcheck ./workflows/..."; $(BIN)/workflowcheck ./workflows/... || status=1; \
+		echo "==> workflowcheck ./workflows/... (config: scripts/workflowcheck.config.yaml)"; $(BIN)/workflowcheck -config scripts/workflowcheck.config.yaml ./workflows/... || status=1; \
 	else \
 		echo "==> workflowcheck: no workflows/ directory yet, nothing to check"; \
 	fi; \
