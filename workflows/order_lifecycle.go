@@ -178,22 +178,24 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 // happens, who asked for it and when it was due.
 func (lc *lifecycle) retain(ctx workflow.Context, retention time.Duration) (reason, by string, due time.Time, err error) {
 	for {
+		// A changed due time goes to the Web UI with the stage, in one upsert.
+		var dueUpdate []temporal.SearchAttributeUpdate
 		if lc.status.DeliveredAt != nil {
 			d := lc.status.DeliveredAt.Add(retention)
 			if lc.status.PurgeDueAt == nil || !lc.status.PurgeDueAt.Equal(d) {
 				lc.status.PurgeDueAt = &d
-				_ = workflow.UpsertTypedSearchAttributes(ctx, PurgeDueAtKey.ValueSet(d))
+				dueUpdate = append(dueUpdate, PurgeDueAtKey.ValueSet(d))
 			}
 		}
 		if lc.status.OnHold {
-			lc.setStage(ctx, StageOnHold)
+			lc.setStage(ctx, StageOnHold, dueUpdate...)
 			lc.changed = false
 			if err := workflow.Await(ctx, func() bool { return !lc.status.OnHold }); err != nil {
 				return "", "", due, err
 			}
 			continue
 		}
-		lc.setStage(ctx, StageRetained)
+		lc.setStage(ctx, StageRetained, dueUpdate...)
 		now := workflow.Now(ctx)
 		if r := lc.status.PurgeRequest; r != nil {
 			return r.Reason, r.By, now, nil
@@ -211,14 +213,18 @@ func (lc *lifecycle) retain(ctx workflow.Context, retention time.Duration) (reas
 	}
 }
 
-func (lc *lifecycle) setStage(ctx workflow.Context, stage string) {
-	if lc.status.Stage == stage {
+func (lc *lifecycle) setStage(ctx workflow.Context, stage string, more ...temporal.SearchAttributeUpdate) {
+	if lc.status.Stage == stage && len(more) == 0 {
 		return
 	}
 	lc.status.Stage = stage
+	updates := append([]temporal.SearchAttributeUpdate{OrderStageKey.ValueSet(stage)}, more...)
+	if stage == StageSealing {
+		// Starts by hand (temporal CLI) carry no search attributes: add the order id once.
+		updates = append(updates, AmazonOrderIDKey.ValueSet(lc.status.AmazonOrderID))
+	}
 	// Failing to upsert only affects Web UI search; never fail the order for it.
-	_ = workflow.UpsertTypedSearchAttributes(ctx,
-		AmazonOrderIDKey.ValueSet(lc.status.AmazonOrderID), OrderStageKey.ValueSet(stage))
+	_ = workflow.UpsertTypedSearchAttributes(ctx, updates...)
 }
 
 func (lc *lifecycle) requestPurge(ctx workflow.Context, r PurgeRequest) {
