@@ -156,6 +156,19 @@ func TestOrderGoesFromSyncToCertificateWithPIISealedThroughout(t *testing.T) {
 	if got := st.PurgedAt.Sub(*st.DeliveredAt); got < 3*time.Second {
 		t.Fatalf("purged %s after delivery, before the 3 s retention", got)
 	}
+	// The Web UI finds it by its search attributes.
+	desc, err := s.app.Temporal.DescribeWorkflow(ctx, workflows.OrderWorkflowID(id), "")
+	s.must(err, "describe")
+	sa := desc.TypedSearchAttributes
+	if stage, _ := sa.GetKeyword(workflows.OrderStageKey); stage != workflows.StagePurged {
+		t.Fatalf("OrderStage %q", stage)
+	}
+	if due, _ := sa.GetTime(workflows.PurgeDueAtKey); !due.Equal(*st.PurgeDueAt) {
+		t.Fatalf("PurgeDueAt %s, status says %s", due, st.PurgeDueAt)
+	}
+	if oid, _ := sa.GetKeyword(workflows.AmazonOrderIDKey); oid != id {
+		t.Fatalf("AmazonOrderId %q", oid)
+	}
 
 	// Erased: no key, no ciphertext; nothing decrypts even with the KMS key.
 	var left int
