@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/vault"
 )
 
 // Purge is the outcome of a Cryptographic Erase.
@@ -90,6 +91,7 @@ func (s *Service) PurgePII(ctx context.Context, req PurgeRequest) (*Purge, error
 	if err != nil {
 		return nil, err
 	}
+	s.Vault.Forget(vault.Context{OrderID: id, Purpose: PurposePII})
 	// Verify again from outside the transaction: the key is gone, so nothing opens.
 	if _, err := s.openPII(ctx, id); !errors.Is(err, ErrNoKey) {
 		return nil, fmt.Errorf("purge %s: verification failed: PII key still loads (%v)", id, err)
@@ -217,6 +219,7 @@ func (s *Service) purgeOneTaxRecord(ctx context.Context) (bool, error) {
 		_, _, err = evidence.Append(ctx, tx, s.Signer, evidence.Entry{
 			Kind: evidence.KindCertificate, Subject: orderID, IdempotencyKey: taxPurgeIdempotencyKey(number), Body: cert,
 		}, now)
+		s.Vault.Forget(vault.Context{OrderID: orderID, Purpose: PurposeTaxRecord})
 		return err
 	})
 	return found, err

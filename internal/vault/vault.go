@@ -66,18 +66,23 @@ var (
 type Vault struct {
 	client KMS
 	keyID  string
+	cache  *keyCache // nil: no cache
 }
 
 // New returns a Vault that generates data keys under the KMS key keyID (a key id,
 // key ARN, alias name or alias ARN).
-func New(client KMS, keyID string) (*Vault, error) {
+func New(client KMS, keyID string, opts ...Option) (*Vault, error) {
 	if client == nil {
 		return nil, errors.New("vault: KMS client is required")
 	}
 	if keyID == "" {
 		return nil, errors.New("vault: KMS key id is required")
 	}
-	return &Vault{client: client, keyID: keyID}, nil
+	v := &Vault{client: client, keyID: keyID}
+	for _, o := range opts {
+		o(v)
+	}
+	return v, nil
 }
 
 // KeyID is the KMS key new data keys are generated under, as configured.
@@ -141,6 +146,7 @@ func (v *Vault) NewDataKey(ctx context.Context, c Context) (*DataKey, error) {
 	if kmsKeyID == "" {
 		kmsKeyID = v.keyID
 	}
+	v.cache.put(c, out.CiphertextBlob, out.Plaintext, kmsKeyID)
 	return newDataKey(c, out.Plaintext, out.CiphertextBlob, kmsKeyID)
 }
 
@@ -153,6 +159,10 @@ func (v *Vault) OpenDataKey(ctx context.Context, c Context, kmsKeyID string, wra
 	}
 	if len(wrapped) == 0 {
 		return nil, errors.New("vault: wrapped data key is empty")
+	}
+	if e, ok := v.cache.get(c, wrapped); ok {
+		defer clear(e.key[:])
+		return newDataKey(c, e.key[:], append([]byte(nil), wrapped...), e.kmsKeyID)
 	}
 	in := &kms.DecryptInput{
 		CiphertextBlob:    wrapped,
@@ -173,6 +183,7 @@ func (v *Vault) OpenDataKey(ctx context.Context, c Context, kmsKeyID string, wra
 	if got := aws.ToString(out.KeyId); got != "" {
 		kmsKeyID = got
 	}
+	v.cache.put(c, wrapped, out.Plaintext, kmsKeyID)
 	return newDataKey(c, out.Plaintext, append([]byte(nil), wrapped...), kmsKeyID)
 }
 
