@@ -50,6 +50,9 @@ func (a *Activities) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*O
 // IssueInvoice issues the order's VAT invoice (once: a retry returns the same one).
 func (a *Activities) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*InvoiceRef, error) {
 	inv, err := a.Orders.IssueInvoice(ctx, in.AmazonOrderID)
+	if errors.Is(err, orders.ErrDeemedSupplier) {
+		return &InvoiceRef{Kind: InvoiceByAmazon}, nil
+	}
 	if err != nil {
 		if errors.Is(err, orders.ErrNotSealed) || errors.Is(err, orders.ErrPurged) {
 			return nil, final(ErrInvalidInput, err)

@@ -50,6 +50,10 @@ type IssueInvoiceInput struct {
 	AmazonOrderID string `json:"amazonOrderId"`
 }
 
+// InvoiceByAmazon is the InvoiceRef kind when Amazon, as deemed supplier,
+// invoices the buyer: no number, nothing stored.
+const InvoiceByAmazon = "by-amazon"
+
 // InvoiceRef identifies an issued VAT invoice.
 type InvoiceRef struct {
 	Number          string    `json:"number"`

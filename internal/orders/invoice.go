@@ -47,6 +47,9 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 	if facts.Cancelled {
 		return nil, fmt.Errorf("%w: order %s was cancelled: no supply, no invoice", ErrInvalidOrder, orderID)
 	}
+	if facts.DeemedSupplier {
+		return nil, ErrDeemedSupplier
+	}
 	lines := make([]invoice.LineInput, len(facts.Items))
 	for i, it := range facts.Items {
 		rate, ok := s.Policy.VATRates[it.SKU]

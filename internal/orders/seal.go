@@ -24,11 +24,13 @@ type Facts struct {
 	DeliveredAt      *time.Time `json:"deliveredAt,omitempty"`
 	Cancelled        bool       `json:"cancelled"`
 	Business         bool       `json:"business"`
-	Currency         string     `json:"currency"`
-	GrandTotalMinor  int64      `json:"grandTotalMinor"`
-	Items            []Item     `json:"items"`
-	SealedFields     int        `json:"sealedFields"`
-	PurgedAt         *time.Time `json:"-"`
+	// DeemedSupplier: Amazon collects the VAT and invoices the buyer itself.
+	DeemedSupplier  bool       `json:"deemedSupplier,omitempty"`
+	Currency        string     `json:"currency"`
+	GrandTotalMinor int64      `json:"grandTotalMinor"`
+	Items           []Item     `json:"items"`
+	SealedFields    int        `json:"sealedFields"`
+	PurgedAt        *time.Time `json:"-"`
 }
 
 // Item is an order line: product facts and VAT-inclusive prices, no PII.
@@ -137,11 +139,12 @@ func (s *Service) factsOf(o *spapi.Order) (*Facts, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOrder, err)
 	}
 	f := &Facts{
-		AmazonOrderID: o.OrderID,
-		PurchasedAt:   o.CreatedTime.Time.UTC(),
-		Cancelled:     o.Cancelled(),
-		Business:      o.IsBusiness(),
-		Items:         []Item{},
+		AmazonOrderID:  o.OrderID,
+		PurchasedAt:    o.CreatedTime.Time.UTC(),
+		Cancelled:      o.Cancelled(),
+		Business:       o.IsBusiness(),
+		DeemedSupplier: o.MarketplaceFacilitated(),
+		Items:          []Item{},
 	}
 	if o.SalesChannel != nil {
 		f.MarketplaceID = o.SalesChannel.MarketplaceID

@@ -67,6 +67,9 @@ var (
 	ErrPurged = errors.New("order's PII has been purged")
 	// ErrInvalidOrder: the order from SP-API cannot be processed; the message says why.
 	ErrInvalidOrder = errors.New("invalid order")
+	// ErrDeemedSupplier: Amazon is the deemed supplier (marketplace facilitator
+	// tax model) and invoices the buyer; the seller issues none.
+	ErrDeemedSupplier = errors.New("Amazon is the deemed supplier of this order and invoices it")
 	// ErrNoInvoice: no invoice was issued for the order.
 	ErrNoInvoice = errors.New("no invoice was issued for this order")
 	// ErrTaxRecordPurged: the invoice was erased after its retention.

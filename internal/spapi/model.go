@@ -217,6 +217,8 @@ type OrderItem struct {
 	Proceeds *ItemProceeds `json:"proceeds,omitempty"`
 	// Fulfillment comes with includedData FULFILLMENT.
 	Fulfillment *ItemFulfillment `json:"fulfillment,omitempty"`
+	// Tax tells who collects the item's VAT (TAX dataset).
+	Tax *ItemTax `json:"tax,omitempty"`
 }
 
 // Quantity returns QuantityOrdered, or 0 when it is absent.
@@ -360,4 +362,40 @@ func (ItemPacking) Format(f fmt.State, _ rune) { redacted(f, "ItemPacking") }
 
 func redacted(f fmt.State, typ string) {
 	_, _ = fmt.Fprintf(f, "spapi.%s[redacted]", typ)
+}
+
+// ItemTax is an item's tax information; only the collection model is used.
+type ItemTax struct {
+	TaxCollections []ItemTaxCollection `json:"taxCollections,omitempty"`
+}
+
+// ItemTaxCollection says who withholds and remits the item's tax.
+type ItemTaxCollection struct {
+	// Model is MARKETPLACE_FACILITATOR when Amazon collects the tax as the deemed supplier.
+	Model            string `json:"model,omitempty"`
+	ResponsibleParty string `json:"responsibleParty,omitempty"`
+}
+
+// TaxModelMarketplaceFacilitator: Amazon is the deemed supplier and invoices the
+// buyer; the seller issues no VAT invoice.
+const TaxModelMarketplaceFacilitator = "MARKETPLACE_FACILITATOR"
+
+// MarketplaceFacilitated reports whether Amazon collects the VAT on every item,
+// as the deemed supplier (UK: imports up to GBP 135, overseas sellers' UK stock).
+func (o *Order) MarketplaceFacilitated() bool {
+	if len(o.OrderItems) == 0 {
+		return false
+	}
+	for _, it := range o.OrderItems {
+		mf := false
+		if it.Tax != nil {
+			for _, c := range it.Tax.TaxCollections {
+				mf = mf || c.Model == TaxModelMarketplaceFacilitator
+			}
+		}
+		if !mf {
+			return false
+		}
+	}
+	return true
 }

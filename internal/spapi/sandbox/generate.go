@@ -349,6 +349,9 @@ func filter(o spapi.Order, included map[string]bool) spapi.Order {
 		if !included[spapi.IncludeFulfillment] {
 			o.OrderItems[i].Fulfillment = nil
 		}
+		if !included[spapi.IncludeTax] {
+			o.OrderItems[i].Tax = nil
+		}
 	}
 	return o
 }

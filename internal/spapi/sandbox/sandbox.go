@@ -322,6 +322,23 @@ func (s *Server) OrderIDs() []string {
 	return ids
 }
 
+// FacilitateByMarketplace makes Amazon the deemed supplier of a generated order:
+// every item's tax collection model becomes MARKETPLACE_FACILITATOR, as for an
+// overseas seller's UK stock. It returns an error for an unknown order ID.
+func (s *Server) FacilitateByMarketplace(orderID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.orders[orderID]
+	if !ok {
+		return fmt.Errorf("sandbox: unknown order %s", orderID)
+	}
+	for i := range g.base.OrderItems {
+		g.base.OrderItems[i].Tax = &spapi.ItemTax{TaxCollections: []spapi.ItemTaxCollection{
+			{Model: spapi.TaxModelMarketplaceFacilitator, ResponsibleParty: "Amazon Services EU SARL"}}}
+	}
+	return nil
+}
+
 // Cancel marks a generated order CANCELLED at the current server time (its
 // lastUpdatedTime becomes now and it loses its packages). It returns an error
 // for an unknown order ID.

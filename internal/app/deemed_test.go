@@ -1,0 +1,35 @@
+package app_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/workflows"
+)
+
+// Amazon, as deemed supplier (marketplace facilitator), invoices the buyer: the
+// seller issues no invoice, and the PII is still sealed and purged.
+func TestNoInvoiceWhenAmazonIsTheDeemedSupplier(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.sandbox.Generate(1)[0]
+	s.must(s.sandbox.FacilitateByMarketplace(id), "facilitate")
+	_, err := s.app.StartOrder(ctx, id)
+	s.must(err, "start")
+	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
+	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", workflows.SignalPurgeNow,
+		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
+	res := s.await(ctx, id)
+	if res.InvoiceNumber != "" || res.CertificateSeq == 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := s.app.Orders.Invoice(ctx, id); !errors.Is(err, orders.ErrNoInvoice) {
+		t.Fatalf("invoice: %v", err)
+	}
+	ref, err := s.app.Activities().IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
+	if err == nil {
+		t.Fatalf("invoicing a purged order must fail, got %+v", ref)
+	}
+}
