@@ -15,19 +15,26 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
 	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/invoice"
+	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/vault"
 	"github.com/plusranger/dpp/workflows"
 )
+
+// keyCacheSize bounds the data keys a worker keeps in memory (see DPP_KEY_CACHE_TTL):
+// enough for every order in flight on one worker.
+const keyCacheSize = 4096
 
 // Version is the build's version, printed on certificates of sanitization.
 var Version = "dev"
@@ -42,6 +49,10 @@ type App struct {
 	Orders   *orders.Service
 	SPAPI    *spapi.Client
 	Temporal client.Client
+	// Metrics collects the SDK's metrics and ours for /metrics.
+	Metrics *metrics.Registry
+	// Codec encrypts every Temporal payload the client writes and serves /codec/.
+	Codec *codec.Codec
 }
 
 // Options adjust New for tests; the zero value is production.
@@ -55,7 +66,7 @@ type Options struct {
 // New connects to everything the configuration names, applies migrations and
 // loads the evidence signing key. Close releases it all.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
-	a := &App{Config: cfg, Log: opts.Logger}
+	a := &App{Config: cfg, Log: opts.Logger, Metrics: metrics.New()}
 	if a.Log == nil {
 		var err error
 		if a.Log, err = NewLogger(cfg.LogFormat, cfg.LogLevel); err != nil {
@@ -68,6 +79,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			a.Close()
 		}
 	}()
+	// Migrations run first, as the schema owner through a short-lived pool (they
+	// create the worker's role when missing); everything else uses DATABASE_URL.
+	migrationsURL, migrationsVar := cfg.MigrationsDatabaseURL, "DPP_MIGRATIONS_DATABASE_URL"
+	if migrationsURL == "" || migrationsURL == cfg.DatabaseURL {
+		migrationsURL, migrationsVar = cfg.DatabaseURL, "DATABASE_URL"
+	}
+	if err := store.MigrateURL(ctx, migrationsURL); err != nil {
+		return nil, fmt.Errorf("%s: %w", migrationsVar, err)
+	}
 	var err error
 	if a.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -75,14 +95,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err := a.Pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w", err)
 	}
-	if err := store.Migrate(ctx, a.Pool); err != nil {
-		return nil, err
-	}
 	kmsClient, err := newKMSClient(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if a.Vault, err = vault.New(kmsClient, cfg.KMSKeyID); err != nil {
+	if a.Vault, err = vault.New(kmsClient, cfg.KMSKeyID, vault.WithKeyCache(cfg.KeyCacheTTL, keyCacheSize)); err != nil {
 		return nil, fmt.Errorf("DPP_KMS_KEY_ID: %w", err)
 	}
 	if a.Signer, err = evidence.LoadOrCreateSigner(ctx, a.Pool, a.Vault); err != nil {
@@ -103,8 +120,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	if !opts.SkipTemporal {
+		// Every payload, failure message and stack trace is encrypted by the codec.
+		if a.Codec, err = codec.ForConfig(ctx, cfg, kmsClient); err != nil {
+			return nil, err
+		}
+		if err := a.Codec.Warm(ctx); err != nil {
+			return nil, fmt.Errorf("DPP_CODEC_KMS_KEY_ID %s: %w", a.Codec.KeyID(), err)
+		}
+		dataConverter, failureConverter := a.Codec.Converters()
 		if a.Temporal, err = client.Dial(client.Options{
 			HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: temporalLogger(a.Log.Named("temporal")),
+			MetricsHandler: a.Metrics.Handler(),
+			DataConverter:  dataConverter, FailureConverter: failureConverter,
 		}); err != nil {
 			return nil, fmt.Errorf("TEMPORAL_ADDRESS %s: %w", cfg.TemporalAddress, err)
 		}
@@ -141,6 +168,9 @@ func (a *App) NewWorker() worker.Worker {
 	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{
 		// On SIGTERM, let running steps finish rather than leave them to time out.
 		WorkerStopTimeout: 10 * time.Second,
+		// A signal whose payload cannot be decoded yet (KMS outage) fails the
+		// workflow task, retried, instead of being dropped.
+		Interceptors: []interceptor.WorkerInterceptor{a.Codec.WorkerInterceptor()},
 	})
 	workflows.Register(w)
 	w.RegisterActivity(a.Activities())

@@ -17,6 +17,7 @@ import (
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/spapi/sandbox/sandboxtest"
+	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
 )
 
@@ -71,8 +72,10 @@ func newStack(t *testing.T, tweak func(env map[string]string, opts *sandbox.Opti
 	kms := testenv.KMSForTest(t)
 	opts := sandbox.Options{Seed: time.Now().UnixNano(), Marker: marker, DeliveryAfter: time.Hour,
 		LatestDeliveryAfter: 2 * time.Hour, Limits: sandbox.TestLimits()}
+	// The worker connects as its least-privileged role, and migrates as the owner.
+	ownerDSN := testenv.Database(t)
 	env := map[string]string{
-		"DATABASE_URL":          testenv.Database(t),
+		"DATABASE_URL":          testenv.AsRole(t, ownerDSN, store.WorkerRole),
 		"TEMPORAL_ADDRESS":      temporal.Address,
 		"TEMPORAL_NAMESPACE":    temporal.Namespace,
 		"DPP_TASK_QUEUE":        testenv.TaskQueue(t),
@@ -86,6 +89,7 @@ func newStack(t *testing.T, tweak func(env map[string]string, opts *sandbox.Opti
 		"DPP_SELLER_VAT_NUMBER": "GB123456789",
 		"DPP_LOG_LEVEL":         "debug",
 	}
+	env["DPP_MIGRATIONS_DATABASE_URL"] = ownerDSN
 	if tweak != nil {
 		tweak(env, &opts)
 	}

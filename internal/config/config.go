@@ -26,13 +26,15 @@ type Setting struct {
 
 // Settings lists every variable in the order `worker -help` prints them.
 var Settings = []Setting{
-	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form)"},
+	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form) the worker and starter use; in production as the least-privileged role dpp_worker"},
+	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only to apply migrations at start (they create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL"},
 	{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", Doc: "Temporal frontend host:port"},
 	{Name: "TEMPORAL_NAMESPACE", Default: "default", Doc: "Temporal namespace"},
 	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls"},
 	{Name: "AWS_REGION", Default: "eu-west-2", Doc: "AWS region of the KMS key"},
 	{Name: "AWS_ENDPOINT_URL_KMS", Doc: "KMS endpoint override (local-kms in dev); empty means AWS"},
 	{Name: "DPP_KMS_KEY_ID", Required: true, Doc: "KMS key id, ARN or alias that wraps every data key"},
+	{Name: "DPP_KEY_CACHE_TTL", Default: "2m", Doc: "how long a data key stays in worker memory after use, so an order's next step needs no KMS call (0 disables)"},
 	{Name: "SPAPI_ENDPOINT", Default: "http://127.0.0.1:8099", Doc: "SP-API base URL; the sandbox when no LWA credentials are set (EU: https://sellingpartnerapi-eu.amazon.com)"},
 	{Name: "LWA_TOKEN_URL", Default: "https://api.amazon.com/auth/o2/token", Doc: "Login with Amazon token endpoint"},
 	{Name: "LWA_CLIENT_ID", Doc: "LWA client id; empty means the sandbox (no auth)"},
@@ -46,7 +48,13 @@ var Settings = []Setting{
 	{Name: "DPP_SYNC_SETTLE", Default: "2m", Doc: "OrderSync searches up to this long before now (Amazon wants lastUpdatedBefore at least 2 minutes back); 0 searches up to the server's now"},
 	{Name: "DPP_SYNC_LOOKBACK", Default: "168h", Doc: "how far back the first OrderSync searches when it has no watermark"},
 	{Name: "DPP_TAX_SWEEP_INTERVAL", Default: "24h", Doc: "how often the TaxRecordSweep schedule runs"},
-	{Name: "DPP_HTTP_ADDR", Default: "127.0.0.1:8088", Doc: "worker HTTP address: /healthz, /metrics"},
+	{Name: "DPP_HTTP_ADDR", Default: "127.0.0.1:8088", Doc: "worker HTTP address: /healthz, /metrics, /codec/encode, /codec/decode"},
+	{Name: "DPP_CODEC_KMS_KEY_ID", Doc: "KMS key id, ARN or alias the payload codec encrypts new Temporal payloads under; change it to rotate (each payload names its key, so older ones keep decoding); empty means DPP_KMS_KEY_ID"},
+	{Name: "DPP_CODEC_TOKEN", Secret: true, Doc: "bearer token /codec/encode and /codec/decode require (temporal --codec-auth 'Bearer <token>'); at least 16 characters; empty refuses every request"},
+	{Name: "DPP_CODEC_CORS_ORIGIN", Default: "http://127.0.0.1:8233", Doc: "the Temporal Web UI origin (scheme://host[:port]) allowed to call the codec endpoints from a browser; no other origin gets a CORS grant"},
+	{Name: "DPP_CODEC_MAX_BODY", Default: "4MiB", Doc: "largest codec request body, in bytes or with a KiB/MiB suffix; larger requests get 413"},
+	{Name: "DPP_CODEC_ENCODE", Default: "true", Doc: "serve /codec/encode (the temporal CLI's --codec-endpoint encodes --input through it); false leaves only /codec/decode"},
+	{Name: "DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN", Default: "false", Doc: "development only: accept codec requests that carry no Authorization header when they come from DPP_CODEC_CORS_ORIGIN (the dev Web UI cannot send a token); requires a loopback DPP_CODEC_CORS_ORIGIN and DPP_HTTP_ADDR"},
 	{Name: "DPP_LOG_FORMAT", Default: "json", Doc: "log encoding: json (production) or console (dev)"},
 	{Name: "DPP_LOG_LEVEL", Default: "info", Doc: "log level: debug, info, warn, error"},
 	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (approvals; later issues)"},
@@ -73,9 +81,14 @@ type Config struct {
 	TemporalNamespace string
 	TaskQueue         string
 
+	// MigrationsDatabaseURL is the schema owner's connection string (DatabaseURL
+	// when DPP_MIGRATIONS_DATABASE_URL is unset).
+	MigrationsDatabaseURL string
+
 	AWSRegion       string
 	KMSEndpoint     string
 	KMSKeyID        string
+	KeyCacheTTL     time.Duration
 	SPAPIEndpoint   string
 	LWATokenURL     string
 	LWAClientID     string
@@ -94,6 +107,14 @@ type Config struct {
 	HTTPAddr  string
 	LogFormat string
 	LogLevel  string
+
+	// Payload codec and its HTTP endpoints (internal/codec).
+	CodecKMSKeyID            string // DPP_CODEC_KMS_KEY_ID, or KMSKeyID when unset
+	CodecToken               string
+	CodecCORSOrigin          string
+	CodecMaxBody             int64
+	CodecEncode              bool
+	CodecAllowUIWithoutToken bool
 
 	SlackBotToken       string
 	SlackSigningSecret  string
@@ -123,6 +144,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	l := loader{getenv: getenv}
 	c := &Config{
 		DatabaseURL:            l.str("DATABASE_URL"),
+		MigrationsDatabaseURL:  l.str("DPP_MIGRATIONS_DATABASE_URL"),
 		TemporalAddress:        l.str("TEMPORAL_ADDRESS"),
 		TemporalNamespace:      l.str("TEMPORAL_NAMESPACE"),
 		TaskQueue:              l.str("DPP_TASK_QUEUE"),
@@ -142,6 +164,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		SyncLookback:           l.duration("DPP_SYNC_LOOKBACK"),
 		TaxSweepInterval:       l.duration("DPP_TAX_SWEEP_INTERVAL"),
 		HTTPAddr:               l.str("DPP_HTTP_ADDR"),
+		CodecKMSKeyID:          l.str("DPP_CODEC_KMS_KEY_ID"),
+		CodecToken:             l.str("DPP_CODEC_TOKEN"),
+		CodecCORSOrigin:        l.origin("DPP_CODEC_CORS_ORIGIN"),
+		CodecMaxBody:           l.size("DPP_CODEC_MAX_BODY"),
+		CodecEncode:            l.boolean("DPP_CODEC_ENCODE"),
 		LogFormat:              l.oneOf("DPP_LOG_FORMAT", "json", "console"),
 		LogLevel:               l.oneOf("DPP_LOG_LEVEL", "debug", "info", "warn", "error"),
 		SlackBotToken:          l.str("SLACK_BOT_TOKEN"),
@@ -160,6 +187,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		SimplifiedInvoiceLimit: l.pounds("DPP_SIMPLIFIED_INVOICE_LIMIT"),
 		AlwaysFullInvoice:      l.boolean("DPP_ALWAYS_FULL_INVOICE"),
 	}
+	if c.MigrationsDatabaseURL == "" {
+		c.MigrationsDatabaseURL = c.DatabaseURL
+	}
 	if c.LWAClientID != "" && (c.LWAClientSecret == "" || c.LWARefreshToken == "") {
 		l.fail("LWA_CLIENT_ID", "is set, so LWA_CLIENT_SECRET and LWA_REFRESH_TOKEN are required too")
 	}
@@ -174,9 +204,14 @@ func Load(getenv func(string) string) (*Config, error) {
 			l.fail(name, "must be positive")
 		}
 	}
+	if c.KeyCacheTTL < 0 {
+		l.fail("DPP_KEY_CACHE_TTL", "must not be negative")
+	}
 	if c.SyncSettle < 0 {
 		l.fail("DPP_SYNC_SETTLE", "must not be negative")
 	}
+	c.CodecAllowUIWithoutToken = l.boolean("DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN")
+	l.checkCodec(c)
 	if len(c.MarketplaceIDs) == 0 {
 		l.fail("SPAPI_MARKETPLACE_IDS", "must name at least one marketplace")
 	}

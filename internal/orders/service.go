@@ -69,7 +69,7 @@ var (
 	ErrInvalidOrder = errors.New("invalid order")
 	// ErrDeemedSupplier: Amazon is the deemed supplier (marketplace facilitator
 	// tax model) and invoices the buyer; the seller issues none.
-	ErrDeemedSupplier = errors.New("Amazon is the deemed supplier of this order and invoices it")
+	ErrDeemedSupplier = errors.New("the order's deemed supplier is Amazon, which invoices it")
 	// ErrNoInvoice: no invoice was issued for the order.
 	ErrNoInvoice = errors.New("no invoice was issued for this order")
 	// ErrTaxRecordPurged: the invoice was erased after its retention.

@@ -31,3 +31,18 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// MigrateURL applies the migrations through a short-lived pool on dsn, the
+// connection string of the role that owns the schema, and closes it: the rest of
+// the program connects with its own, least-privileged role.
+func MigrateURL(ctx context.Context, dsn string) error {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("cannot reach PostgreSQL: %w", err)
+	}
+	return Migrate(ctx, pool)
+}

@@ -1,0 +1,84 @@
+package codec
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plusranger/dpp/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopAll()
+	os.Exit(code)
+}
+
+// localKMS returns a client of the shared local-kms and the ARNs of its seeded
+// key and of a second key created for this test.
+func localKMS(t *testing.T) (*kms.Client, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k := testenv.KMSForTest(t)
+	client, err := k.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(k.KeyID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("codec rotation test key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, aws.ToString(a.KeyMetadata.Arn), aws.ToString(b.KeyMetadata.Arn)
+}
+
+func TestRotationOnLocalKMSOldPayloadsKeepDecoding(t *testing.T) {
+	client, keyA, keyB := localKMS(t)
+	before, err := New(client, Options{KeyID: testenv.KMSKeyAlias}) // an alias: payloads name the key's ARN
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := jsonPayload(t, map[string]string{"note": secret})
+	underA := encodeOne(t, before, plain)
+	if KeyIDOf(underA) != keyA {
+		t.Fatalf("payload names %q, want the ARN %q", KeyIDOf(underA), keyA)
+	}
+	// Configuration now names key B for encoding (DPP_CODEC_KMS_KEY_ID).
+	after, err := New(client, Options{KeyID: keyB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	underB := encodeOne(t, after, plain)
+	if KeyIDOf(underB) != keyB {
+		t.Fatalf("new payloads name %q, want %q", KeyIDOf(underB), keyB)
+	}
+	out, err := after.Decode([]*commonpb.Payload{underA, underB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range out {
+		if !proto.Equal(p, plain) {
+			t.Fatalf("decoded %v", p)
+		}
+	}
+	// A key KMS does not have fails decoding as a workflow task failure.
+	gone := proto.Clone(underA).(*commonpb.Payload)
+	gone.Metadata[MetadataKeyID] = []byte("arn:aws:kms:eu-west-2:111122223333:key/00000000-0000-4000-8000-000000000000")
+	_, err = after.Decode([]*commonpb.Payload{gone})
+	var wtf *converter.WorkflowTaskFailureError
+	if !errors.As(err, &wtf) {
+		t.Fatalf("want a workflow task failure, got %v", err)
+	}
+}
