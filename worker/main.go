@@ -1,5 +1,5 @@
 // Command worker runs the Temporal worker of the data protection workflows and its
-// HTTP endpoints (/healthz, /metrics). Configuration comes from the environment:
+// HTTP endpoints (/healthz, /metrics, and the codec server under /codec/). Configuration comes from the environment:
 // `worker -help` lists every variable with its default.
 package main
 

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,7 +64,7 @@ func decodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return describeJSONError(err)
+		return describeJSONError(err, v)
 	}
 	if dec.More() {
 		return errors.New("trailing data after the JSON object")
@@ -70,7 +72,7 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
-func describeJSONError(err error) error {
+func describeJSONError(err error, v any) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
@@ -82,7 +84,9 @@ func describeJSONError(err error) error {
 	case errors.As(err, &syntaxErr):
 		return fmt.Errorf("malformed JSON at byte %d", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		// The unknown name is not echoed: operators have typed personal data
+		// where a field name belongs, and this text reaches logs.
+		return fmt.Errorf("unknown field; the fields are: %s", strings.Join(jsonFields(v), ", "))
 	case strings.Contains(err.Error(), "parsing time"):
 		return errors.New("a time field is not RFC 3339 (e.g. 2026-11-27T10:00:00Z)")
 	default:
@@ -157,7 +161,10 @@ func (s DeliveredSignal) Validate() error {
 }
 
 func (s *HoldSignal) UnmarshalJSON(b []byte) error {
-	type plain struct{ Reason, By string }
+	type plain struct {
+		Reason string `json:"reason"`
+		By     string `json:"by"`
+	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
 	s.Reason, s.By = v.Reason, v.By
@@ -168,7 +175,9 @@ func (s *HoldSignal) UnmarshalJSON(b []byte) error {
 func (s HoldSignal) Validate() error { return firstProblem(s.problem, "reason", s.Reason, "by", s.By) }
 
 func (s *ReleaseSignal) UnmarshalJSON(b []byte) error {
-	type plain struct{ By string }
+	type plain struct {
+		By string `json:"by"`
+	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
 	s.By = v.By
@@ -179,7 +188,10 @@ func (s *ReleaseSignal) UnmarshalJSON(b []byte) error {
 func (s ReleaseSignal) Validate() error { return firstProblem(s.problem, "by", s.By) }
 
 func (s *PurgeNowSignal) UnmarshalJSON(b []byte) error {
-	type plain struct{ Reason, By string }
+	type plain struct {
+		Reason string `json:"reason"`
+		By     string `json:"by"`
+	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
 	s.Reason, s.By = v.Reason, v.By
@@ -192,7 +204,9 @@ func (s PurgeNowSignal) Validate() error {
 }
 
 func (s *CancelledSignal) UnmarshalJSON(b []byte) error {
-	type plain struct{ Reason string }
+	type plain struct {
+		Reason string `json:"reason"`
+	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
 	s.Reason = v.Reason
@@ -215,4 +229,27 @@ func firstProblem(problem error, pairs ...string) error {
 		}
 	}
 	return nil
+}
+
+// jsonFields lists the JSON field names of the struct v points to.
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var names []string
+	for i := 0; t.Kind() == reflect.Struct && i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name != "-" {
+			names = append(names, strconv.Quote(name))
+		}
+	}
+	return names
 }

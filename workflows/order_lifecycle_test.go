@@ -204,7 +204,7 @@ func TestBadSignalsAreRejectedAndRecorded(t *testing.T) {
 	require.Equal(t, PurgeReasonRetention, res.PurgeReason, "bad signals must change nothing")
 	require.False(t, mid.OnHold)
 	require.Len(t, mid.RejectedSignals, 5)
-	for i, want := range []string{`"by" is required`, "RFC 3339", `unknown field "extra"`, "JSON object", "no legal hold"} {
+	for i, want := range []string{`"by" is required`, "RFC 3339", `unknown field; the fields are: "reason", "by"`, "JSON object", "no legal hold"} {
 		require.Contains(t, mid.RejectedSignals[i].Error, want)
 	}
 }

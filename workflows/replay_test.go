@@ -1,30 +1,54 @@
 package workflows
 
 import (
-	"encoding/json"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/plusranger/dpp/internal/codec"
+	"github.com/plusranger/dpp/internal/testenv"
 )
 
-// TestReplaySavedHistories replays histories saved from real runs (regenerate
-// them with `DPP_SAVE_HISTORIES=1 go test ./internal/app`). A change to a
+// TestReplaySavedHistories replays histories saved from real runs, decoding them
+// with the payload codec as the worker does: testdata/*.json were recorded before
+// the codec (plain payloads decode to themselves), testdata/codec/*.json with it,
+// under the test KMS key whose material local-kms is seeded with (internal/testenv).
+// Regenerate them with `DPP_SAVE_HISTORIES=1 go test ./internal/app`. A change to a
 // workflow that would break runs already open fails here: guard it with
 // workflow.GetVersion instead.
 func TestReplaySavedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	plain, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	sealed, _ := filepath.Glob(filepath.Join("testdata", "codec", "*.json"))
+	if len(plain) < 5 || len(sealed) < 5 {
+		t.Fatalf("want at least 5 saved histories in testdata/ and in testdata/codec/, found %d and %d", len(plain), len(sealed))
+	}
+	// A local-kms of our own, seeded with the test key: an external one named by
+	// DPP_TEST_KMS_ENDPOINT would not hold the key these histories were sealed under.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kms, err := testenv.StartKMS(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 5 {
-		t.Fatalf("want at least 5 saved histories in testdata/, found %d", len(files))
+	t.Cleanup(kms.Stop)
+	kc, err := kms.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+	c, err := codec.New(kc, codec.Options{KeyID: testenv.KMSKeyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, fc := c.Converters()
+	for _, f := range append(plain, sealed...) {
+		t.Run(f, func(t *testing.T) {
 			r, err := os.Open(f)
 			if err != nil {
 				t.Fatal(err)
@@ -34,18 +58,28 @@ func TestReplaySavedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+			in := start.GetInput().GetPayloads()
+			if want := filepath.Base(filepath.Dir(f)) == "codec"; len(in) == 0 || codec.IsEncrypted(in[0]) != want {
+				t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), want)
+			}
 			// OrderLifecycle checks its workflow ID against its input, so replay
 			// under the ID the run had.
 			id := "replay"
-			start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
 			if start.GetWorkflowType().GetName() == OrderLifecycleName {
 				var in OrderInput
-				if err := json.Unmarshal(start.GetInput().GetPayloads()[0].GetData(), &in); err != nil {
+				if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
 					t.Fatal(err)
 				}
 				id = OrderWorkflowID(in.AmazonOrderID)
 			}
-			replayer := worker.NewWorkflowReplayer()
+			replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+				DataConverter: dc, FailureConverter: fc,
+				Interceptors: []interceptor.WorkerInterceptor{c.WorkerInterceptor()},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			Register(replayer)
 			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
 				OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
