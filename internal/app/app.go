@@ -10,9 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
@@ -95,7 +92,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err := a.Pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w", err)
 	}
-	kmsClient, err := newKMSClient(ctx, cfg)
+	kmsClient, err := vault.NewKMSClient(ctx, cfg.AWSRegion, cfg.KMSEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -138,18 +135,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	ok = true
 	return a, nil
-}
-
-func newKMSClient(ctx context.Context, cfg *config.Config) (*kms.Client, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
-	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
-	}
-	return kms.NewFromConfig(awsCfg, func(o *kms.Options) {
-		if cfg.KMSEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.KMSEndpoint)
-		}
-	}), nil
 }
 
 // Activities builds the activities with production dependencies.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/orders"
-	"github.com/plusranger/dpp/workflows"
 )
 
 // Amazon, as deemed supplier (marketplace facilitator), invoices the buyer: the
@@ -16,12 +15,8 @@ func TestNoInvoiceWhenAmazonIsTheDeemedSupplier(t *testing.T) {
 	ctx := s.ctx()
 	id := s.sandbox.Generate(1)[0]
 	s.must(s.sandbox.FacilitateByMarketplace(id), "facilitate")
-	_, err := s.app.StartOrder(ctx, id)
-	s.must(err, "start")
-	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
-	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", workflows.SignalPurgeNow,
-		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
-	res := s.await(ctx, id)
+	s.startOrder(ctx, id)
+	res := s.purgeNow(ctx, id)
 	if res.InvoiceNumber != "" || res.CertificateSeq == 0 {
 		t.Fatalf("result %+v", res)
 	}

@@ -6,19 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plusranger/dpp/workflows"
 )
 
 func TestHealthAndMetrics(t *testing.T) {
 	s := newStack(t, nil)
 	ctx := s.ctx()
 	id := s.sandbox.Generate(1)[0]
-	_, err := s.app.StartOrder(ctx, id)
-	s.must(err, "start")
-	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
-	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", workflows.SignalPurgeNow,
-		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
-	s.await(ctx, id)
+	s.startOrder(ctx, id)
+	s.purgeNow(ctx, id)
 
 	srv := httptest.NewServer(s.app.HTTPHandler())
 	defer srv.Close()

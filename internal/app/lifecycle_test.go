@@ -45,6 +45,26 @@ func (s *stack) await(ctx context.Context, orderID string) workflows.OrderResult
 	return res
 }
 
+// startOrder starts a new order's lifecycle and waits until it awaits delivery:
+// sealed and invoiced.
+func (s *stack) startOrder(ctx context.Context, orderID string) {
+	s.t.Helper()
+	started, err := s.app.StartOrder(ctx, orderID)
+	s.must(err, "start %s", orderID)
+	if !started {
+		s.t.Fatalf("order %s was already started", orderID)
+	}
+	s.waitStage(ctx, orderID, workflows.StageAwaitingDelivery)
+}
+
+// purgeNow asks for the order's purge, as Amazon would, and waits for its result.
+func (s *stack) purgeNow(ctx context.Context, orderID string) workflows.OrderResult {
+	s.t.Helper()
+	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(orderID), "", workflows.SignalPurgeNow,
+		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
+	return s.await(ctx, orderID)
+}
+
 func (s *stack) status(ctx context.Context, orderID string) workflows.OrderStatus {
 	s.t.Helper()
 	v, err := s.app.Temporal.QueryWorkflow(ctx, workflows.OrderWorkflowID(orderID), "", workflows.QueryStatus)
@@ -243,9 +263,7 @@ func TestWorkerCrashBetweenStepsChangesNothing(t *testing.T) {
 	acts := s.app.Activities()
 	_, err = acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
 	s.must(err, "FetchAndSeal again")
-	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", workflows.SignalPurgeNow,
-		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
-	res := s.await(ctx, id)
+	res := s.purgeNow(ctx, id)
 	if res.PurgeReason != workflows.PurgeReasonPurgeNow {
 		t.Fatalf("result %+v", res)
 	}
@@ -408,12 +426,8 @@ func TestTaxRecordSweepErasesInvoicesAfterTheirRetention(t *testing.T) {
 	})
 	ctx := s.ctx()
 	id := s.sandbox.Generate(1)[0]
-	_, err := s.app.StartOrder(ctx, id)
-	s.must(err, "start")
-	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
-	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(id), "", workflows.SignalPurgeNow,
-		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
-	s.await(ctx, id)
+	s.startOrder(ctx, id)
+	s.purgeNow(ctx, id)
 	inv, err := s.app.Orders.Invoice(ctx, id)
 	s.must(err, "invoice")
 	time.Sleep(time.Until(inv.RetainUntil) + 100*time.Millisecond) // the tax retention must pass

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
@@ -43,7 +40,7 @@ func (c *Codec) Converters() (converter.DataConverter, converter.FailureConverte
 func ForConfig(ctx context.Context, cfg *config.Config, client vault.KMS) (*Codec, error) {
 	if client == nil {
 		var err error
-		if client, err = NewKMSClient(ctx, cfg); err != nil {
+		if client, err = vault.NewKMSClient(ctx, cfg.AWSRegion, cfg.KMSEndpoint); err != nil {
 			return nil, err
 		}
 	}
@@ -67,20 +64,6 @@ func ConvertersForConfig(ctx context.Context, cfg *config.Config) (converter.Dat
 	}
 	dc, fc := c.Converters()
 	return dc, fc, nil
-}
-
-// NewKMSClient builds a KMS client from AWS_REGION and AWS_ENDPOINT_URL_KMS (and
-// the usual AWS credential chain).
-func NewKMSClient(ctx context.Context, cfg *config.Config) (*kms.Client, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
-	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
-	}
-	return kms.NewFromConfig(awsCfg, func(o *kms.Options) {
-		if cfg.KMSEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.KMSEndpoint)
-		}
-	}), nil
 }
 
 // WorkerInterceptor decodes each signal's payloads as the signal is delivered to
