@@ -55,7 +55,8 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 		}
 		p = syncProgress{After: after}
 		if a.SyncSettle > 0 {
-			before := time.Now().UTC().Add(-a.SyncSettle)
+			// SP-API takes times to the second: ask for exactly what the watermark will say.
+			before := time.Now().UTC().Add(-a.SyncSettle).Truncate(time.Second)
 			p.Before = &before
 		}
 	}
@@ -74,10 +75,13 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 			if before.IsZero() {
 				before = time.Now().UTC()
 			}
+			// Order times come in whole seconds: a watermark on a second boundary
+			// tells exactly which orders a pass has seen (see syncOrder).
+			before = before.Truncate(time.Second)
 			p.Before = &before
 		}
 		for i := range page.Orders {
-			if err := a.syncOrder(ctx, &page.Orders[i], &p.Result); err != nil {
+			if err := a.syncOrder(ctx, &page.Orders[i], p.After, &p.Result); err != nil {
 				return nil, err
 			}
 		}
@@ -95,7 +99,12 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 	return &p.Result, nil
 }
 
-func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, r *SyncResult) error {
+// syncOrder starts the order's lifecycle and reports its delivery or
+// cancellation. handledBefore is the watermark the pass started from, on a whole
+// second: an order updated before it was reported by an earlier pass (it can come
+// back when the server's own bound fell later in that second); starting it again
+// is a no-op, but signalling again would only lengthen its history.
+func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time.Time, r *SyncResult) error {
 	r.Seen++
 	if o.OrderID == "" {
 		return final(ErrInvalidOrder, errors.New("spapi searchOrders: an order has no orderId"))
@@ -117,6 +126,10 @@ func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, r *SyncResul
 		r.Started++
 	} else {
 		r.AlreadyStarted++
+	}
+	if o.LastUpdatedTime.Before(handledBefore) {
+		r.AlreadyReported++
+		return nil
 	}
 	if at, ok := o.DeliveredAt(); ok {
 		if err := a.Lifecycles.Delivered(ctx, o.OrderID, at.UTC()); err != nil {

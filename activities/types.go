@@ -88,14 +88,16 @@ type SyncOrdersInput struct {
 
 // SyncResult counts what one OrderSync pass did.
 type SyncResult struct {
-	Seen           int       `json:"seen"`
-	Started        int       `json:"started"`
-	AlreadyStarted int       `json:"alreadyStarted"`
-	SkippedPurged  int       `json:"skippedPurged"`
-	Delivered      int       `json:"delivered"`
-	Cancelled      int       `json:"cancelled"`
-	Pages          int       `json:"pages"`
-	Watermark      time.Time `json:"watermark"`
+	Seen           int `json:"seen"`
+	Started        int `json:"started"`
+	AlreadyStarted int `json:"alreadyStarted"`
+	SkippedPurged  int `json:"skippedPurged"`
+	// AlreadyReported counts orders seen again whose update the previous pass reported.
+	AlreadyReported int       `json:"alreadyReported"`
+	Delivered       int       `json:"delivered"`
+	Cancelled       int       `json:"cancelled"`
+	Pages           int       `json:"pages"`
+	Watermark       time.Time `json:"watermark"`
 }
 
 // SweepInput configures one batch of the tax record sweep.

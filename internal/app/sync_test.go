@@ -121,6 +121,19 @@ func TestSyncWatermarkNeverSkipsAnOrder(t *testing.T) {
 			t.Fatalf("new order %s started %d times", id, rec.started[id])
 		}
 	}
+
+	// A cancellation is reported once, though the next search sees the order again.
+	s.must(s.sandbox.Cancel(fresh[0]), "cancel")
+	// Order times are whole seconds: the next pass must fall in a later second
+	// than the cancellation for its watermark to cover it.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	for pass := 0; pass < 2; pass++ {
+		_, err = syncOnce(t, acts)
+		s.must(err, "sync pass %d after the cancellation", pass)
+	}
+	if rec.cancelled[fresh[0]] != 1 {
+		t.Fatalf("cancellation reported %d times", rec.cancelled[fresh[0]])
+	}
 }
 
 func TestSetupIsIdempotent(t *testing.T) {
