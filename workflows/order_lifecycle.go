@@ -28,6 +28,13 @@ const (
 	maxDeliveredInFuture = 24 * time.Hour
 )
 
+// versionUnchangedSignalKeepsTimer: a signal that changes nothing no longer
+// restarts the retention timer.
+const versionUnchangedSignalKeepsTimer = "unchanged-signal-keeps-timer"
+
+// errUnchanged marks a valid signal that changes nothing.
+var errUnchanged = errors.New("signal changes nothing")
+
 // OrderStatus answers the `status` query. It holds no PII.
 type OrderStatus struct {
 	AmazonOrderID   string           `json:"amazonOrderId"`
@@ -123,7 +130,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 		return &OrderResult{AmazonOrderID: id, PurgeReason: "already-purged"}, nil
 	}
 	if facts.Cancelled {
-		lc.requestPurge(ctx, PurgeRequest{Reason: PurgeReasonCancelled, Detail: "cancelled when fetched", At: workflow.Now(ctx)})
+		_ = lc.requestPurge(PurgeRequest{Reason: PurgeReasonCancelled, Detail: "cancelled when fetched", At: workflow.Now(ctx)})
 	}
 	if facts.DeliveredAt != nil && lc.status.DeliveredAt == nil {
 		lc.status.DeliveredAt, lc.status.DeliverySource = facts.DeliveredAt, DeliveryFromSPAPI
@@ -227,14 +234,21 @@ func (lc *lifecycle) setStage(ctx workflow.Context, stage string, more ...tempor
 	_ = workflow.UpsertTypedSearchAttributes(ctx, updates...)
 }
 
-func (lc *lifecycle) requestPurge(ctx workflow.Context, r PurgeRequest) {
+// requestPurge records an early purge; the first request wins. It returns
+// errUnchanged when the order already had one.
+func (lc *lifecycle) requestPurge(r PurgeRequest) error {
+	unchanged := lc.status.PurgeRequest != nil && (r.Reason != PurgeReasonCancelled || lc.status.Cancelled)
 	if r.Reason == PurgeReasonCancelled {
 		lc.status.Cancelled = true
 	}
 	if lc.status.PurgeRequest == nil {
 		lc.status.PurgeRequest = &r
 	}
+	if unchanged {
+		return errUnchanged
+	}
 	lc.changed = true
+	return nil
 }
 
 // receiveSignals runs beside the main flow for the whole run, so a signal is
@@ -245,7 +259,17 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 		sel.AddReceive(workflow.GetSignalChannel(ctx, name), func(c workflow.ReceiveChannel, _ bool) {
 			var raw json.RawMessage
 			c.Receive(ctx, &raw)
-			if err := accept(raw); err != nil {
+			err := accept(raw)
+			if errors.Is(err, errUnchanged) {
+				// A repeated report (OrderSync's overlap, a second click) changes
+				// nothing, so the retention timer runs on; runs that began before
+				// this rule keep restarting it, as their histories say.
+				if workflow.GetVersion(ctx, versionUnchangedSignalKeepsTimer, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+					lc.changed = true
+				}
+				return
+			}
+			if err != nil {
 				lc.reject(ctx, name, err)
 				return
 			}
@@ -262,10 +286,11 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 			return errors.New(`field "deliveredAt" is more than a day in the future`)
 		}
 		// The first real report wins; a later one only replaces an assumption.
-		if lc.status.DeliveredAt == nil || lc.status.DeliverySource == DeliveryFromPromise {
-			at := s.DeliveredAt.UTC()
-			lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromSignal
+		if lc.status.DeliveredAt != nil && lc.status.DeliverySource != DeliveryFromPromise {
+			return errUnchanged
 		}
+		at := s.DeliveredAt.UTC()
+		lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromSignal
 		return nil
 	})
 	handle(SignalLegalHold, func(raw json.RawMessage) error {
@@ -299,16 +324,14 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 		if err := decodeSignal(raw, &s); err != nil {
 			return err
 		}
-		lc.requestPurge(ctx, PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
-		return nil
+		return lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
 	})
 	handle(SignalCancelled, func(raw json.RawMessage) error {
 		var s CancelledSignal
 		if err := decodeSignal(raw, &s); err != nil {
 			return err
 		}
-		lc.requestPurge(ctx, PurgeRequest{Reason: PurgeReasonCancelled, Detail: s.Reason, At: workflow.Now(ctx)})
-		return nil
+		return lc.requestPurge(PurgeRequest{Reason: PurgeReasonCancelled, Detail: s.Reason, At: workflow.Now(ctx)})
 	})
 	for {
 		sel.Select(ctx)

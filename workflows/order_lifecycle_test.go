@@ -292,3 +292,18 @@ func TestInvalidOrderFromSPAPIFailsTheWorkflow(t *testing.T) {
 	require.ErrorContains(t, env.GetWorkflowError(), "order.orderItems: missing")
 	require.Equal(t, 1, calls)
 }
+
+func TestRepeatedDeliveryReportKeepsTheTimerRunning(t *testing.T) {
+	r := newRun(t)
+	timers := 0
+	r.env.SetOnTimerScheduledListener(func(string, time.Duration) { timers++ })
+	delivered := t0.Add(30 * time.Hour)
+	for _, at := range []time.Duration{31 * time.Hour, 40 * time.Hour, 200 * time.Hour} {
+		r.at(at, func() { r.signal(SignalDelivered, DeliveredSignal{DeliveredAt: delivered}) })
+	}
+	r.execute(input())
+	require.Equal(t, delivered.Add(retention), r.purgedAt)
+	// The wait for delivery, then one retention timer: repeats restart nothing.
+	require.Equal(t, 2, timers)
+	require.Empty(t, r.status().RejectedSignals)
+}
