@@ -25,7 +25,15 @@ TEST_TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit
 TEST_TIMEOUT ?= 14m
 TESTFLAGS ?=
 
-.PHONY: help tools lint test test-short bench run fmt
+# `make bench` drives BENCH_ORDERS orders through the real stack (bench/) and writes the table as
+# JSON to BENCH_OUT (default bench/results/<timestamp>.json), then runs the Go benchmarks.
+# `make chaos` drives CHAOS_ORDERS orders while it kills and restarts things, then checks invariants.
+BENCH_ORDERS ?= 2000
+BENCH_OUT ?=
+CHAOS_ORDERS ?= 200
+BENCHFLAGS ?=
+
+.PHONY: help tools lint test test-short bench bench-go chaos run fmt
 
 help: ## Show this help
 	@echo "Usage: make <target>"
@@ -67,8 +75,15 @@ test: $(TEST_TOOLS) ## Unit and integration tests, one package at a time (what C
 test-short: ## Unit tests only (-short: integration tests skip themselves)
 	$(GO) test -short -count=1 $(TESTFLAGS) ./...
 
-bench: $(TEST_TOOLS) ## Benchmarks, one package at a time
+bench: $(TEST_TOOLS) ## Harness: BENCH_ORDERS orders end to end vs a no-op baseline (table + JSON), then bench-go
+	$(GO) run ./bench -orders $(BENCH_ORDERS) $(if $(BENCH_OUT),-out $(BENCH_OUT)) $(BENCHFLAGS)
+	$(MAKE) --no-print-directory bench-go
+
+bench-go: $(TEST_TOOLS) ## Go benchmarks, one package at a time
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem $(TESTFLAGS) ./...
+
+chaos: $(TEST_TOOLS) ## Fault injection: CHAOS_ORDERS orders while workers are SIGKILLed, PostgreSQL restarts, KMS stops; checks invariants
+	$(GO) run ./bench -chaos -orders $(CHAOS_ORDERS) $(BENCHFLAGS)
 
 run: ## The whole dev stack in the foreground (Temporal + Web UI, local-kms, Mailpit, SP-API sandbox, worker); Ctrl-C stops it
 	./scripts/dev-stack

@@ -153,6 +153,13 @@ func (a *App) NewWorker() worker.Worker {
 	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{
 		// On SIGTERM, let running steps finish rather than leave them to time out.
 		WorkerStopTimeout: 10 * time.Second,
+		// Measured with `make bench` (README, Performance): when thousands of
+		// retention timers fire together, the SDK's 5 s sticky timeout makes most
+		// workflow tasks time out and retry; 30 s and pollers that follow the load
+		// keep histories at their normal length and cut start-to-sealed latency.
+		StickyScheduleToStartTimeout: 30 * time.Second,
+		WorkflowTaskPollerBehavior:   worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+		ActivityTaskPollerBehavior:   worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
 		// A signal whose payload cannot be decoded yet (KMS outage) fails the
 		// workflow task, retried, instead of being dropped.
 		Interceptors: []interceptor.WorkerInterceptor{a.Codec.WorkerInterceptor()},

@@ -151,6 +151,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		AWSRegion:              l.str("AWS_REGION"),
 		KMSEndpoint:            l.url("AWS_ENDPOINT_URL_KMS"),
 		KMSKeyID:               l.str("DPP_KMS_KEY_ID"),
+		KeyCacheTTL:            l.duration("DPP_KEY_CACHE_TTL"),
 		SPAPIEndpoint:          l.url("SPAPI_ENDPOINT"),
 		LWATokenURL:            l.url("LWA_TOKEN_URL"),
 		LWAClientID:            l.str("LWA_CLIENT_ID"),

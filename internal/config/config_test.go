@@ -25,7 +25,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.PIIRetention != 720*time.Hour || c.TaskQueue != "dpp" || c.TemporalNamespace != "default" {
+	if c.PIIRetention != 720*time.Hour || c.TaskQueue != "dpp" || c.TemporalNamespace != "default" || c.KeyCacheTTL != 2*time.Minute {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if c.DefaultVATRate != 2000 || c.SimplifiedInvoiceLimit != 25000 || !c.Sandbox() {
