@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,17 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 			p.Before = &before
 		}
 	}
+	// SP-API's searchOrders allows one request every three minutes after its burst,
+	// so a page can wait in the rate limiter longer than the heartbeat timeout: keep
+	// reporting the last finished page meanwhile, or Temporal would think us dead.
+	var mu sync.Mutex
+	last := p
+	stopBeat := keepHeartbeating(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		activity.RecordHeartbeat(ctx, last)
+	})
+	defer stopBeat()
 	for {
 		params := spapi.SearchOrdersParams{LastUpdatedAfter: p.After, MarketplaceIDs: a.MarketplaceIDs,
 			IncludedData: []string{spapi.IncludeFulfillment, spapi.IncludePackages}, PaginationToken: p.NextToken}
@@ -87,6 +99,9 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 		}
 		p.Result.Pages++
 		p.NextToken = page.NextToken()
+		mu.Lock()
+		last = p
+		mu.Unlock()
 		activity.RecordHeartbeat(ctx, p)
 		if p.NextToken == "" {
 			break
@@ -166,4 +181,27 @@ func (a *Activities) setWatermark(ctx context.Context, name string, w time.Time)
 		return fmt.Errorf("save sync watermark %s: %w", name, err)
 	}
 	return nil
+}
+
+// heartbeatEvery is well inside the sync activity's heartbeat timeout (1 min).
+var heartbeatEvery = 15 * time.Second
+
+// keepHeartbeating calls beat every heartbeatEvery until the returned stop is called.
+func keepHeartbeating(ctx context.Context, beat func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				beat()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
