@@ -35,7 +35,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
@@ -43,7 +42,6 @@ import (
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/spapi"
-	"github.com/plusranger/dpp/workflows"
 )
 
 func main() {
@@ -140,13 +138,10 @@ func run(ctx context.Context, cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
-		// app.NewWorker's options and registrations, with the tuning applied.
-		o := worker.Options{WorkerStopTimeout: 10 * time.Second,
-			Interceptors: []interceptor.WorkerInterceptor{a.Codec.WorkerInterceptor()}}
+		// The production options, with the tuning applied on top.
+		o := a.WorkerOptions()
 		t.Apply(&o)
-		w = worker.New(a.Temporal, cfg.TaskQueue, o)
-		workflows.Register(w)
-		w.RegisterActivity(a.Activities())
+		w = a.NewWorkerWithOptions(o)
 	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

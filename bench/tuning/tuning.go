@@ -74,10 +74,14 @@ func (t Tuning) Apply(o *worker.Options) {
 		o.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
 		o.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
 	} else {
+		// A fixed poller count replaces the production autoscaling (they are
+		// mutually exclusive in the SDK).
 		if t.WorkflowPollers > 0 {
+			o.WorkflowTaskPollerBehavior = nil
 			o.MaxConcurrentWorkflowTaskPollers = t.WorkflowPollers
 		}
 		if t.ActivityPollers > 0 {
+			o.ActivityTaskPollerBehavior = nil
 			o.MaxConcurrentActivityTaskPollers = t.ActivityPollers
 		}
 	}

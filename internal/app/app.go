@@ -149,8 +149,12 @@ func (a *App) Activities() *activities.Activities {
 
 // NewWorker builds the worker for the configured task queue with every workflow
 // and activity registered.
-func (a *App) NewWorker() worker.Worker {
-	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{
+func (a *App) NewWorker() worker.Worker { return a.NewWorkerWithOptions(a.WorkerOptions()) }
+
+// WorkerOptions are the production worker's options; the benchmark starts from
+// them to try a change before it is made.
+func (a *App) WorkerOptions() worker.Options {
+	return worker.Options{
 		// On SIGTERM, let running steps finish rather than leave them to time out.
 		WorkerStopTimeout: 10 * time.Second,
 		// Measured with `make bench` (README, Performance): when thousands of
@@ -163,7 +167,13 @@ func (a *App) NewWorker() worker.Worker {
 		// A signal whose payload cannot be decoded yet (KMS outage) fails the
 		// workflow task, retried, instead of being dropped.
 		Interceptors: []interceptor.WorkerInterceptor{a.Codec.WorkerInterceptor()},
-	})
+	}
+}
+
+// NewWorkerWithOptions builds a worker with the given options and every
+// workflow and activity registered.
+func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
+	w := worker.New(a.Temporal, a.Config.TaskQueue, o)
 	workflows.Register(w)
 	w.RegisterActivity(a.Activities())
 	return w
