@@ -18,13 +18,16 @@ type OrderSource interface {
 }
 
 // Activities holds the dependencies every activity needs. Methods are grouped by
-// concern: seal.go, invoice.go, purge.go, sync.go, taxsweep.go. Every exported
+// concern: seal.go (fetch, seal, invoice, purge, tax sweep), retention.go
+// (retention records, problems, the retention audit), sync.go. Every exported
 // method is an activity.
 type Activities struct {
 	Orders *orders.Service
 	SPAPI  OrderSource
 	// Lifecycles starts and signals order workflows (OrderSync only).
 	Lifecycles OrderLifecycles
+	// OrderRuns tells whether an order's workflow is still running (RetentionAudit only).
+	OrderRuns OrderRuns
 	// Sync settings; see internal/config for their defaults.
 	MarketplaceIDs []string
 	SyncLookback   time.Duration

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi"
 )
@@ -56,6 +58,12 @@ func (a *Activities) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*I
 	if err != nil {
 		if errors.Is(err, orders.ErrNotSealed) || errors.Is(err, orders.ErrPurged) {
 			return nil, final(ErrInvalidInput, err)
+		}
+		var p *orders.ProblemError
+		if errors.As(err, &p) {
+			// The code travels in the details, so the workflow records it without
+			// parsing the message.
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvoiceNotIssuable, nil, p.Code)
 		}
 		return nil, classify(err)
 	}

@@ -110,3 +110,65 @@ type SweepResult struct {
 	Purged    int  `json:"purged"`
 	Remaining bool `json:"remaining"`
 }
+
+// ErrInvoiceNotIssuable: the order's invoice cannot be issued, whatever the
+// retries; the failure's details carry the problem code (orders.Problem*).
+const ErrInvoiceNotIssuable = "InvoiceNotIssuable"
+
+// RetentionRecord is what an order's workflow knows about its retention: when
+// the purge is due and whether a legal hold stops it.
+type RetentionRecord struct {
+	AmazonOrderID string    `json:"amazonOrderId"`
+	PurgeDueAt    time.Time `json:"purgeDueAt"`
+	OnHold        bool      `json:"onHold"`
+}
+
+// OrderProblemInput records a step of an order that failed for good.
+type OrderProblemInput struct {
+	AmazonOrderID string `json:"amazonOrderId"`
+	// Step is the step that failed, e.g. "invoice".
+	Step string `json:"step"`
+	// Code is the problem code, e.g. "invoice-no-buyer-address".
+	Code string `json:"code"`
+}
+
+// OrderProblemResult references the problem's evidence entry.
+type OrderProblemResult struct {
+	EvidenceSeq int64 `json:"evidenceSeq"`
+}
+
+// AuditInput configures one batch of the retention audit.
+type AuditInput struct {
+	// AsOf is the audit's time: orders due at or before it are overdue.
+	AsOf      time.Time `json:"asOf"`
+	BatchSize int       `json:"batchSize"`
+	// After is the cursor: the due time and id of the last order a previous batch
+	// looked at (orders whose workflow still runs are skipped, not purged).
+	AfterDueAt time.Time `json:"afterDueAt,omitempty"`
+	AfterID    string    `json:"afterId,omitempty"`
+}
+
+// AuditResult counts one batch of the retention audit.
+type AuditResult struct {
+	// Found: sealed orders past their purge due time and not on hold.
+	Found int `json:"found"`
+	// Purged by the audit, each with a certificate (reason retention-audit).
+	Purged int `json:"purged"`
+	// Running: overdue orders whose workflow still runs; left to it, reported.
+	Running    int      `json:"running"`
+	RunningIDs []string `json:"runningIds,omitempty"`
+	// Remaining is true when more overdue orders may follow the cursor.
+	Remaining  bool      `json:"remaining"`
+	AfterDueAt time.Time `json:"afterDueAt,omitempty"`
+	AfterID    string    `json:"afterId,omitempty"`
+}
+
+// AuditSummary is the retention audit's evidence entry: counts and ids only.
+type AuditSummary struct {
+	AuditID    string    `json:"auditId"`
+	AsOf       time.Time `json:"asOf"`
+	Found      int       `json:"found"`
+	Purged     int       `json:"purged"`
+	Running    int       `json:"running"`
+	RunningIDs []string  `json:"runningIds,omitempty"`
+}

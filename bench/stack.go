@@ -32,7 +32,7 @@ import (
 
 // searchAttributes are registered at the dev server's start, as scripts/dev-stack
 // and internal/testenv do.
-var searchAttributes = []string{"AmazonOrderId=Keyword", "OrderStage=Keyword", "PurgeDueAt=Datetime", "ComplianceDeadline=Datetime"}
+var searchAttributes = []string{"AmazonOrderId=Keyword", "OrderStage=Keyword", "PurgeDueAt=Datetime", "ComplianceDeadline=Datetime", "OrderProblem=Keyword"}
 
 func randHex(n int) string {
 	b := make([]byte, n)

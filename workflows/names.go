@@ -18,12 +18,14 @@ const (
 	OrderLifecycleName = "OrderLifecycle"
 	OrderSyncName      = "OrderSync"
 	TaxRecordSweepName = "TaxRecordSweep"
+	RetentionAuditName = "RetentionAudit"
 )
 
 // Schedule IDs created by `starter setup`.
 const (
 	OrderSyncScheduleID      = "order-sync"
 	TaxRecordSweepScheduleID = "tax-record-sweep"
+	RetentionAuditScheduleID = "retention-audit"
 )
 
 // OrderLifecycle signals and query.
@@ -53,6 +55,9 @@ var (
 	OrderStageKey         = temporal.NewSearchAttributeKeyKeyword("OrderStage")
 	PurgeDueAtKey         = temporal.NewSearchAttributeKeyTime("PurgeDueAt")
 	ComplianceDeadlineKey = temporal.NewSearchAttributeKeyTime("ComplianceDeadline")
+	// OrderProblemKey holds the code of a step that failed for good (e.g.
+	// invoice-no-buyer-address): `OrderProblem IS NOT NULL` finds orders that need attention.
+	OrderProblemKey = temporal.NewSearchAttributeKeyKeyword("OrderProblem")
 )
 
 // Error types workflows fail with.

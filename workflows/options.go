@@ -12,7 +12,8 @@ import (
 // Activities retry transient failures (SP-API, KMS, Postgres outages) without a
 // limit: the order waits, visibly, in the Web UI, rather than failing. Only errors
 // retrying cannot fix are final.
-var finalErrors = []string{activities.ErrInvalidOrder, activities.ErrInvalidInput, activities.ErrOrderNotFound}
+var finalErrors = []string{activities.ErrInvalidOrder, activities.ErrInvalidInput, activities.ErrOrderNotFound,
+	activities.ErrInvoiceNotIssuable}
 
 func retry() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
@@ -33,6 +34,12 @@ var (
 	// and the retry resumes where the last heartbeat left off.
 	syncOptions  = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute, RetryPolicy: retry()}
 	sweepOptions = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: time.Minute, RetryPolicy: retry()}
+	auditOptions = sweepOptions
+	// Recording problems and audit summaries is one short transaction.
+	recordOptions = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry()}
+	// The retention record is a one-row update: a local activity, one history
+	// event instead of three, retried by the worker like any activity.
+	retentionRecordOptions = workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: retry()}
 )
 
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {

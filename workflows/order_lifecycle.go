@@ -32,6 +32,14 @@ const (
 // restarts the retention timer.
 const versionUnchangedSignalKeepsTimer = "unchanged-signal-keeps-timer"
 
+// versionRecordRetention: the workflow writes each change of the purge due time
+// and of the hold state to the database (RetentionAudit relies on it); runs that
+// began before do not.
+const versionRecordRetention = "record-retention"
+
+// Steps that can fail for good without stopping the order's purge.
+const stepInvoice = "invoice"
+
 // errUnchanged marks a valid signal that changes nothing.
 var errUnchanged = errors.New("signal changes nothing")
 
@@ -50,6 +58,18 @@ type OrderStatus struct {
 	PurgedAt        *time.Time       `json:"purgedAt,omitempty"`
 	CertificateSeq  int64            `json:"certificateSeq,omitempty"`
 	RejectedSignals []RejectedSignal `json:"rejectedSignals,omitempty"`
+	// Problem is a step that failed for good (the invoice): the order still goes
+	// on to its purge, and the problem is in the evidence log.
+	Problem *OrderProblem `json:"problem,omitempty"`
+}
+
+// OrderProblem is a step that failed for good, by code (never free text).
+type OrderProblem struct {
+	Step string    `json:"step"`
+	Code string    `json:"code"`
+	At   time.Time `json:"at"`
+	// EvidenceSeq is the problem's entry in the evidence log (0 until recorded).
+	EvidenceSeq int64 `json:"evidenceSeq,omitempty"`
 }
 
 // Hold is one legal hold, with who placed and released it.
@@ -113,6 +133,16 @@ type lifecycle struct {
 	status OrderStatus
 	// changed is set by every accepted signal so waits re-evaluate.
 	changed bool
+	// facts of the sealed order, once FetchAndSeal has returned.
+	facts *activities.OrderFacts
+	// recorded is the retention state the database holds for the order.
+	recorded retentionState
+}
+
+// retentionState is what the database must know for RetentionAudit.
+type retentionState struct {
+	dueAt  time.Time
+	onHold bool
 }
 
 func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
@@ -135,16 +165,30 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	if facts.DeliveredAt != nil && lc.status.DeliveredAt == nil {
 		lc.status.DeliveredAt, lc.status.DeliverySource = facts.DeliveredAt, DeliveryFromSPAPI
 	}
+	// The seal recorded the due time from these facts; from here on every change
+	// (delivery report, hold, release, purge request) is written as it happens.
+	lc.facts = &facts
+	lc.recorded = retentionState{dueAt: sealedDue(facts)}
+	workflow.Go(ctx, lc.recordRetention)
 
 	// A cancelled order was never supplied: no tax point, no invoice.
 	if !lc.status.Cancelled {
 		lc.setStage(ctx, StageInvoicing)
 		var inv activities.InvoiceRef
-		if err := workflow.ExecuteActivity(withOptions(ctx, invoiceOptions), a.IssueInvoice,
-			activities.IssueInvoiceInput{AmazonOrderID: id}).Get(ctx, &inv); err != nil {
+		err := workflow.ExecuteActivity(withOptions(ctx, invoiceOptions), a.IssueInvoice,
+			activities.IssueInvoiceInput{AmazonOrderID: id}).Get(ctx, &inv)
+		switch {
+		case err == nil:
+			lc.status.InvoiceNumber = inv.Number
+		case temporal.IsCanceledError(err):
 			return nil, err
+		default:
+			// No invoice, but the PII must still be purged on time: record the
+			// problem and go on.
+			if err := lc.recordProblem(ctx, stepInvoice, invoiceProblemCode(err)); err != nil {
+				return nil, err
+			}
 		}
-		lc.status.InvoiceNumber = inv.Number
 	}
 
 	if lc.status.DeliveredAt == nil && lc.status.PurgeRequest == nil {
@@ -358,4 +402,98 @@ func (lc *lifecycle) reject(ctx workflow.Context, signal string, err error) {
 	if n := len(lc.status.RejectedSignals); n > maxRejectedSignals {
 		lc.status.RejectedSignals = lc.status.RejectedSignals[n-maxRejectedSignals:]
 	}
+}
+
+// sealedDue is the purge due time FetchAndSeal recorded with the order: its
+// reported or promised delivery plus the retention.
+func sealedDue(f activities.OrderFacts) time.Time {
+	if f.DeliveredAt != nil {
+		return f.DeliveredAt.Add(f.PIIRetention)
+	}
+	return f.LatestDeliveryAt.Add(f.PIIRetention)
+}
+
+// retentionNow is the retention state as the workflow knows it now.
+func (lc *lifecycle) retentionNow() retentionState {
+	st := retentionState{onHold: lc.status.OnHold}
+	switch {
+	case lc.status.PurgeRequest != nil:
+		st.dueAt = lc.status.PurgeRequest.At
+	case lc.status.DeliveredAt != nil:
+		st.dueAt = lc.status.DeliveredAt.Add(lc.facts.PIIRetention)
+	default:
+		st.dueAt = lc.facts.LatestDeliveryAt.Add(lc.facts.PIIRetention)
+	}
+	return st
+}
+
+// recordRetention runs beside the main flow once the order is sealed and writes
+// every change of its purge due time or hold state to the database, so the
+// RetentionAudit can purge the order on time if this workflow never does.
+func (lc *lifecycle) recordRetention(ctx workflow.Context) {
+	var a *activities.Activities
+	versioned := false
+	for {
+		if err := workflow.Await(ctx, func() bool { return lc.retentionNow() != lc.recorded }); err != nil {
+			return
+		}
+		if !versioned {
+			if workflow.GetVersion(ctx, versionRecordRetention, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				return
+			}
+			versioned = true
+		}
+		want := lc.retentionNow()
+		err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, retentionRecordOptions), a.RecordRetention,
+			activities.RetentionRecord{AmazonOrderID: lc.status.AmazonOrderID, PurgeDueAt: want.dueAt, OnHold: want.onHold}).Get(ctx, nil)
+		if err != nil {
+			if temporal.IsCanceledError(err) {
+				return
+			}
+			// Only a final error gets here (transient ones are retried): the
+			// workflow's own purge still happens; the audit is the safety net.
+			workflow.GetLogger(ctx).Error("Cannot record the retention state", "error", err.Error())
+		}
+		lc.recorded = want
+	}
+}
+
+// invoiceProblemCode is the problem code an IssueInvoice failure carries, or the
+// generic one.
+func invoiceProblemCode(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == activities.ErrInvoiceNotIssuable && appErr.HasDetails() {
+		var code string
+		if appErr.Details(&code) == nil && code != "" {
+			return code
+		}
+	}
+	return problemInvoiceFailed
+}
+
+// problemInvoiceFailed is the code of an invoice failure that carries none
+// (orders.ProblemInvoiceFailed; workflows do not import the store).
+const problemInvoiceFailed = "invoice-failed"
+
+// recordProblem records a step that failed for good: in the status query, the
+// OrderProblem search attribute, a metric and the evidence log.
+func (lc *lifecycle) recordProblem(ctx workflow.Context, step, code string) error {
+	var a *activities.Activities
+	lc.status.Problem = &OrderProblem{Step: step, Code: code, At: workflow.Now(ctx)}
+	workflow.GetLogger(ctx).Warn("Order step failed for good; the order goes on to its purge", "step", step, "code", code)
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"step": step, "code": code}).
+		Counter("dpp_order_problems").Inc(1)
+	_ = workflow.UpsertTypedSearchAttributes(ctx, OrderProblemKey.ValueSet(code))
+	var res activities.OrderProblemResult
+	err := workflow.ExecuteActivity(withOptions(ctx, recordOptions), a.RecordOrderProblem, activities.OrderProblemInput{
+		AmazonOrderID: lc.status.AmazonOrderID, Step: step, Code: code}).Get(ctx, &res)
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	if err != nil {
+		workflow.GetLogger(ctx).Error("Cannot record the problem in the evidence log", "step", step, "error", err.Error())
+		return nil
+	}
+	lc.status.Problem.EvidenceSeq = res.EvidenceSeq
+	return nil
 }

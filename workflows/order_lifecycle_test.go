@@ -29,6 +29,11 @@ type run struct {
 	purge    *activities.PurgeInput
 	purgedAt time.Time
 	invoices int
+	// invoiceErr, when set, is what IssueInvoice fails with.
+	invoiceErr error
+	// records are the retention states written to the database, in order.
+	records  []activities.RetentionRecord
+	problems []activities.OrderProblemInput
 }
 
 func newRun(t *testing.T) *run {
@@ -52,7 +57,20 @@ func newRun(t *testing.T) *run {
 	env.OnActivity(a.IssueInvoice, mock.Anything, activities.IssueInvoiceInput{AmazonOrderID: testOrder}).
 		Return(func(context.Context, activities.IssueInvoiceInput) (*activities.InvoiceRef, error) {
 			r.invoices++
+			if r.invoiceErr != nil {
+				return nil, r.invoiceErr
+			}
 			return &activities.InvoiceRef{Number: "INV-000001", Kind: "simplified", IssuedAt: env.Now()}, nil
+		}).Maybe()
+	env.OnActivity(a.RecordRetention, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.RetentionRecord) error {
+			r.records = append(r.records, in)
+			return nil
+		}).Maybe()
+	env.OnActivity(a.RecordOrderProblem, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.OrderProblemInput) (*activities.OrderProblemResult, error) {
+			r.problems = append(r.problems, in)
+			return &activities.OrderProblemResult{EvidenceSeq: 3}, nil
 		}).Maybe()
 	env.OnActivity(a.PurgeOrder, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.PurgeInput) (*activities.PurgeResult, error) {
@@ -306,4 +324,54 @@ func TestRepeatedDeliveryReportKeepsTheTimerRunning(t *testing.T) {
 	// The wait for delivery, then one retention timer: repeats restart nothing.
 	require.Equal(t, 2, timers)
 	require.Empty(t, r.status().RejectedSignals)
+}
+
+func TestFinalInvoiceFailureIsRecordedAndTheOrderIsStillPurged(t *testing.T) {
+	r := newRun(t)
+	r.invoiceErr = temporal.NewNonRetryableApplicationError("order has no buyer name or address",
+		activities.ErrInvoiceNotIssuable, nil, "invoice-no-buyer-address")
+	var mid OrderStatus
+	r.at(100*time.Hour, func() { mid = r.status() })
+	res := r.execute(input())
+	require.Equal(t, 1, r.invoices, "a final failure is not retried")
+	require.Equal(t, "", res.InvoiceNumber)
+	require.Equal(t, PurgeReasonRetention, res.PurgeReason)
+	require.Equal(t, r.facts.LatestDeliveryAt.Add(retention), r.purgedAt, "the purge keeps its time")
+	require.Equal(t, []activities.OrderProblemInput{{AmazonOrderID: testOrder, Step: "invoice", Code: "invoice-no-buyer-address"}}, r.problems)
+	require.NotNil(t, mid.Problem)
+	require.Equal(t, "invoice-no-buyer-address", mid.Problem.Code)
+	require.Equal(t, int64(3), mid.Problem.EvidenceSeq)
+	require.Equal(t, StageRetained, mid.Stage)
+}
+
+func TestInvoiceFailureWithoutACodeIsRecordedAsInvoiceFailed(t *testing.T) {
+	r := newRun(t)
+	r.invoiceErr = temporal.NewNonRetryableApplicationError("boom", activities.ErrInvalidOrder, nil)
+	res := r.execute(input())
+	require.Equal(t, PurgeReasonRetention, res.PurgeReason)
+	require.Len(t, r.problems, 1)
+	require.Equal(t, "invoice-failed", r.problems[0].Code)
+}
+
+func TestRetentionChangesAreWrittenToTheDatabase(t *testing.T) {
+	r := newRun(t)
+	delivered := t0.Add(30 * time.Hour)
+	r.at(31*time.Hour, func() { r.signal(SignalDelivered, DeliveredSignal{DeliveredAt: delivered}) })
+	r.at(40*time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "litigation", "by": "dpo"}) })
+	r.at(50*time.Hour, func() { r.signal(SignalReleaseHold, map[string]string{"by": "dpo"}) })
+	r.at(60*time.Hour, func() { r.signal(SignalPurgeNow, map[string]string{"reason": "amazon-deletion-request", "by": "dpo"}) })
+	r.execute(input())
+	due := delivered.Add(retention)
+	require.Equal(t, []activities.RetentionRecord{
+		{AmazonOrderID: testOrder, PurgeDueAt: due},
+		{AmazonOrderID: testOrder, PurgeDueAt: due, OnHold: true},
+		{AmazonOrderID: testOrder, PurgeDueAt: due},
+		{AmazonOrderID: testOrder, PurgeDueAt: t0.Add(60 * time.Hour)},
+	}, r.records)
+}
+
+func TestNothingIsWrittenWhenTheSealedDueTimeHolds(t *testing.T) {
+	r := newRun(t)
+	r.execute(input())
+	require.Empty(t, r.records, "the seal recorded promise + retention; nothing changed it")
 }

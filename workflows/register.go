@@ -14,6 +14,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
 	r.RegisterWorkflowWithOptions(OrderSync, registerOpts(OrderSyncName))
 	r.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
+	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 }
 
 func registerOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -142,6 +142,7 @@ func (a *App) Activities() *activities.Activities {
 	return &activities.Activities{
 		Orders: a.Orders, SPAPI: a.SPAPI,
 		Lifecycles:     &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
+		OrderRuns:      &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
 		MarketplaceIDs: a.Config.MarketplaceIDs, SyncLookback: a.Config.SyncLookback,
 		SyncSettle: a.Config.SyncSettle,
 	}

@@ -44,6 +44,20 @@ func (l *lifecycles) Start(ctx context.Context, id string) (bool, error) {
 	return true, nil
 }
 
+// Running tells whether the order's lifecycle workflow is running; false when
+// it closed in any way or never started.
+func (l *lifecycles) Running(ctx context.Context, id string) (bool, error) {
+	d, err := l.c.DescribeWorkflow(ctx, workflows.OrderWorkflowID(id), "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe %s: %w", workflows.OrderWorkflowID(id), err)
+	}
+	return d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+}
+
 func (l *lifecycles) Delivered(ctx context.Context, id string, at time.Time) error {
 	return l.signal(ctx, id, workflows.SignalDelivered, workflows.DeliveredSignal{DeliveredAt: at})
 }

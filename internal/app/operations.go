@@ -23,7 +23,11 @@ var searchAttributes = map[string]enumspb.IndexedValueType{
 	workflows.OrderStageKey.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	workflows.PurgeDueAtKey.GetName():         enumspb.INDEXED_VALUE_TYPE_DATETIME,
 	workflows.ComplianceDeadlineKey.GetName(): enumspb.INDEXED_VALUE_TYPE_DATETIME,
+	workflows.OrderProblemKey.GetName():       enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 }
+
+// retentionAuditInterval: the audit is a daily safety net under every order's own purge.
+const retentionAuditInterval = 24 * time.Hour
 
 // Setup registers the search attributes and creates or updates the schedules.
 // Running it again converges on the configuration; it never duplicates.
@@ -58,6 +62,7 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 	}{
 		{workflows.OrderSyncScheduleID, workflows.OrderSyncName, a.Config.SyncInterval, activities.SyncOrdersInput{}},
 		{workflows.TaxRecordSweepScheduleID, workflows.TaxRecordSweepName, a.Config.TaxSweepInterval, workflows.TaxRecordSweepInput{}},
+		{workflows.RetentionAuditScheduleID, workflows.RetentionAuditName, retentionAuditInterval, workflows.RetentionAuditInput{}},
 	} {
 		line, err := a.upsertSchedule(ctx, s.id, s.workflow, s.every, s.arg)
 		if err != nil {

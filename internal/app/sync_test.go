@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/plusranger/dpp/activities"
@@ -142,7 +143,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		report, err := s.app.Setup(ctx)
 		s.must(err, "setup run %d", i+1)
-		if len(report) != 3 {
+		if len(report) != 4 {
 			t.Fatalf("report %v", report)
 		}
 	}
@@ -153,4 +154,10 @@ func TestSetupIsIdempotent(t *testing.T) {
 	}
 	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "order-sync").Delete(ctx), "delete")
 	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "tax-record-sweep").Delete(ctx), "delete")
+	audit, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, "retention-audit").Describe(ctx)
+	s.must(err, "describe retention-audit")
+	if action, ok := audit.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || action.Workflow != "RetentionAudit" {
+		t.Fatalf("retention-audit action %+v", audit.Schedule.Action)
+	}
+	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "retention-audit").Delete(ctx), "delete")
 }

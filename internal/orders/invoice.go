@@ -50,18 +50,25 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 	if facts.DeemedSupplier {
 		return nil, ErrDeemedSupplier
 	}
-	lines := make([]invoice.LineInput, len(facts.Items))
-	for i, it := range facts.Items {
+	lines := make([]invoice.LineInput, 0, len(facts.Items))
+	for _, it := range facts.Items {
+		if it.Quantity == 0 {
+			// A line cancelled in full (a partly cancelled order) was not supplied.
+			continue
+		}
 		rate, ok := s.Policy.VATRates[it.SKU]
 		if !ok {
 			rate = s.Policy.DefaultVATRate
 		}
-		lines[i] = invoice.LineInput{Description: it.Title, SKU: it.SKU, Quantity: it.Quantity,
-			UnitGrossMinor: it.UnitGrossMinor, VATRateBasisPoints: rate}
+		lines = append(lines, invoice.LineInput{Description: it.Title, SKU: it.SKU, Quantity: it.Quantity,
+			UnitGrossMinor: it.UnitGrossMinor, VATRateBasisPoints: rate})
 	}
 	computed, totals, err := invoice.Compute(lines)
+	if errors.Is(err, invoice.ErrNoLines) {
+		return nil, problem(ProblemInvoiceNoLines, "order %s has no line with a quantity above zero", orderID)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: order %s: %v", ErrInvalidOrder, orderID, err)
+		return nil, problem(ProblemInvoiceInvalidLine, "order %s: %v", orderID, err)
 	}
 	now := s.now()
 	doc := &invoice.Document{
@@ -103,7 +110,7 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 		doc.Number = fmt.Sprintf("%s-%06d", s.Policy.InvoiceSeries, number)
 		pdf, err := invoice.Render(doc)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidOrder, err)
+			return problem(ProblemInvoiceRender, "order %s: %v", orderID, err)
 		}
 		sealed, err := key.Seal(pdfField, pdf)
 		if err != nil {
@@ -150,7 +157,7 @@ func (s *Service) customer(ctx context.Context, orderID string) (*invoice.Party,
 		p.Address = addressLines(pii, prefixRecipient)
 	}
 	if p.Name == "" || len(p.Address) == 0 {
-		return nil, fmt.Errorf("%w: order %s has no buyer name or address for a full VAT invoice (was it fetched with BUYER and RECIPIENT?)", ErrInvalidOrder, orderID)
+		return nil, problem(ProblemInvoiceNoBuyerAddress, "order %s has no buyer name or address for a full VAT invoice (was it fetched with BUYER and RECIPIENT?)", orderID)
 	}
 	return p, nil
 }

@@ -80,9 +80,10 @@ func (s *Service) Seal(ctx context.Context, o *spapi.Order) (*Facts, error) {
 	ref := keyRef(PurposePII, o.OrderID)
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO orders (amazon_order_id, marketplace_id, purchased_at,
-			latest_delivery_at, is_business, currency, facts) VALUES ($1,$2,$3,$4,$5,$6,$7)
+			latest_delivery_at, is_business, currency, facts, purge_due_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
 			ON CONFLICT (amazon_order_id) DO NOTHING`,
-			o.OrderID, facts.MarketplaceID, facts.PurchasedAt, facts.LatestDeliveryAt, facts.Business, facts.Currency, factsJSON)
+			o.OrderID, facts.MarketplaceID, facts.PurchasedAt, facts.LatestDeliveryAt, facts.Business, facts.Currency, factsJSON,
+			s.initialPurgeDue(facts))
 		if err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}

@@ -139,7 +139,7 @@ func TestRolePrivileges(t *testing.T) {
 		store.WorkerRole: {
 			"sealed_fields":    {privs: "SELECT INSERT DELETE"},
 			"data_keys":        {privs: "SELECT INSERT DELETE"},
-			"orders":           {privs: "SELECT INSERT", columns: []string{"UPDATE purged_at purge_reason"}},
+			"orders":           {privs: "SELECT INSERT", columns: []string{"UPDATE purged_at purge_reason purge_due_at on_hold problem"}},
 			"invoices":         {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
 			"invoice_counters": {privs: "SELECT INSERT", columns: []string{"UPDATE last_number"}},
 			"sync_state":       {privs: "SELECT INSERT", columns: []string{"UPDATE watermark updated_at"}},

@@ -42,6 +42,7 @@ var TemporalSearchAttributes = []string{
 	"OrderStage=Keyword",
 	"PurgeDueAt=Datetime",
 	"ComplianceDeadline=Datetime",
+	"OrderProblem=Keyword",
 }
 
 // Temporal is a Temporal server the tests can use.

@@ -41,7 +41,7 @@ func TestTemporalDevServer(t *testing.T) {
 	require.NoError(t, err)
 	sa, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: srv.Namespace})
 	require.NoError(t, err)
-	for _, name := range []string{"AmazonOrderId", "OrderStage", "PurgeDueAt", "ComplianceDeadline"} {
+	for _, name := range []string{"AmazonOrderId", "OrderStage", "PurgeDueAt", "ComplianceDeadline", "OrderProblem"} {
 		require.Contains(t, sa.GetCustomAttributes(), name)
 	}
 

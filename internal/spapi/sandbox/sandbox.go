@@ -159,6 +159,8 @@ type Server struct {
 	tokens        map[string]time.Time // access token -> expiry (server clock)
 	tokenRequests int
 	requestSeq    uint64
+	// withheld orders are served without BUYER and RECIPIENT (WithholdRestrictedData).
+	withheld map[string]bool
 }
 
 // NewE returns a Server, or an error if a limit is invalid or the embedded
@@ -542,6 +544,9 @@ func (s *Server) getOrder(orderID string, q url.Values) (int, []byte) {
 	if found {
 		o = g.view(s.opts.Clock(), s.opts.DeliveryAfter)
 		corrupt = g.corrupt
+	}
+	if s.withheld[orderID] {
+		included = withoutRestricted(included)
 	}
 	s.mu.Unlock()
 	if !found {

@@ -1,0 +1,113 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/orders"
+)
+
+// PurgeReasonRetentionAudit is the certificate reason of a purge the retention
+// audit made because the order's workflow no longer runs.
+const PurgeReasonRetentionAudit = "retention-audit"
+
+// KindRetentionAudit is the evidence kind of a retention audit's summary.
+const KindRetentionAudit = "retention-audit"
+
+// maxReportedRunning bounds the ids of running overdue orders one result carries.
+const maxReportedRunning = 100
+
+// OrderRuns tells whether an order's workflow still runs. Implemented over the
+// Temporal client in internal/app (activities never import workflows).
+type OrderRuns interface {
+	// Running is true while the order's lifecycle workflow runs; false when it
+	// completed, failed, was terminated, timed out, or never started.
+	Running(ctx context.Context, amazonOrderID string) (bool, error)
+}
+
+// RecordRetention writes the order's purge due time and hold state to the
+// database (run as a local activity: a short, idempotent update).
+func (a *Activities) RecordRetention(ctx context.Context, in RetentionRecord) error {
+	if in.AmazonOrderID == "" || in.PurgeDueAt.IsZero() {
+		return final(ErrInvalidInput, errors.New("RecordRetention: amazonOrderId and purgeDueAt are required"))
+	}
+	err := a.Orders.RecordRetention(ctx, in.AmazonOrderID, in.PurgeDueAt, in.OnHold)
+	if errors.Is(err, orders.ErrNotSealed) {
+		return final(ErrInvalidInput, err)
+	}
+	return err
+}
+
+// RecordOrderProblem records a step that failed for good: the problem code on the
+// order and a signed evidence entry (once per order and step).
+func (a *Activities) RecordOrderProblem(ctx context.Context, in OrderProblemInput) (*OrderProblemResult, error) {
+	rec, err := a.Orders.RecordProblem(ctx, in.AmazonOrderID, in.Step, in.Code)
+	if errors.Is(err, orders.ErrNotSealed) {
+		return nil, final(ErrInvalidInput, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"step": in.Step, "code": in.Code}).
+		Counter("dpp_order_problems").Inc(1)
+	return &OrderProblemResult{EvidenceSeq: rec.Seq}, nil
+}
+
+// AuditRetention looks at one batch of sealed orders past their purge due time
+// and not on hold. An order whose workflow still runs is left to it and reported;
+// every other one (its workflow failed, was terminated, timed out, or never
+// started) is crypto-erased here with a certificate, reason retention-audit.
+// Purging is idempotent, so a retried batch changes nothing twice.
+func (a *Activities) AuditRetention(ctx context.Context, in AuditInput) (*AuditResult, error) {
+	if in.BatchSize <= 0 || in.AsOf.IsZero() {
+		return nil, final(ErrInvalidInput, errors.New("AuditRetention: asOf and a positive batchSize are required"))
+	}
+	after := orders.OverdueOrder{AmazonOrderID: in.AfterID, DueAt: in.AfterDueAt}
+	overdue, err := a.Orders.Overdue(ctx, in.AsOf, after, in.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	res := &AuditResult{Found: len(overdue), Remaining: len(overdue) == in.BatchSize,
+		AfterDueAt: in.AfterDueAt, AfterID: in.AfterID}
+	metrics := activity.GetMetricsHandler(ctx)
+	for _, o := range overdue {
+		running, err := a.OrderRuns.Running(ctx, o.AmazonOrderID)
+		if err != nil {
+			return nil, err
+		}
+		if running {
+			res.Running++
+			if len(res.RunningIDs) < maxReportedRunning {
+				res.RunningIDs = append(res.RunningIDs, o.AmazonOrderID)
+			}
+		} else {
+			if _, err := a.Orders.PurgePII(ctx, orders.PurgeRequest{AmazonOrderID: o.AmazonOrderID,
+				Reason: PurgeReasonRetentionAudit, RequestedBy: PurgeReasonRetentionAudit, DueAt: o.DueAt}); err != nil {
+				return nil, fmt.Errorf("retention audit: purge %s: %w", o.AmazonOrderID, err)
+			}
+			res.Purged++
+			metrics.Counter("dpp_retention_audit_purges").Inc(1)
+		}
+		res.AfterDueAt, res.AfterID = o.DueAt, o.AmazonOrderID
+		activity.RecordHeartbeat(ctx, res.AfterID)
+	}
+	return res, nil
+}
+
+// RecordAudit appends the retention audit's summary to the evidence log, once per
+// audit.
+func (a *Activities) RecordAudit(ctx context.Context, in AuditSummary) (int64, error) {
+	if in.AuditID == "" {
+		return 0, final(ErrInvalidInput, errors.New("RecordAudit: auditId is required"))
+	}
+	rec, err := a.Orders.AppendEvidence(ctx, evidence.Entry{Kind: KindRetentionAudit, Subject: in.AuditID,
+		IdempotencyKey: KindRetentionAudit + "/" + in.AuditID, Body: in})
+	if err != nil {
+		return 0, err
+	}
+	return rec.Seq, nil
+}
