@@ -111,3 +111,7 @@ func (a *Activities) RecordAudit(ctx context.Context, in AuditSummary) (int64, e
 	}
 	return rec.Seq, nil
 }
+
+// CancelReasonOnAmazon is the cancelled signal's reason code when OrderSync saw
+// Amazon's CANCELED status (workflows.CancelOnAmazon).
+const CancelReasonOnAmazon = "cancelled-on-amazon"

@@ -75,7 +75,7 @@ func (a *Activities) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*I
 // sanitization (once: a retry returns the same certificate).
 func (a *Activities) PurgeOrder(ctx context.Context, in PurgeInput) (*PurgeResult, error) {
 	p, err := a.Orders.PurgePII(ctx, orders.PurgeRequest{AmazonOrderID: in.AmazonOrderID, Reason: in.Reason,
-		RequestedBy: in.RequestedBy, DueAt: in.DueAt})
+		Detail: in.Detail, RequestedBy: in.RequestedBy, DueAt: in.DueAt})
 	if err != nil {
 		if errors.Is(err, orders.ErrNotSealed) {
 			return nil, final(ErrInvalidInput, err)
@@ -96,4 +96,14 @@ func (a *Activities) SweepTaxRecords(ctx context.Context, in SweepInput) (*Sweep
 		return nil, err
 	}
 	return &SweepResult{Purged: n, Remaining: more}, nil
+}
+
+// SealNote seals a person's note on an order under the order's PII key: the
+// note is erased with the PII. Sealing the same field again changes nothing.
+func (a *Activities) SealNote(ctx context.Context, in NoteInput) error {
+	err := a.Orders.SealNote(ctx, in.AmazonOrderID, in.Field, in.Text)
+	if errors.Is(err, orders.ErrNotSealed) || errors.Is(err, orders.ErrNoKey) || errors.Is(err, orders.ErrInvalidNote) {
+		return final(ErrInvalidInput, err)
+	}
+	return err
 }

@@ -153,7 +153,7 @@ func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, handledBefor
 		r.Delivered++
 	}
 	if o.Cancelled() {
-		if err := a.Lifecycles.Cancelled(ctx, o.OrderID, "cancelled on Amazon"); err != nil {
+		if err := a.Lifecycles.Cancelled(ctx, o.OrderID, CancelReasonOnAmazon); err != nil {
 			return err
 		}
 		r.Cancelled++

@@ -66,8 +66,10 @@ type InvoiceRef struct {
 // PurgeInput asks for the Cryptographic Erase of an order's PII.
 type PurgeInput struct {
 	AmazonOrderID string `json:"amazonOrderId"`
-	// Reason is one of retention-expired, purge-now, cancelled.
-	Reason      string    `json:"reason"`
+	// Reason is one of retention-expired, purge-now, cancelled, retention-audit.
+	Reason string `json:"reason"`
+	// Detail is the requester's reason code (e.g. amazon-deletion-request), never free text.
+	Detail      string    `json:"detail,omitempty"`
 	RequestedBy string    `json:"requestedBy,omitempty"`
 	DueAt       time.Time `json:"dueAt"`
 }
@@ -171,4 +173,13 @@ type AuditSummary struct {
 	Purged     int       `json:"purged"`
 	Running    int       `json:"running"`
 	RunningIDs []string  `json:"runningIds,omitempty"`
+}
+
+// NoteInput is a person's note on an order (a signal's optional "note"), to be
+// sealed with the order's PII and erased with it.
+type NoteInput struct {
+	AmazonOrderID string `json:"amazonOrderId"`
+	// Field names the note among the order's sealed fields, e.g. "note.legal-hold.1".
+	Field string `json:"field"`
+	Text  string `json:"text"`
 }

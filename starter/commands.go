@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"os"
 	"os/user"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/workflows"
 )
@@ -117,8 +120,8 @@ func evidenceCmd(ctx context.Context, args []string) error {
 func exportInvoice(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("invoice", flag.ExitOnError)
 	out := fs.String("o", "", "write the PDF to this file (required)")
-	by := fs.String("by", defaultUser(), "who is exporting, recorded in the evidence log")
-	purpose := fs.String("purpose", "", "why, recorded in the evidence log (e.g. 'VAT return Q3', 'buyer request')")
+	by := fs.String("by", defaultUser(), "who is exporting: an identifier in DPP_OPERATORS, recorded in the evidence log")
+	purpose := fs.String("purpose", "", "why, recorded in the evidence log: one of "+strings.Join(orders.ExportPurposes, ", "))
 	orderID := ""
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		orderID, args = args[0], args[1:]
@@ -128,13 +131,19 @@ func exportInvoice(ctx context.Context, args []string) error {
 		orderID = fs.Arg(0)
 	}
 	if orderID == "" || *out == "" {
-		return errors.New("usage: starter invoice <amazonOrderId> -o file.pdf [-by name] [-purpose text]")
+		return errors.New("usage: starter invoice <amazonOrderId> -o file.pdf -purpose CODE [-by operator]")
+	}
+	if !slices.Contains(orders.ExportPurposes, *purpose) {
+		return fmt.Errorf("-purpose must be one of: %s", strings.Join(orders.ExportPurposes, ", "))
 	}
 	a, err := open(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if !slices.Contains(a.Config.Operators, *by) {
+		return errors.New("-by must name one of the operators in DPP_OPERATORS (the evidence log keeps it for years: an identifier, not a name or e-mail address)")
+	}
 	pdf, inv, err := a.Orders.ExportInvoice(ctx, orderID, *by, *purpose)
 	if err != nil {
 		return err

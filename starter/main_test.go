@@ -86,7 +86,7 @@ func TestEvidenceCommands(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "not purged yet") {
 		t.Fatalf("certificate before purge: exit %d\n%s", code, out)
 	}
-	if _, err := acts.PurgeOrder(ctx, activities.PurgeInput{AmazonOrderID: id, Reason: "purge-now", RequestedBy: "test"}); err != nil {
+	if _, err := acts.PurgeOrder(ctx, activities.PurgeInput{AmazonOrderID: id, Reason: "purge-now", RequestedBy: "dpo"}); err != nil {
 		t.Fatal(err)
 	}
 	out, code = starter(t, env, "certificate", id)
@@ -96,7 +96,16 @@ func TestEvidenceCommands(t *testing.T) {
 	}
 
 	pdf := filepath.Join(t.TempDir(), "invoice.pdf")
-	out, code = starter(t, env, "invoice", id, "-o", pdf, "-by", "accountant", "-purpose", "VAT return")
+	// Free text is refused: the evidence log keeps who and why for years.
+	out, code = starter(t, env, "invoice", id, "-o", pdf, "-by", "dpo", "-purpose", "VAT return for jane@example.com")
+	if code != 1 || !strings.Contains(out, "-purpose must be one of: vat-return") || strings.Contains(out, "jane") {
+		t.Fatalf("invoice with a free-text purpose: exit %d\n%s", code, out)
+	}
+	out, code = starter(t, env, "invoice", id, "-o", pdf, "-by", "jane@example.com", "-purpose", "vat-return")
+	if code != 1 || !strings.Contains(out, "DPP_OPERATORS") || strings.Contains(out, "jane") {
+		t.Fatalf("invoice by an unknown operator: exit %d\n%s", code, out)
+	}
+	out, code = starter(t, env, "invoice", id, "-o", pdf, "-by", "dpo", "-purpose", "vat-return")
 	if b, _ := os.ReadFile(pdf); code != 0 || !strings.HasPrefix(string(b), "%PDF") {
 		t.Fatalf("invoice: exit %d\n%s", code, out)
 	}

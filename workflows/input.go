@@ -115,21 +115,25 @@ type DeliveredSignal struct {
 
 // HoldSignal places a legal hold: the purge waits until released.
 type HoldSignal struct {
-	Reason  string `json:"reason"`
-	By      string `json:"by"`
+	Reason string `json:"reason"` // one of HoldReasons
+	By     string `json:"by"`     // an operator identifier
+	// Note is optional free text, sealed with the order's PII and erased with it.
+	Note    string `json:"note,omitempty"`
 	problem error
 }
 
 // ReleaseSignal releases the legal holds.
 type ReleaseSignal struct {
 	By      string `json:"by"`
+	Note    string `json:"note,omitempty"`
 	problem error
 }
 
 // PurgeNowSignal asks for the purge at once (Amazon's or the buyer's request).
 type PurgeNowSignal struct {
-	Reason  string `json:"reason"`
+	Reason  string `json:"reason"` // one of PurgeNowReasons
 	By      string `json:"by"`
+	Note    string `json:"note,omitempty"`
 	problem error
 }
 
@@ -164,43 +168,60 @@ func (s *HoldSignal) UnmarshalJSON(b []byte) error {
 	type plain struct {
 		Reason string `json:"reason"`
 		By     string `json:"by"`
+		Note   string `json:"note"`
 	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
-	s.Reason, s.By = v.Reason, v.By
+	s.Reason, s.By, s.Note = v.Reason, v.By, v.Note
 	return nil
 }
 
 // Validate names the first thing wrong with the signal.
 func (s HoldSignal) Validate() error { return firstProblem(s.problem, "reason", s.Reason, "by", s.By) }
 
+// CheckCodes names the first field that is not a code of its list, an operator
+// identifier or within its length limit.
+func (s HoldSignal) CheckCodes() error {
+	return errors.Join(checkCode("reason", s.Reason, HoldReasons), checkBy(s.By), checkNote(s.Note))
+}
+
 func (s *ReleaseSignal) UnmarshalJSON(b []byte) error {
 	type plain struct {
-		By string `json:"by"`
+		By   string `json:"by"`
+		Note string `json:"note"`
 	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
-	s.By = v.By
+	s.By, s.Note = v.By, v.Note
 	return nil
 }
 
 // Validate names the first thing wrong with the signal.
 func (s ReleaseSignal) Validate() error { return firstProblem(s.problem, "by", s.By) }
 
+// CheckCodes: see HoldSignal.CheckCodes.
+func (s ReleaseSignal) CheckCodes() error { return errors.Join(checkBy(s.By), checkNote(s.Note)) }
+
 func (s *PurgeNowSignal) UnmarshalJSON(b []byte) error {
 	type plain struct {
 		Reason string `json:"reason"`
 		By     string `json:"by"`
+		Note   string `json:"note"`
 	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
-	s.Reason, s.By = v.Reason, v.By
+	s.Reason, s.By, s.Note = v.Reason, v.By, v.Note
 	return nil
 }
 
 // Validate names the first thing wrong with the signal.
 func (s PurgeNowSignal) Validate() error {
 	return firstProblem(s.problem, "reason", s.Reason, "by", s.By)
+}
+
+// CheckCodes: see HoldSignal.CheckCodes.
+func (s PurgeNowSignal) CheckCodes() error {
+	return errors.Join(checkCode("reason", s.Reason, PurgeNowReasons), checkBy(s.By), checkNote(s.Note))
 }
 
 func (s *CancelledSignal) UnmarshalJSON(b []byte) error {
@@ -216,6 +237,14 @@ func (s *CancelledSignal) UnmarshalJSON(b []byte) error {
 // Validate names the first thing wrong with the signal. The reason is optional:
 // OrderSync reports cancellations Amazon gives no reason for.
 func (s CancelledSignal) Validate() error { return s.problem }
+
+// CheckCodes: the reason, when given, is one of CancelReasons.
+func (s CancelledSignal) CheckCodes() error {
+	if s.Reason == "" {
+		return nil
+	}
+	return checkCode("reason", s.Reason, CancelReasons)
+}
 
 // firstProblem returns the decoding problem, else names the first empty required
 // field of the (name, value) pairs.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -31,6 +32,10 @@ const (
 // versionUnchangedSignalKeepsTimer: a signal that changes nothing no longer
 // restarts the retention timer.
 const versionUnchangedSignalKeepsTimer = "unchanged-signal-keeps-timer"
+
+// versionReasonCodes: reasons are codes, "by" a configured operator, notes are
+// sealed; runs that began before keep the free text they were sent.
+const versionReasonCodes = "reason-codes"
 
 // versionRecordRetention: the workflow writes each change of the purge due time
 // and of the hold state to the database (RetentionAudit relies on it); runs that
@@ -110,7 +115,7 @@ type OrderResult struct {
 // (holds, purge-now and cancellation change that), then crypto-erase it with a
 // certificate. The invoice, a tax record, is left to TaxRecordSweep, so no order
 // workflow stays open for years.
-func OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResult, error) {
+func (o Options) OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResult, error) {
 	if err := in.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 	}
@@ -119,7 +124,7 @@ func OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResult, error) {
 			"OrderLifecycle input: amazonOrderId does not match the workflow ID %q; start it with ID %q",
 			id, OrderWorkflowID(in.AmazonOrderID)), ErrInvalidInput, nil)
 	}
-	lc := &lifecycle{status: OrderStatus{AmazonOrderID: in.AmazonOrderID, Holds: []Hold{}}}
+	lc := &lifecycle{status: OrderStatus{AmazonOrderID: in.AmazonOrderID, Holds: []Hold{}}, operators: o.Operators}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (OrderStatus, error) {
 		return lc.status, nil
 	}); err != nil {
@@ -137,6 +142,13 @@ type lifecycle struct {
 	facts *activities.OrderFacts
 	// recorded is the retention state the database holds for the order.
 	recorded retentionState
+	// operators may sign signals (Options.Operators).
+	operators []string
+	// codes is the versionReasonCodes decision, made at the first signal that needs it.
+	codes *bool
+	// notes wait to be sealed with the order's PII; nextNote numbers them.
+	notes    []activities.NoteInput
+	nextNote int
 }
 
 // retentionState is what the database must know for RetentionAudit.
@@ -170,6 +182,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	lc.facts = &facts
 	lc.recorded = retentionState{dueAt: sealedDue(facts)}
 	workflow.Go(ctx, lc.recordRetention)
+	workflow.Go(ctx, lc.sealNotes)
 
 	// A cancelled order was never supplied: no tax point, no invoice.
 	if !lc.status.Cancelled {
@@ -210,11 +223,15 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	detail := ""
+	if r := lc.status.PurgeRequest; r != nil && lc.codesOn() {
+		detail = r.Detail // a code: certificates are kept for years
+	}
 
 	lc.setStage(ctx, StagePurging)
 	var purged activities.PurgeResult
 	if err := workflow.ExecuteActivity(withOptions(ctx, purgeOptions), a.PurgeOrder, activities.PurgeInput{
-		AmazonOrderID: id, Reason: reason, RequestedBy: by, DueAt: due,
+		AmazonOrderID: id, Reason: reason, Detail: detail, RequestedBy: by, DueAt: due,
 	}).Get(ctx, &purged); err != nil {
 		return nil, err
 	}
@@ -339,21 +356,23 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 	})
 	handle(SignalLegalHold, func(raw json.RawMessage) error {
 		var s HoldSignal
-		if err := decodeSignal(raw, &s); err != nil {
+		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
 			return err
 		}
 		lc.status.Holds = append(lc.status.Holds, Hold{Reason: s.Reason, By: s.By, At: workflow.Now(ctx)})
 		lc.status.OnHold = true
+		lc.addNote(SignalLegalHold, s.Note)
 		return nil
 	})
 	handle(SignalReleaseHold, func(raw json.RawMessage) error {
 		var s ReleaseSignal
-		if err := decodeSignal(raw, &s); err != nil {
+		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
 			return err
 		}
 		if !lc.status.OnHold {
 			return errors.New("no legal hold is in place")
 		}
+		lc.addNote(SignalReleaseHold, s.Note)
 		now := workflow.Now(ctx)
 		for i := range lc.status.Holds {
 			if lc.status.Holds[i].ReleasedAt == nil {
@@ -365,14 +384,18 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 	})
 	handle(SignalPurgeNow, func(raw json.RawMessage) error {
 		var s PurgeNowSignal
-		if err := decodeSignal(raw, &s); err != nil {
+		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
 			return err
 		}
-		return lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
+		err := lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
+		if err == nil {
+			lc.addNote(SignalPurgeNow, s.Note)
+		}
+		return err
 	})
 	handle(SignalCancelled, func(raw json.RawMessage) error {
 		var s CancelledSignal
-		if err := decodeSignal(raw, &s); err != nil {
+		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
 			return err
 		}
 		return lc.requestPurge(PurgeRequest{Reason: PurgeReasonCancelled, Detail: s.Reason, At: workflow.Now(ctx)})
@@ -383,6 +406,95 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 }
 
 type validator interface{ Validate() error }
+
+// codedSignal is a signal whose reason is a code and whose "by" is an operator.
+type codedSignal interface {
+	validator
+	CheckCodes() error
+}
+
+// decodeCoded decodes and validates a signal that carries reason codes, and
+// checks its signer.
+func (lc *lifecycle) decodeCoded(ctx workflow.Context, raw json.RawMessage, s codedSignal) error {
+	if err := decodeSignal(raw, s); err != nil {
+		return err
+	}
+	if !lc.reasonCodes(ctx) {
+		return nil
+	}
+	if err := s.CheckCodes(); err != nil {
+		return err
+	}
+	if by := signer(s); by != "" && !lc.knownActor(ctx, by) {
+		return errors.New(`field "by" is not a configured operator (DPP_OPERATORS) or a system name`)
+	}
+	return nil
+}
+
+// signer is the signal's "by", if it has one.
+func signer(s codedSignal) string {
+	switch v := s.(type) {
+	case *HoldSignal:
+		return v.By
+	case *ReleaseSignal:
+		return v.By
+	case *PurgeNowSignal:
+		return v.By
+	}
+	return ""
+}
+
+// reasonCodes reports whether this run takes reasons as codes (versionReasonCodes).
+func (lc *lifecycle) reasonCodes(ctx workflow.Context) bool {
+	if lc.codes == nil {
+		v := workflow.GetVersion(ctx, versionReasonCodes, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+		lc.codes = &v
+	}
+	return *lc.codes
+}
+
+// knownActor tells whether by is a configured operator or a system name. The
+// answer is recorded in the history, so a change of DPP_OPERATORS never changes
+// what a replay decides.
+func (lc *lifecycle) knownActor(ctx workflow.Context, by string) bool {
+	var known bool
+	err := workflow.SideEffect(ctx, func(workflow.Context) any {
+		return slices.Contains(lc.operators, by) || slices.Contains(SystemActors, by)
+	}).Get(&known)
+	return err == nil && known
+}
+
+// addNote queues a signal's note to be sealed with the order's PII.
+func (lc *lifecycle) addNote(signal, note string) {
+	if note == "" || !lc.codesOn() {
+		return
+	}
+	lc.nextNote++
+	lc.notes = append(lc.notes, activities.NoteInput{AmazonOrderID: lc.status.AmazonOrderID,
+		Field: fmt.Sprintf("note.%s.%d", signal, lc.nextNote), Text: note})
+}
+
+func (lc *lifecycle) codesOn() bool { return lc.codes != nil && *lc.codes }
+
+// sealNotes runs beside the main flow once the order is sealed: each note goes
+// into the sealed store under the order's PII key, so the purge erases it.
+func (lc *lifecycle) sealNotes(ctx workflow.Context) {
+	var a *activities.Activities
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(lc.notes) > 0 }); err != nil {
+			return
+		}
+		n := lc.notes[0]
+		err := workflow.ExecuteActivity(withOptions(ctx, recordOptions), a.SealNote, n).Get(ctx, nil)
+		if temporal.IsCanceledError(err) {
+			return
+		}
+		if err != nil {
+			workflow.GetLogger(ctx).Error("Cannot seal a signal's note", "field", n.Field, "error", err.Error())
+		}
+		lc.notes = lc.notes[1:]
+	}
+}
 
 // decodeSignal decodes a raw signal payload into s and validates it. A missing
 // payload decodes to the zero value, which Validate then names.

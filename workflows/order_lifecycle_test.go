@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -22,6 +23,9 @@ var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
 const retention = 720 * time.Hour
 
+// testOptions configure the workflows as DPP_OPERATORS=dpo,legal would.
+var testOptions = Options{Operators: []string{"dpo", "legal"}}
+
 type run struct {
 	t        *testing.T
 	env      *testsuite.TestWorkflowEnvironment
@@ -34,13 +38,14 @@ type run struct {
 	// records are the retention states written to the database, in order.
 	records  []activities.RetentionRecord
 	problems []activities.OrderProblemInput
+	notes    []activities.NoteInput
 }
 
 func newRun(t *testing.T) *run {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
-	env.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
+	env.RegisterWorkflowWithOptions(testOptions.OrderLifecycle, registerOpts(OrderLifecycleName))
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
 	r := &run{t: t, env: env, facts: activities.OrderFacts{
 		AmazonOrderID: testOrder, MarketplaceID: "A1F83G8C2ARO7P", PurchasedAt: t0,
@@ -65,6 +70,11 @@ func newRun(t *testing.T) *run {
 	env.OnActivity(a.RecordRetention, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.RetentionRecord) error {
 			r.records = append(r.records, in)
+			return nil
+		}).Maybe()
+	env.OnActivity(a.SealNote, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.NoteInput) error {
+			r.notes = append(r.notes, in)
 			return nil
 		}).Maybe()
 	env.OnActivity(a.RecordOrderProblem, mock.Anything, mock.Anything).
@@ -146,35 +156,36 @@ func TestLegalHoldPausesPurgeUntilReleased(t *testing.T) {
 	due := r.facts.LatestDeliveryAt.Add(retention)
 	release := due.Add(10 * 24 * time.Hour)
 	var held OrderStatus
-	r.at(200*time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "HMRC enquiry", "by": "dpo@plusranger"}) })
+	r.at(200*time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "tax-enquiry", "by": "dpo"}) })
 	r.at(due.Sub(t0)+time.Hour, func() { held = r.status() })
-	r.at(release.Sub(t0), func() { r.signal(SignalReleaseHold, map[string]string{"by": "dpo@plusranger"}) })
+	r.at(release.Sub(t0), func() { r.signal(SignalReleaseHold, map[string]string{"by": "dpo"}) })
 	r.execute(input())
 	require.Equal(t, StageOnHold, held.Stage)
 	require.True(t, held.OnHold)
 	require.Equal(t, release, r.purgedAt)
 	st := r.status()
 	require.Len(t, st.Holds, 1)
-	require.Equal(t, "HMRC enquiry", st.Holds[0].Reason)
-	require.Equal(t, "dpo@plusranger", st.Holds[0].ReleasedBy)
+	require.Equal(t, "tax-enquiry", st.Holds[0].Reason)
+	require.Equal(t, "dpo", st.Holds[0].ReleasedBy)
 	require.True(t, release.Equal(*st.Holds[0].ReleasedAt))
 }
 
 func TestPurgeNowPurgesAtOnceAndRecordsWho(t *testing.T) {
 	r := newRun(t)
 	r.at(5*time.Hour, func() {
-		r.signal(SignalPurgeNow, map[string]string{"reason": "buyer erasure request", "by": "amazon"})
+		r.signal(SignalPurgeNow, map[string]string{"reason": "buyer-erasure-request", "by": "dpo"})
 	})
 	res := r.execute(input())
 	require.Equal(t, t0.Add(5*time.Hour), r.purgedAt)
 	require.Equal(t, PurgeReasonPurgeNow, res.PurgeReason)
-	require.Equal(t, "amazon", r.purge.RequestedBy)
+	require.Equal(t, "dpo", r.purge.RequestedBy)
+	require.Equal(t, "buyer-erasure-request", r.purge.Detail)
 }
 
 func TestPurgeNowDuringLegalHoldWaitsForRelease(t *testing.T) {
 	r := newRun(t)
 	r.at(1*time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "litigation", "by": "legal"}) })
-	r.at(2*time.Hour, func() { r.signal(SignalPurgeNow, map[string]string{"reason": "request", "by": "amazon"}) })
+	r.at(2*time.Hour, func() { r.signal(SignalPurgeNow, map[string]string{"reason": "amazon-deletion-request", "by": "dpo"}) })
 	r.at(50*time.Hour, func() { r.signal(SignalReleaseHold, map[string]string{"by": "legal"}) })
 	r.execute(input())
 	require.Equal(t, t0.Add(50*time.Hour), r.purgedAt)
@@ -183,7 +194,7 @@ func TestPurgeNowDuringLegalHoldWaitsForRelease(t *testing.T) {
 
 func TestCancellationSignalPurgesAtOnce(t *testing.T) {
 	r := newRun(t)
-	r.at(10*time.Hour, func() { r.signal(SignalCancelled, map[string]string{"reason": "buyer cancelled"}) })
+	r.at(10*time.Hour, func() { r.signal(SignalCancelled, map[string]string{"reason": "buyer-cancelled"}) })
 	res := r.execute(input())
 	require.Equal(t, t0.Add(10*time.Hour), r.purgedAt)
 	require.Equal(t, PurgeReasonCancelled, res.PurgeReason)
@@ -262,7 +273,7 @@ func TestTransientActivityFailuresAreRetried(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
 			env.SetStartTime(t0)
-			env.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
+			env.RegisterWorkflowWithOptions(testOptions.OrderLifecycle, registerOpts(OrderLifecycleName))
 			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
 			a := &activities.Activities{}
 			env.RegisterActivity(a)
@@ -296,7 +307,7 @@ func TestTransientActivityFailuresAreRetried(t *testing.T) {
 func TestInvalidOrderFromSPAPIFailsTheWorkflow(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
+	env.RegisterWorkflowWithOptions(testOptions.OrderLifecycle, registerOpts(OrderLifecycleName))
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
 	a := &activities.Activities{}
 	env.RegisterActivity(a)
@@ -374,4 +385,50 @@ func TestNothingIsWrittenWhenTheSealedDueTimeHolds(t *testing.T) {
 	r := newRun(t)
 	r.execute(input())
 	require.Empty(t, r.records, "the seal recorded promise + retention; nothing changed it")
+}
+
+func TestReasonsAreCodesAndSignersConfiguredOperators(t *testing.T) {
+	r := newRun(t)
+	var mid OrderStatus
+	email := "jane.buyer@example.com"
+	for i, sig := range []struct {
+		name    string
+		payload map[string]string
+	}{
+		{SignalLegalHold, map[string]string{"reason": "buyer " + email + " asked", "by": "dpo"}},
+		{SignalLegalHold, map[string]string{"reason": "litigation", "by": email}},
+		{SignalLegalHold, map[string]string{"reason": "litigation", "by": "mallory"}},
+		{SignalLegalHold, map[string]string{"reason": "litigation", "by": "order-sync", "note": strings.Repeat("x", MaxNoteLength+1)}},
+		{SignalPurgeNow, map[string]string{"reason": "Amazon deletion request", "by": "dpo"}},
+		{SignalCancelled, map[string]string{"reason": "cancelled by " + email}},
+	} {
+		r.at(time.Duration(i+1)*time.Hour, func() { r.signal(sig.name, sig.payload) })
+	}
+	r.at(10*time.Hour, func() { mid = r.status() })
+	res := r.execute(input())
+	require.Equal(t, PurgeReasonRetention, res.PurgeReason, "refused signals change nothing")
+	require.False(t, mid.OnHold)
+	require.Len(t, mid.RejectedSignals, 6)
+	for i, want := range []string{`"reason" must be one of: litigation,`, `"by" must be an operator identifier`,
+		`"by" is not a configured operator`, `"note" is longer than 280`, `"reason" must be one of: amazon-deletion-request,`,
+		`"reason" must be one of: cancelled-on-amazon,`} {
+		require.Contains(t, mid.RejectedSignals[i].Error, want)
+		require.NotContains(t, mid.RejectedSignals[i].Error, "jane", "a refusal never repeats the value")
+	}
+	require.Empty(t, r.notes)
+}
+
+func TestNotesAreSealedWithThePIIAndNeverShown(t *testing.T) {
+	r := newRun(t)
+	note := "Per call with J. Smith, keep until the claim closes"
+	r.at(time.Hour, func() {
+		r.signal(SignalLegalHold, map[string]string{"reason": "dispute", "by": "legal", "note": note})
+	})
+	r.at(2*time.Hour, func() { r.signal(SignalReleaseHold, map[string]string{"by": "order-sync"}) })
+	r.execute(input())
+	require.Equal(t, []activities.NoteInput{{AmazonOrderID: testOrder, Field: "note.legal-hold.1", Text: note}}, r.notes)
+	b, err := json.Marshal(r.status())
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "Smith")
+	require.Equal(t, "order-sync", r.status().Holds[0].ReleasedBy, "a system name signs too")
 }

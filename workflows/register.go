@@ -9,9 +9,16 @@ type Registry interface {
 	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
 }
 
+// Options give the workflows what they need of the configuration.
+type Options struct {
+	// Operators are the identifiers people may sign signals with ("by"):
+	// DPP_OPERATORS. The system's own names (SystemActors) are always accepted.
+	Operators []string
+}
+
 // Register registers every workflow under its stable name.
-func Register(r Registry) {
-	r.RegisterWorkflowWithOptions(OrderLifecycle, registerOpts(OrderLifecycleName))
+func Register(r Registry, o Options) {
+	r.RegisterWorkflowWithOptions(o.OrderLifecycle, registerOpts(OrderLifecycleName))
 	r.RegisterWorkflowWithOptions(OrderSync, registerOpts(OrderSyncName))
 	r.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))

@@ -80,7 +80,7 @@ func TestReplaySavedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			Register(replayer)
+			Register(replayer, Options{})
 			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
 				OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
 			}); err != nil {

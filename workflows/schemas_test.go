@@ -3,10 +3,12 @@ package workflows
 import (
 	"encoding/json"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/schemas"
 )
 
@@ -17,15 +19,15 @@ func TestJSONSchemasMatchTheDecoders(t *testing.T) {
 	decoders := map[string]func(raw []byte) error{
 		"order-lifecycle.input": func(raw []byte) error { var v OrderInput; json.Unmarshal(raw, &v); return v.Validate() },
 		"signal.delivered":      func(raw []byte) error { return decodeSignal(raw, &DeliveredSignal{}) },
-		"signal.legal-hold":     func(raw []byte) error { return decodeSignal(raw, &HoldSignal{}) },
-		"signal.release-hold":   func(raw []byte) error { return decodeSignal(raw, &ReleaseSignal{}) },
-		"signal.purge-now":      func(raw []byte) error { return decodeSignal(raw, &PurgeNowSignal{}) },
-		"signal.cancelled":      func(raw []byte) error { return decodeSignal(raw, &CancelledSignal{}) },
+		"signal.legal-hold":     func(raw []byte) error { return decodeCodedSignal(raw, &HoldSignal{}) },
+		"signal.release-hold":   func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
+		"signal.purge-now":      func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
+		"signal.cancelled":      func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
 	}
 	fields := map[string][]string{
 		"order-lifecycle.input": {"amazonOrderId"}, "signal.delivered": {"deliveredAt"},
-		"signal.legal-hold": {"by", "reason"}, "signal.release-hold": {"by"},
-		"signal.purge-now": {"by", "reason"}, "signal.cancelled": {"reason"},
+		"signal.legal-hold": {"by", "note", "reason"}, "signal.release-hold": {"by", "note"},
+		"signal.purge-now": {"by", "note", "reason"}, "signal.cancelled": {"reason"},
 		"order-sync.input": {"name"}, "tax-record-sweep.input": {"batchSize"},
 		"retention-audit.input": {"afterDueAt", "afterId", "asOf", "batchSize", "found", "purged", "running", "runningIds"},
 	}
@@ -58,5 +60,42 @@ func TestJSONSchemasMatchTheDecoders(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func decodeCodedSignal(raw []byte, s codedSignal) error {
+	if err := decodeSignal(raw, s); err != nil {
+		return err
+	}
+	return s.CheckCodes()
+}
+
+// TestSchemaCodeListsMatchTheWorkflow: the enums operators read are the lists
+// the workflow enforces.
+func TestSchemaCodeListsMatchTheWorkflow(t *testing.T) {
+	for file, want := range map[string][]string{
+		"json/signal.legal-hold.schema.json": HoldReasons, "json/signal.purge-now.schema.json": PurgeNowReasons,
+		"json/signal.cancelled.schema.json": CancelReasons,
+	} {
+		b, _ := fs.ReadFile(schemas.JSONSchemas, file)
+		var s struct {
+			Properties struct {
+				Reason struct {
+					Enum []string `json:"enum"`
+				} `json:"reason"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(s.Properties.Reason.Enum, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: reason enum %v, the workflow accepts %v", file, s.Properties.Reason.Enum, want)
+		}
+	}
+}
+
+func TestOrderSyncCancelsWithACode(t *testing.T) {
+	if !slices.Contains(CancelReasons, activities.CancelReasonOnAmazon) || CancelOnAmazon != activities.CancelReasonOnAmazon {
+		t.Fatalf("OrderSync's cancellation reason %q is not the workflow's code %q", activities.CancelReasonOnAmazon, CancelOnAmazon)
 	}
 }

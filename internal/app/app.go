@@ -175,7 +175,7 @@ func (a *App) WorkerOptions() worker.Options {
 // workflow and activity registered.
 func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
 	w := worker.New(a.Temporal, a.Config.TaskQueue, o)
-	workflows.Register(w)
+	workflows.Register(w, workflows.Options{Operators: a.Config.Operators})
 	w.RegisterActivity(a.Activities())
 	return w
 }

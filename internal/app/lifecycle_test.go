@@ -61,7 +61,7 @@ func (s *stack) startOrder(ctx context.Context, orderID string) {
 func (s *stack) purgeNow(ctx context.Context, orderID string) workflows.OrderResult {
 	s.t.Helper()
 	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(orderID), "", workflows.SignalPurgeNow,
-		map[string]string{"reason": "test", "by": "tester"}), "purge-now")
+		map[string]string{"reason": "operator-correction", "by": "tester"}), "purge-now")
 	return s.await(ctx, orderID)
 }
 
@@ -215,7 +215,7 @@ func TestOrderGoesFromSyncToCertificateWithPIISealedThroughout(t *testing.T) {
 	}
 
 	// The tax record outlives the PII purge and exports (recorded as evidence).
-	pdf, inv, err := s.app.Orders.ExportInvoice(ctx, id, "accountant@test", "VAT return")
+	pdf, inv, err := s.app.Orders.ExportInvoice(ctx, id, "tester", "vat-return")
 	s.must(err, "export invoice after purge")
 	if inv.Number != "INV-000001" || !bytes.HasPrefix(pdf, []byte("%PDF")) {
 		t.Fatalf("invoice %+v", inv)
@@ -399,8 +399,8 @@ func TestOperatorSignalsHoldsAndBadPayloads(t *testing.T) {
 	send := func(name string, payload any) {
 		s.must(s.app.Temporal.SignalWorkflow(ctx, wid, "", name, payload), "signal %s", name)
 	}
-	send(workflows.SignalLegalHold, map[string]string{"reason": "HMRC enquiry"}) // no "by": rejected
-	send(workflows.SignalLegalHold, map[string]string{"reason": "HMRC enquiry", "by": "dpo"})
+	send(workflows.SignalLegalHold, map[string]string{"reason": "tax-enquiry"}) // no "by": rejected
+	send(workflows.SignalLegalHold, map[string]string{"reason": "tax-enquiry", "by": "dpo"})
 	send(workflows.SignalDelivered, map[string]string{"deliveredAt": time.Now().UTC().Format(time.RFC3339)})
 	s.waitStage(ctx, id, workflows.StageOnHold)
 	// Retention (3 s) runs out while on hold: nothing is purged.
@@ -440,7 +440,7 @@ func TestTaxRecordSweepErasesInvoicesAfterTheirRetention(t *testing.T) {
 	if res.Purged != 1 {
 		t.Fatalf("sweep purged %d", res.Purged)
 	}
-	if _, _, err := s.app.Orders.ExportInvoice(ctx, id, "auditor", ""); !errors.Is(err, orders.ErrTaxRecordPurged) {
+	if _, _, err := s.app.Orders.ExportInvoice(ctx, id, "tester", "audit"); !errors.Is(err, orders.ErrTaxRecordPurged) {
 		t.Fatalf("export after tax purge: %v", err)
 	}
 	var keys, pdfs int
@@ -496,7 +496,7 @@ func TestInvoicesCarryTheLawsFieldsAndBuyerOnlyWhenFull(t *testing.T) {
 		s.must(err, "invoice")
 	}
 	check := func(id, kind string, wantBuyer bool) {
-		pdf, inv, err := s.app.Orders.ExportInvoice(ctx, id, "tester", "")
+		pdf, inv, err := s.app.Orders.ExportInvoice(ctx, id, "tester", "audit")
 		s.must(err, "export")
 		if string(inv.Kind) != kind {
 			t.Fatalf("%s: kind %s, want %s", id, inv.Kind, kind)

@@ -137,8 +137,9 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 	// Held, then terminated: the database knows the hold.
 	s.startOrder(ctx, held)
 	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(held), "", workflows.SignalLegalHold,
-		map[string]string{"reason": "litigation", "by": "dpo"}), "hold")
+		map[string]string{"reason": "litigation", "by": "dpo", "note": "claim of J. Smith " + marker}), "hold")
 	s.waitRow(ctx, held, func(r orderRow) bool { return r.onHold })
+	s.waitSealedField(ctx, held, "note.legal-hold.1") // the note is sealed with the PII
 	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.OrderWorkflowID(held), "", "operator"), "terminate")
 
 	// Sealed, but its workflow never started.
@@ -229,5 +230,23 @@ func TestZeroQuantityLinesAreLeftOffTheInvoice(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(text), []byte(o.OrderItems[0].Product.SellerSKU)) {
 		t.Fatalf("invoice %s lacks the supplied line:\n%s", inv.Number, text)
+	}
+}
+
+// waitSealedField polls until the order has the sealed field.
+func (s *stack) waitSealedField(ctx context.Context, id, field string) {
+	s.t.Helper()
+	for {
+		var n int
+		s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM sealed_fields WHERE amazon_order_id = $1 AND field = $2`,
+			id, field).Scan(&n), "count")
+		if n == 1 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("order %s: field %s never sealed", id, field)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

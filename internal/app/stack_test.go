@@ -88,6 +88,7 @@ func newStack(t *testing.T, tweak func(env map[string]string, opts *sandbox.Opti
 		"DPP_SELLER_ADDRESS":    "Unit 4, Riverside Park|Leeds|LS1 4AB|United Kingdom",
 		"DPP_SELLER_VAT_NUMBER": "GB123456789",
 		"DPP_LOG_LEVEL":         "debug",
+		"DPP_OPERATORS":         "dpo,tester",
 	}
 	env["DPP_MIGRATIONS_DATABASE_URL"] = ownerDSN
 	if tweak != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/plusranger/dpp/internal/actor"
 )
 
 // Setting is one environment variable.
@@ -65,6 +67,7 @@ var Settings = []Setting{
 	{Name: "DPP_SELLER_NAME", Required: true, Doc: "seller's legal name, printed on invoices and certificates"},
 	{Name: "DPP_SELLER_ADDRESS", Required: true, Doc: "seller's address, lines separated by '|' or newlines"},
 	{Name: "DPP_SELLER_VAT_NUMBER", Required: true, Doc: "seller's UK VAT registration number (GB + 9 or 12 digits)"},
+	{Name: "DPP_OPERATORS", Default: "dpo", Doc: "comma-separated identifiers of the people who may sign signals and exports ('by'), e.g. 'dpo,ops-1,legal'; lower-case ids, never names or e-mail addresses (they are kept for years in certificates and the evidence log)"},
 	{Name: "DPP_DPO_CONTACT", Default: "dpo@example.invalid", Doc: "contact of the Data Protection Officer, printed on certificates"},
 	{Name: "DPP_INVOICE_SERIES", Default: "INV", Doc: "prefix of the gap-free invoice number series"},
 	{Name: "DPP_VAT_RATES", Doc: "per-SKU VAT rates, e.g. 'PR-BOOK-01=0,PR-SEAT-02=5' (percent)"},
@@ -127,6 +130,8 @@ type Config struct {
 	SellerVATNumber string
 	DPOContact      string
 	BackupLocation  string
+	// Operators may sign signals and exports (DPP_OPERATORS).
+	Operators []string
 
 	InvoiceSeries          string
 	VATRates               map[string]int64 // SKU -> basis points
@@ -181,6 +186,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SellerAddress:          l.lines("DPP_SELLER_ADDRESS"),
 		SellerVATNumber:        l.vatNumber("DPP_SELLER_VAT_NUMBER"),
 		DPOContact:             l.str("DPP_DPO_CONTACT"),
+		Operators:              l.list("DPP_OPERATORS"),
 		BackupLocation:         l.str("DPP_BACKUP_LOCATION"),
 		InvoiceSeries:          l.series("DPP_INVOICE_SERIES"),
 		VATRates:               l.vatRates("DPP_VAT_RATES"),
@@ -213,6 +219,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.CodecAllowUIWithoutToken = l.boolean("DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN")
 	l.checkCodec(c)
+	// Entries are named by position, not value: a wrong one may be a person's e-mail.
+	for i, id := range c.Operators {
+		if err := actor.Valid(id); err != nil {
+			l.fail("DPP_OPERATORS", fmt.Sprintf("entry %d %v", i+1, err))
+		} else if actor.IsSystem(id) {
+			l.fail("DPP_OPERATORS", fmt.Sprintf("entry %d is a system name (%s); choose another", i+1, strings.Join(actor.System, ", ")))
+		}
+	}
 	if len(c.MarketplaceIDs) == 0 {
 		l.fail("SPAPI_MARKETPLACE_IDS", "must name at least one marketplace")
 	}

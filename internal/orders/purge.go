@@ -24,7 +24,8 @@ type Purge struct {
 // PurgeRequest says what to erase and why.
 type PurgeRequest struct {
 	AmazonOrderID string
-	Reason        string // retention-expired, purge-now, cancelled
+	Reason        string // retention-expired, purge-now, cancelled, retention-audit
+	Detail        string // the requester's reason code, if any
 	RequestedBy   string
 	DueAt         time.Time
 }
@@ -75,7 +76,11 @@ func (s *Service) PurgePII(ctx context.Context, req PurgeRequest) (*Purge, error
 			id, now, req.Reason); err != nil {
 			return err
 		}
-		notes := fmt.Sprintf("Reason: %s. Due at %s.", req.Reason, req.DueAt.UTC().Format(time.RFC3339))
+		reason := req.Reason
+		if req.Detail != "" {
+			reason += " (" + req.Detail + ")"
+		}
+		notes := fmt.Sprintf("Reason: %s. Due at %s.", reason, req.DueAt.UTC().Format(time.RFC3339))
 		if req.RequestedBy != "" {
 			notes += " Requested by " + req.RequestedBy + "."
 		}

@@ -152,3 +152,35 @@ func (s *Service) AppendEvidence(ctx context.Context, e evidence.Entry) (evidenc
 	})
 	return rec, err
 }
+
+// ErrInvalidNote: a note's field name or length is not acceptable.
+var ErrInvalidNote = errors.New("invalid note")
+
+var noteFieldPattern = regexp.MustCompile(`^note\.[a-z-]{1,32}\.[0-9]{1,6}$`)
+
+// maxNoteBytes bounds a sealed note (280 characters of up to 4 bytes).
+const maxNoteBytes = 1120
+
+// SealNote seals a person's note on an order under the order's PII data key, as
+// one more sealed field: the order's purge erases it with the PII. Sealing the
+// same field again keeps the first.
+func (s *Service) SealNote(ctx context.Context, orderID, field, text string) error {
+	if !noteFieldPattern.MatchString(field) || text == "" || len(text) > maxNoteBytes {
+		return fmt.Errorf("%w: field must be note.<signal>.<n> and the text 1 to 280 characters", ErrInvalidNote)
+	}
+	k, err := s.loadKey(ctx, s.Pool, PurposePII, orderID)
+	if err != nil {
+		return err
+	}
+	defer k.Destroy()
+	sealed, err := k.Seal(field, []byte(text))
+	if err != nil {
+		return err
+	}
+	_, err = s.Pool.Exec(ctx, `INSERT INTO sealed_fields (amazon_order_id, field, key_ref, ciphertext)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, orderID, field, keyRef(PurposePII, orderID), sealed)
+	if err != nil {
+		return fmt.Errorf("seal note of %s: %w", orderID, err)
+	}
+	return nil
+}
