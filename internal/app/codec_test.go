@@ -480,7 +480,7 @@ func TestKMSOutageWhileDecodingFailsWorkflowTasksNotWorkflows(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if st := s.status(ctx, id); !st.OnHold || st.Holds[0].Reason != "HMRC enquiry" || len(st.RejectedSignals) != 0 {
+	if st := s.status(ctx, id); !st.OnHold || st.Holds[0].Reason != workflows.HoldTaxEnquiry || len(st.RejectedSignals) != 0 {
 		t.Fatalf("status %+v", st)
 	}
 	failedTasks := 0
