@@ -143,7 +143,7 @@ func (a *App) Activities() *activities.Activities {
 		Orders: a.Orders, SPAPI: a.SPAPI,
 		Lifecycles:     &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
 		MarketplaceIDs: a.Config.MarketplaceIDs, SyncLookback: a.Config.SyncLookback,
-		SyncSettle: a.Config.SyncSettle,
+		SyncSettle: a.Config.SyncSettle, SyncRejectRetryFor: a.Config.SyncRejectRetryFor,
 	}
 }
 

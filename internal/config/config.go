@@ -98,6 +98,8 @@ var Settings = []Setting{
 		load: into(duration, func(c *Config) *time.Duration { return &c.SyncInterval })},
 	{Name: "DPP_SYNC_SETTLE", Default: "2m", Doc: "OrderSync searches up to this long before now (Amazon wants lastUpdatedBefore at least 2 minutes back); 0 searches up to the server's now",
 		load: into(duration, func(c *Config) *time.Duration { return &c.SyncSettle })},
+	{Name: "DPP_SYNC_REJECT_RETRY_FOR", Default: "168h", Doc: "how long OrderSync keeps asking SP-API again, every pass, for an order it found malformed (table sync_rejects) before leaving it to an operator",
+		load: into(duration, func(c *Config) *time.Duration { return &c.SyncRejectRetryFor })},
 	{Name: "DPP_SYNC_LOOKBACK", Default: "168h", Doc: "how far back the first OrderSync searches when it has no watermark",
 		load: into(duration, func(c *Config) *time.Duration { return &c.SyncLookback })},
 	{Name: "DPP_TAX_SWEEP_INTERVAL", Default: "24h", Doc: "how often the TaxRecordSweep schedule runs",
@@ -181,7 +183,9 @@ type Config struct {
 	SyncInterval     time.Duration
 	SyncLookback     time.Duration
 	SyncSettle       time.Duration
-	TaxSweepInterval time.Duration
+	// SyncRejectRetryFor: how long malformed orders are retried (DPP_SYNC_REJECT_RETRY_FOR).
+	SyncRejectRetryFor time.Duration
+	TaxSweepInterval   time.Duration
 
 	HTTPAddr  string
 	LogFormat string
@@ -243,7 +247,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.TaxRetention < c.PIIRetention {
 		l.fail("DPP_TAX_RETENTION", "must not be shorter than DPP_PII_RETENTION")
 	}
-	for _, name := range []string{"DPP_SYNC_INTERVAL", "DPP_TAX_SWEEP_INTERVAL", "DPP_DELIVERY_FALLBACK", "DPP_SYNC_LOOKBACK"} {
+	for _, name := range []string{"DPP_SYNC_INTERVAL", "DPP_TAX_SWEEP_INTERVAL", "DPP_DELIVERY_FALLBACK", "DPP_SYNC_LOOKBACK", "DPP_SYNC_REJECT_RETRY_FOR"} {
 		if d, err := time.ParseDuration(l.str(name)); err == nil && d <= 0 {
 			l.fail(name, "must be positive")
 		}

@@ -36,6 +36,7 @@ var nonDefault = map[string]struct {
 	"DPP_SYNC_INTERVAL":                {value: "10m"},
 	"DPP_SYNC_SETTLE":                  {value: "3m"},
 	"DPP_SYNC_LOOKBACK":                {value: "24h"},
+	"DPP_SYNC_REJECT_RETRY_FOR":        {value: "48h"},
 	"DPP_TAX_SWEEP_INTERVAL":           {value: "12h"},
 	"DPP_HTTP_ADDR":                    {value: "127.0.0.1:9088"},
 	"DPP_CODEC_KMS_KEY_ID":             {value: "alias/dpp-codec-2027"},

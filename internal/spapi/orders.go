@@ -187,6 +187,23 @@ func decodeOrder(i int, raw json.RawMessage) (Order, *RejectedOrder) {
 	return Order{}, r
 }
 
+// CheckOrder validates an order already decoded (as SearchOrders returns it,
+// or from another source) and describes it as a RejectedOrder at position i when
+// it fails Order.Validate; nil when it is valid.
+func CheckOrder(i int, o *Order) *RejectedOrder {
+	err := o.Validate()
+	if err == nil {
+		return nil
+	}
+	raw, _ := json.Marshal(o)
+	sum := sha256.Sum256(raw)
+	r := &RejectedOrder{Index: i, Digest: hex.EncodeToString(sum[:16]), Problem: err.Error()}
+	if o != nil && UsableOrderID(o.OrderID) {
+		r.OrderID = o.OrderID
+	}
+	return r
+}
+
 // UsableOrderID reports whether s looks like an order number that may be
 // recorded and used to ask for the order again: 1 to 64 ASCII letters, digits,
 // '-' or '_' (Amazon's are 3-7-7 digits, e.g. 202-1234567-1234567).
