@@ -288,3 +288,22 @@ func TestOneMalformedOrderNeverStallsOrderSync(t *testing.T) {
 	s.assertNoPII("logs", []byte(s.logs.String()))
 	s.assertNoPII("database", s.pgDump())
 }
+
+// Issue 7.3: DPP_SYNC_SETTLE was declared and validated but never read, so
+// searches ran up to "now". Now it bounds the search through production wiring.
+func TestSyncSettleBoundsTheSearch(t *testing.T) {
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_SYNC_SETTLE"] = "1h" })
+	ctx := s.ctx()
+	if s.app.Config.SyncSettle != time.Hour || s.app.Activities().SyncSettle != time.Hour {
+		t.Fatalf("DPP_SYNC_SETTLE=1h: config %s, activities %s", s.app.Config.SyncSettle, s.app.Activities().SyncSettle)
+	}
+	s.sandbox.Generate(3)
+	before := time.Now().Add(-time.Hour)
+	res := s.runSync(ctx)
+	if res.Seen != 0 {
+		t.Fatalf("orders younger than the settle time were searched: %+v", res)
+	}
+	if d := res.Watermark.Sub(before); d < -2*time.Second || d > 2*time.Second {
+		t.Fatalf("watermark %s, want about now - 1h (%s)", res.Watermark, before)
+	}
+}

@@ -15,7 +15,8 @@
 //     the server's clock, and which can be cancelled, corrupted and listed by
 //     searchOrders with pagination.
 //
-// Fault injection (FailNext, CorruptOrder), a per-operation rate limiter that
+// Fault injection (FailNext, CorruptOrder, and CorruptInSearch for one
+// malformed order among the good ones of a searchOrders page), a per-operation rate limiter that
 // answers 429 like Amazon, and request counters support retry, chaos and leak
 // tests. Options.Marker puts a searchable marker into every generated PII
 // string so tests can grep logs, errors and stored data for leaks.
