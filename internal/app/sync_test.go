@@ -203,7 +203,7 @@ func (s *stack) metric(name string) float64 {
 
 func (s *stack) workflowExists(ctx context.Context, orderID string) bool {
 	s.t.Helper()
-	_, err := s.app.Temporal.DescribeWorkflowExecution(ctx, workflows.OrderWorkflowID(orderID), "")
+	_, err := s.app.Temporal.DescribeWorkflow(ctx, workflows.OrderWorkflowID(orderID), "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return false
