@@ -116,7 +116,12 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 				rejected = append(rejected, *rej)
 				continue
 			}
-			if err := a.syncOrder(ctx, o, p.After, &p.Result); err != nil {
+			handledBefore := p.After
+			if open[o.OrderID] {
+				// Its last update came malformed, so was never reported: report it now.
+				handledBefore = time.Time{}
+			}
+			if err := a.syncOrder(ctx, o, handledBefore, &p.Result); err != nil {
 				return nil, err
 			}
 			if open[o.OrderID] {
@@ -130,7 +135,7 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 		p.Result.Seen += len(page.Rejected)
 		for _, rej := range rejected {
 			p.Result.Malformed++
-			if err := a.recordReject(ctx, name, rej, time.Now().UTC(), true); err != nil {
+			if err := a.recordReject(ctx, name, rej, p.Started, time.Now().UTC(), true); err != nil {
 				return nil, err
 			}
 		}

@@ -53,13 +53,15 @@ func rejectKey(r spapi.RejectedOrder) string {
 // by a retry: logged (position, order number, digest, problem: never a value)
 // and upserted, re-opening a record that was resolved before (a later update of
 // the order came malformed: what it reports is still to be handled). Those met
-// in a search are counted in MetricMalformedOrders.
-func (a *Activities) recordReject(ctx context.Context, name string, rej spapi.RejectedOrder, now time.Time, inSearch bool) error {
+// in a search are counted in MetricMalformedOrders. attempts counts the passes
+// that found the order malformed: a page read again by a retried activity (the
+// same pass, begun at passStart) changes nothing.
+func (a *Activities) recordReject(ctx context.Context, name string, rej spapi.RejectedOrder, passStart, now time.Time, inSearch bool) error {
 	var id *string
 	if rej.OrderID != "" {
 		id = &rej.OrderID
 	}
-	_, err := a.Orders.Pool.Exec(ctx, `INSERT INTO sync_rejects
+	tag, err := a.Orders.Pool.Exec(ctx, `INSERT INTO sync_rejects
 		(sync_name, reject_key, amazon_order_id, reason_code, first_seen_at, last_seen_at)
 		VALUES ($1, $2, $3, $4, $5, $5)
 		ON CONFLICT (sync_name, reject_key) DO UPDATE SET
@@ -67,10 +69,14 @@ func (a *Activities) recordReject(ctx context.Context, name string, rej spapi.Re
 			attempts = sync_rejects.attempts + 1,
 			first_seen_at = CASE WHEN sync_rejects.resolved_at IS NULL THEN sync_rejects.first_seen_at
 				ELSE EXCLUDED.first_seen_at END,
-			resolved_at = NULL, resolution = NULL`,
-		name, rejectKey(rej), id, rej.Problem, now)
+			resolved_at = NULL, resolution = NULL
+		WHERE sync_rejects.last_seen_at < $6 OR sync_rejects.resolved_at IS NOT NULL`,
+		name, rejectKey(rej), id, rej.Problem, now, passStart)
 	if err != nil {
 		return fmt.Errorf("record malformed order at position %d: %w", rej.Index, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // recorded by this pass already
 	}
 	if !inSearch {
 		activity.GetLogger(ctx).Info("Malformed order still malformed on retry", "amazonOrderId", rej.OrderID,
@@ -163,10 +169,10 @@ func (a *Activities) retryRejects(ctx context.Context, name string, passStart ti
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.As(err, &respErr):
-			err = a.recordReject(ctx, name, spapi.RejectedOrder{Index: -1, OrderID: id, Problem: respErr.Problem}, time.Now().UTC(), false)
+			err = a.recordReject(ctx, name, spapi.RejectedOrder{Index: -1, OrderID: id, Problem: respErr.Problem}, passStart, time.Now().UTC(), false)
 		case errors.As(err, &apiErr) && (apiErr.NotFound() || apiErr.StatusCode == 400):
 			err = a.recordReject(ctx, name, spapi.RejectedOrder{Index: -1, OrderID: id,
-				Problem: fmt.Sprintf("getOrder: HTTP %d %s", apiErr.StatusCode, apiErr.Code)}, time.Now().UTC(), false)
+				Problem: fmt.Sprintf("getOrder: HTTP %d %s", apiErr.StatusCode, apiErr.Code)}, passStart, time.Now().UTC(), false)
 		default:
 			log.Warn("Retrying malformed orders stopped for this pass", "amazonOrderId", id, "error", err)
 			return nil

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,13 +80,17 @@ func order(id string) spapi.Order {
 		OrderItems:   []spapi.OrderItem{{OrderItemID: "1", QuantityOrdered: &q, Product: &spapi.ItemProduct{}}}}
 }
 
-func syncPass(t *testing.T, a *Activities, reg *metrics.Registry) (*SyncResult, error) {
+func syncPass(t *testing.T, a *Activities, reg *metrics.Registry, name ...string) (*SyncResult, error) {
 	t.Helper()
 	var ts testsuite.WorkflowTestSuite
 	ts.SetMetricsHandler(reg.Handler())
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	v, err := env.ExecuteActivity(a.SyncOrders, SyncOrdersInput{Name: "unit"})
+	in := SyncOrdersInput{Name: "unit"}
+	if len(name) > 0 {
+		in.Name = name[0]
+	}
+	v, err := env.ExecuteActivity(a.SyncOrders, in)
 	if err != nil {
 		return nil, err
 	}
@@ -224,5 +229,66 @@ func TestSyncRecordsMalformedOrdersAndHandlesTheRest(t *testing.T) {
 	gets := src.gets
 	if res, err = syncPass(t, a, reg); err != nil || res.RejectsRetried != 0 || src.gets != gets {
 		t.Fatalf("past the retry window: %+v, %v", res, err)
+	}
+}
+
+// failingSource fails getOrder, as in an outage, so the pass fails after its pages.
+type failingSource struct{ pageSource }
+
+func (f *failingSource) GetOrder(context.Context, string, []string) (*spapi.Order, error) {
+	return nil, errors.New("SP-API unreachable")
+}
+
+// A retried activity reads its last page again: the malformed orders on it are
+// not counted twice (attempts counts passes, not page reads).
+func TestRecordingAMalformedOrderIsIdempotentWithinAPass(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	src := &pageSource{page: spapi.SearchOrdersResponse{Orders: []spapi.Order{},
+		Rejected: []spapi.RejectedOrder{{OrderID: "202-0000009-0000009", Digest: "d9", Problem: "order.orderItems: missing"}}}}
+	life := &lifecycleLog{started: map[string]int{}, cancelled: map[string]int{}}
+	a := &Activities{Orders: &orders.Service{Pool: pool}, SPAPI: src, Lifecycles: life,
+		MarketplaceIDs: []string{spapi.MarketplaceUK}, SyncLookback: time.Hour}
+
+	started := time.Now().UTC().Add(-time.Second)
+	before := time.Now().UTC().Truncate(time.Second)
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	for attempt := 1; attempt <= 2; attempt++ {
+		// As after a failure past the last page: the heartbeat says where the pass
+		// began and what it searches; the first page is read again.
+		env.SetHeartbeatDetails(syncProgress{Started: started, After: before.Add(-time.Hour), Before: &before})
+		v, err := env.ExecuteActivity(a.SyncOrders, SyncOrdersInput{Name: "idem"})
+		if err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		var res SyncResult
+		if err := v.Get(&res); err != nil || res.Malformed != 1 {
+			t.Fatalf("attempt %d: %+v %v", attempt, res, err)
+		}
+	}
+	var attempts int
+	if err := pool.QueryRow(ctx, `SELECT attempts FROM sync_rejects WHERE reject_key = '202-0000009-0000009'`).Scan(&attempts); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 1 {
+		t.Fatalf("one pass read the page twice: attempts %d, want 1", attempts)
+	}
+	// A retry failing on an outage does not fail the pass, nor count an attempt.
+	src.mu.Lock()
+	src.page.Rejected = nil
+	src.mu.Unlock()
+	a.SPAPI = &failingSource{pageSource: pageSource{page: src.page}}
+	res, err := syncPass(t, a, metrics.New(), "idem")
+	if err != nil || res.RejectsRetried != 1 {
+		t.Fatalf("pass with SP-API's getOrder down: %+v, %v", res, err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT attempts FROM sync_rejects WHERE reject_key = '202-0000009-0000009'`).Scan(&attempts); err != nil || attempts != 1 {
+		t.Fatalf("attempts %d after an outage, want 1 (%v)", attempts, err)
 	}
 }
