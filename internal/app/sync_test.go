@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,13 +187,16 @@ func (s *stack) rejects(ctx context.Context) map[string]rejectRow {
 	return out
 }
 
-// metric returns the sum of a metric's series on the worker's registry (what /metrics shows).
+// metric returns the sum of a metric's series on the worker's /metrics.
 func (s *stack) metric(name string) float64 {
 	s.t.Helper()
-	var b strings.Builder
-	_, _ = s.app.Metrics.WriteTo(&b)
+	rec := httptest.NewRecorder()
+	s.app.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		s.t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
+	}
 	total := 0.0
-	for _, line := range strings.Split(b.String(), "\n") {
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
 		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
 			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 			s.must(err, "metric line %q", line)
