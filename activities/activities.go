@@ -34,6 +34,9 @@ type Activities struct {
 	// SyncSettle keeps searches this far behind now: Amazon wants
 	// lastUpdatedBefore at least two minutes in the past. Zero omits it.
 	SyncSettle time.Duration
+	// SyncRejectRetryFor is how long a malformed order is asked for again on
+	// every pass; zero means DefaultSyncRejectRetryFor.
+	SyncRejectRetryFor time.Duration
 }
 
 // final marks an error retrying cannot fix; the message must already be free of PII.

@@ -31,6 +31,9 @@ type OrderLifecycles interface {
 // syncProgress is heartbeated after every page, so a retry resumes at the page
 // it stopped on instead of starting over.
 type syncProgress struct {
+	// Started is when the pass began: malformed orders recorded since were met
+	// by this pass and are not asked for again in it.
+	Started   time.Time  `json:"started"`
 	After     time.Time  `json:"after"`
 	Before    *time.Time `json:"before,omitempty"`
 	NextToken string     `json:"nextToken,omitempty"`
@@ -41,6 +44,11 @@ type syncProgress struct {
 // OrderLifecycle for each new one, and signals deliveries and cancellations. The
 // watermark moves only after the whole search is handled; starts and signals
 // are idempotent, so the overlap a retry causes is harmless.
+//
+// A malformed order (it cannot be decoded or fails validation) never stalls the
+// sync: it is recorded in sync_rejects, counted and logged without PII, and the
+// rest of its page is handled. Every later pass asks for it again (getOrder)
+// for DPP_SYNC_REJECT_RETRY_FOR; once valid it is handled like any new order.
 func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncResult, error) {
 	name := in.Name
 	if name == "" {
@@ -54,7 +62,7 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 		if err != nil {
 			return nil, err
 		}
-		p = syncProgress{After: after}
+		p = syncProgress{Started: time.Now().UTC(), After: after}
 		if a.SyncSettle > 0 {
 			// SP-API takes times to the second: ask for exactly what the watermark will say.
 			before := time.Now().UTC().Add(-a.SyncSettle).Truncate(time.Second)
@@ -72,6 +80,13 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 		activity.RecordHeartbeat(ctx, last)
 	})
 	defer stopBeat()
+	if p.Started.IsZero() { // heartbeat details of a worker without this field
+		p.Started = time.Now().UTC()
+	}
+	open, err := a.openRejects(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		params := spapi.SearchOrdersParams{LastUpdatedAfter: p.After, MarketplaceIDs: a.MarketplaceIDs,
 			IncludedData: []string{spapi.IncludeFulfillment, spapi.IncludePackages}, PaginationToken: p.NextToken}
@@ -92,8 +107,35 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 			before = before.Truncate(time.Second)
 			p.Before = &before
 		}
+		rejected := page.Rejected
 		for i := range page.Orders {
-			if err := a.syncOrder(ctx, &page.Orders[i], p.After, &p.Result); err != nil {
+			o := &page.Orders[i]
+			p.Result.Seen++
+			if rej := spapi.CheckOrder(i, o); rej != nil {
+				// SearchOrders validates already; this guards every other OrderSource.
+				rejected = append(rejected, *rej)
+				continue
+			}
+			handledBefore := p.After
+			if open[o.OrderID] {
+				// Its last update came malformed, so was never reported: report it now.
+				handledBefore = time.Time{}
+			}
+			if err := a.syncOrder(ctx, o, handledBefore, &p.Result); err != nil {
+				return nil, err
+			}
+			if open[o.OrderID] {
+				if err := a.resolveReject(ctx, name, o.OrderID, resolvedInSearch, time.Now().UTC()); err != nil {
+					return nil, err
+				}
+				delete(open, o.OrderID)
+				p.Result.RejectsResolved++
+			}
+		}
+		p.Result.Seen += len(page.Rejected)
+		for _, rej := range rejected {
+			p.Result.Malformed++
+			if err := a.recordReject(ctx, name, rej, p.Started, time.Now().UTC(), true); err != nil {
 				return nil, err
 			}
 		}
@@ -107,10 +149,14 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 			break
 		}
 	}
+	if err := a.retryRejects(ctx, name, p.Started, &p.Result); err != nil {
+		return nil, err
+	}
 	if err := a.setWatermark(ctx, name, *p.Before); err != nil {
 		return nil, err
 	}
 	p.Result.Watermark = *p.Before
+	a.reportRejects(ctx, name, time.Now().UTC())
 	return &p.Result, nil
 }
 
@@ -119,11 +165,10 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 // second: an order updated before it was reported by an earlier pass (it can come
 // back when the server's own bound fell later in that second); starting it again
 // is a no-op, but signalling again would only lengthen its history.
+//
+// The order must be valid (spapi.CheckOrder). A zero handledBefore reports its
+// delivery or cancellation whatever its time (a malformed order found valid).
 func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time.Time, r *SyncResult) error {
-	r.Seen++
-	if o.OrderID == "" {
-		return final(ErrInvalidOrder, errors.New("spapi searchOrders: an order has no orderId"))
-	}
 	_, err := a.Orders.Facts(ctx, o.OrderID)
 	if errors.Is(err, orders.ErrPurged) {
 		// Never fetch the PII of an erased order again, whatever Amazon reports.

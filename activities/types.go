@@ -100,6 +100,14 @@ type SyncResult struct {
 	Cancelled       int       `json:"cancelled"`
 	Pages           int       `json:"pages"`
 	Watermark       time.Time `json:"watermark"`
+	// Malformed counts orders on the search pages that could not be decoded or
+	// failed validation: recorded in sync_rejects, the rest of the page handled.
+	Malformed int `json:"malformed"`
+	// RejectsRetried counts recorded malformed orders asked for again (getOrder)
+	// this pass; RejectsResolved those that turned out valid and were handled
+	// (by the retry or because the search served them valid).
+	RejectsRetried  int `json:"rejectsRetried"`
+	RejectsResolved int `json:"rejectsResolved"`
 }
 
 // SweepInput configures one batch of the tax record sweep.

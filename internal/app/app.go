@@ -144,7 +144,7 @@ func (a *App) Activities() *activities.Activities {
 		Lifecycles:     &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
 		OrderRuns:      &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
 		MarketplaceIDs: a.Config.MarketplaceIDs, SyncLookback: a.Config.SyncLookback,
-		SyncSettle: a.Config.SyncSettle,
+		SyncSettle: a.Config.SyncSettle, SyncRejectRetryFor: a.Config.SyncRejectRetryFor,
 	}
 }
 

@@ -3,14 +3,22 @@ package app_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/spapi"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/workflows"
 )
 
 // recordingLifecycles stands in for Temporal so a test can count what OrderSync
@@ -160,4 +168,154 @@ func TestSetupIsIdempotent(t *testing.T) {
 		t.Fatalf("retention-audit action %+v", audit.Schedule.Action)
 	}
 	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "retention-audit").Delete(ctx), "delete")
+}
+
+// syncRejects reads what OrderSync recorded about malformed orders.
+type rejectRow struct {
+	key, id, reason string
+	attempts        int
+	resolved        bool
+	resolution      string
+}
+
+func (s *stack) rejects(ctx context.Context) map[string]rejectRow {
+	s.t.Helper()
+	rows, err := s.app.Pool.Query(ctx, `SELECT reject_key, coalesce(amazon_order_id, ''), reason_code, attempts,
+		resolved_at IS NOT NULL, coalesce(resolution, '') FROM sync_rejects`)
+	s.must(err, "read sync_rejects")
+	defer rows.Close()
+	out := map[string]rejectRow{}
+	for rows.Next() {
+		var r rejectRow
+		s.must(rows.Scan(&r.key, &r.id, &r.reason, &r.attempts, &r.resolved, &r.resolution), "scan")
+		out[r.key] = r
+	}
+	s.must(rows.Err(), "rows")
+	return out
+}
+
+// metric returns the sum of a metric's series on the worker's /metrics.
+func (s *stack) metric(name string) float64 {
+	s.t.Helper()
+	rec := httptest.NewRecorder()
+	s.app.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		s.t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
+	}
+	total := 0.0
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			s.must(err, "metric line %q", line)
+			total += v
+		}
+	}
+	return total
+}
+
+func (s *stack) workflowExists(ctx context.Context, orderID string) bool {
+	s.t.Helper()
+	_, err := s.app.Temporal.DescribeWorkflow(ctx, workflows.OrderWorkflowID(orderID), "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false
+	}
+	s.must(err, "describe %s", orderID)
+	return true
+}
+
+// Issue 7.2: one malformed order on a searchOrders page used to fail the whole
+// page as non-retryable, so the watermark never moved and every later pass
+// failed the same way. Now the good orders start, the watermark advances, and
+// the bad one is recorded, counted and retried until Amazon serves it well.
+func TestOneMalformedOrderNeverStallsOrderSync(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	ids := s.sandbox.Generate(5)
+	bad := ids[2]
+	s.must(s.sandbox.CorruptInSearch(bad, sandbox.CorruptBadTime), "corrupt in search")
+	s.must(s.sandbox.CorruptOrder(bad, sandbox.CorruptBadTime), "corrupt in getOrder")
+	// Order times are whole seconds: pass in a later second than their creation,
+	// so that the watermark lies after them and the next search leaves them out.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+
+	res := s.runSync(ctx)
+	if res.Seen != 5 || res.Malformed != 1 || res.Started != 4 {
+		t.Fatalf("first pass: %+v", res)
+	}
+	for _, id := range ids {
+		if got := s.workflowExists(ctx, id); got != (id != bad) {
+			t.Fatalf("order %s: lifecycle started %v", id, got)
+		}
+	}
+	var watermark time.Time
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT watermark FROM sync_state WHERE name = 'order-sync'`).Scan(&watermark), "the watermark advanced")
+	if !watermark.Equal(res.Watermark.Truncate(time.Microsecond)) {
+		t.Fatalf("stored watermark %s, reported %s", watermark, res.Watermark)
+	}
+	rej := s.rejects(ctx)
+	r, ok := rej[bad]
+	if len(rej) != 1 || !ok || r.id != bad || r.resolved || r.attempts != 1 ||
+		r.reason != "order.createdTime: not an RFC 3339 date-time" {
+		t.Fatalf("recorded rejects: %+v", rej)
+	}
+	if n := s.metric("dpp_sync_malformed_orders"); n != 1 {
+		t.Fatalf("dpp_sync_malformed_orders = %v, want 1", n)
+	}
+	if n := s.metric("dpp_sync_rejects_unresolved"); n != 1 {
+		t.Fatalf("dpp_sync_rejects_unresolved = %v, want 1", n)
+	}
+
+	// The next pass no longer finds it by the watermark, but asks for it again: still bad.
+	gets := s.sandbox.Requests(spapi.OpGetOrder)
+	res = s.runSync(ctx)
+	if res.Seen != 0 || res.RejectsRetried != 1 || res.RejectsResolved != 0 || s.workflowExists(ctx, bad) {
+		t.Fatalf("second pass: %+v", res)
+	}
+	if s.sandbox.Requests(spapi.OpGetOrder) <= gets {
+		t.Fatal("the malformed order was not asked for again")
+	}
+	if r := s.rejects(ctx)[bad]; r.attempts != 2 || r.resolved {
+		t.Fatalf("after a failed retry: %+v", r)
+	}
+
+	// Amazon repairs it: the next pass starts its lifecycle and closes the record.
+	s.must(s.sandbox.CorruptInSearch(bad, ""), "repair")
+	s.must(s.sandbox.CorruptOrder(bad, ""), "repair")
+	res = s.runSync(ctx)
+	if res.RejectsRetried != 1 || res.RejectsResolved != 1 || res.Started != 1 || !s.workflowExists(ctx, bad) {
+		t.Fatalf("third pass: %+v", res)
+	}
+	if r := s.rejects(ctx)[bad]; !r.resolved || r.resolution != "valid-on-retry" {
+		t.Fatalf("after the repair: %+v", r)
+	}
+	if n := s.metric("dpp_sync_rejects_unresolved"); n != 0 {
+		t.Fatalf("dpp_sync_rejects_unresolved = %v, want 0", n)
+	}
+	// A fourth pass has nothing left to retry.
+	if res = s.runSync(ctx); res.RejectsRetried != 0 {
+		t.Fatalf("fourth pass: %+v", res)
+	}
+	// Nothing of the malformed order's content reached logs or the database.
+	s.assertNoPII("logs", []byte(s.logs.String()))
+	s.assertNoPII("database", s.pgDump())
+}
+
+// Issue 7.3: DPP_SYNC_SETTLE was declared and validated but never read, so
+// searches ran up to "now". Now it bounds the search through production wiring.
+func TestSyncSettleBoundsTheSearch(t *testing.T) {
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_SYNC_SETTLE"] = "1h" })
+	ctx := s.ctx()
+	if s.app.Config.SyncSettle != time.Hour || s.app.Activities().SyncSettle != time.Hour {
+		t.Fatalf("DPP_SYNC_SETTLE=1h: config %s, activities %s", s.app.Config.SyncSettle, s.app.Activities().SyncSettle)
+	}
+	s.sandbox.Generate(3)
+	before := time.Now().Add(-time.Hour)
+	res := s.runSync(ctx)
+	if res.Seen != 0 {
+		t.Fatalf("orders younger than the settle time were searched: %+v", res)
+	}
+	if d := res.Watermark.Sub(before); d < -2*time.Second || d > 2*time.Second {
+		t.Fatalf("watermark %s, want about now - 1h (%s)", res.Watermark, before)
+	}
 }

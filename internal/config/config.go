@@ -24,60 +24,142 @@ type Setting struct {
 	Doc      string
 	// Secret values are never printed.
 	Secret bool
+	// load parses the value (Default when unset) into its Config field, reporting
+	// problems through the loader. Load runs it for every setting, so a setting
+	// cannot be declared without being read: add a variable with one entry here.
+	load func(l *loader, c *Config, name string)
+}
+
+// into loads a setting with parse into the Config field that field points to.
+func into[T any](parse func(l *loader, name string) T, field func(c *Config) *T) func(*loader, *Config, string) {
+	return func(l *loader, c *Config, name string) { *field(c) = parse(l, name) }
+}
+
+// Parsers for into: each applies the default, reports a problem under the
+// variable's name and returns the parsed value.
+var (
+	str       = (*loader).str
+	absURL    = (*loader).url
+	list      = (*loader).list
+	lines     = (*loader).lines
+	duration  = (*loader).duration
+	boolean   = (*loader).boolean
+	email     = (*loader).email
+	series    = (*loader).series
+	vatNumber = (*loader).vatNumber
+	percent   = (*loader).percent
+	pounds    = (*loader).pounds
+	vatRates  = (*loader).vatRates
+	origin    = (*loader).origin
+	size      = (*loader).size
+)
+
+func oneOf(allowed ...string) func(*loader, string) string {
+	return func(l *loader, name string) string { return l.oneOf(name, allowed...) }
 }
 
 // Settings lists every variable in the order `worker -help` prints them.
 var Settings = []Setting{
-	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form) the worker and starter use; in production as the least-privileged role dpp_worker"},
-	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only to apply migrations at start (they create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL"},
-	{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", Doc: "Temporal frontend host:port"},
-	{Name: "TEMPORAL_NAMESPACE", Default: "default", Doc: "Temporal namespace"},
-	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls"},
-	{Name: "AWS_REGION", Default: "eu-west-2", Doc: "AWS region of the KMS key"},
-	{Name: "AWS_ENDPOINT_URL_KMS", Doc: "KMS endpoint override (local-kms in dev); empty means AWS"},
-	{Name: "DPP_KMS_KEY_ID", Required: true, Doc: "KMS key id, ARN or alias that wraps every data key"},
-	{Name: "DPP_KEY_CACHE_TTL", Default: "2m", Doc: "how long a data key stays in worker memory after use, so an order's next step needs no KMS call (0 disables)"},
-	{Name: "SPAPI_ENDPOINT", Default: "http://127.0.0.1:8099", Doc: "SP-API base URL; the sandbox when no LWA credentials are set (EU: https://sellingpartnerapi-eu.amazon.com)"},
-	{Name: "LWA_TOKEN_URL", Default: "https://api.amazon.com/auth/o2/token", Doc: "Login with Amazon token endpoint"},
-	{Name: "LWA_CLIENT_ID", Doc: "LWA client id; empty means the sandbox (no auth)"},
-	{Name: "LWA_CLIENT_SECRET", Secret: true, Doc: "LWA client secret (rotate every 180 days)"},
-	{Name: "LWA_REFRESH_TOKEN", Secret: true, Doc: "LWA refresh token of the seller authorisation"},
-	{Name: "SPAPI_MARKETPLACE_IDS", Default: "A1F83G8C2ARO7P", Doc: "comma-separated marketplace ids OrderSync searches (default: UK)"},
-	{Name: "DPP_PII_RETENTION", Default: "720h", Doc: "how long buyer PII is kept after delivery before purge (Go duration; policy: 30 days)"},
-	{Name: "DPP_TAX_RETENTION", Default: "52596h", Doc: "how long VAT invoices are kept (Go duration; HMRC: 6 years)"},
-	{Name: "DPP_DELIVERY_FALLBACK", Default: "720h", Doc: "when an order has no latest delivery date, treat it as delivered this long after purchase"},
-	{Name: "DPP_SYNC_INTERVAL", Default: "5m", Doc: "how often the OrderSync schedule runs"},
-	{Name: "DPP_SYNC_SETTLE", Default: "2m", Doc: "OrderSync searches up to this long before now (Amazon wants lastUpdatedBefore at least 2 minutes back); 0 searches up to the server's now"},
-	{Name: "DPP_SYNC_LOOKBACK", Default: "168h", Doc: "how far back the first OrderSync searches when it has no watermark"},
-	{Name: "DPP_TAX_SWEEP_INTERVAL", Default: "24h", Doc: "how often the TaxRecordSweep schedule runs"},
-	{Name: "DPP_HTTP_ADDR", Default: "127.0.0.1:8088", Doc: "worker HTTP address: /healthz, /metrics, /codec/encode, /codec/decode"},
-	{Name: "DPP_CODEC_KMS_KEY_ID", Doc: "KMS key id, ARN or alias the payload codec encrypts new Temporal payloads under; change it to rotate (each payload names its key, so older ones keep decoding); empty means DPP_KMS_KEY_ID"},
-	{Name: "DPP_CODEC_TOKEN", Secret: true, Doc: "bearer token /codec/encode and /codec/decode require (temporal --codec-auth 'Bearer <token>'); at least 16 characters; empty refuses every request"},
-	{Name: "DPP_CODEC_CORS_ORIGIN", Default: "http://127.0.0.1:8233", Doc: "the Temporal Web UI origin (scheme://host[:port]) allowed to call the codec endpoints from a browser; no other origin gets a CORS grant"},
-	{Name: "DPP_CODEC_MAX_BODY", Default: "4MiB", Doc: "largest codec request body, in bytes or with a KiB/MiB suffix; larger requests get 413"},
-	{Name: "DPP_CODEC_ENCODE", Default: "true", Doc: "serve /codec/encode (the temporal CLI's --codec-endpoint encodes --input through it); false leaves only /codec/decode"},
-	{Name: "DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN", Default: "false", Doc: "development only: accept codec requests that carry no Authorization header when they come from DPP_CODEC_CORS_ORIGIN (the dev Web UI cannot send a token); requires a loopback DPP_CODEC_CORS_ORIGIN and DPP_HTTP_ADDR"},
-	{Name: "DPP_LOG_FORMAT", Default: "json", Doc: "log encoding: json (production) or console (dev)"},
-	{Name: "DPP_LOG_LEVEL", Default: "info", Doc: "log level: debug, info, warn, error"},
-	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (approvals; later issues)"},
-	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "Slack signing secret (approvals; later issues)"},
-	{Name: "SLACK_API_URL", Doc: "Slack API base URL override (tests)"},
-	{Name: "SMTP_URL", Default: "smtp://127.0.0.1:1025", Doc: "SMTP server for notifications (Mailpit in dev)"},
-	{Name: "DPP_AMAZON_SECURITY_EMAIL", Default: "security@amazon.com", Doc: "where security incidents are reported"},
-	{Name: "DPP_SELLER_NAME", Required: true, Doc: "seller's legal name, printed on invoices and certificates"},
-	{Name: "DPP_SELLER_ADDRESS", Required: true, Doc: "seller's address, lines separated by '|' or newlines"},
-	{Name: "DPP_SELLER_VAT_NUMBER", Required: true, Doc: "seller's UK VAT registration number (GB + 9 or 12 digits)"},
-	{Name: "DPP_OPERATORS", Default: "dpo", Doc: "comma-separated identifiers of the people who may sign signals and exports ('by'), e.g. 'dpo,ops-1,legal'; lower-case ids, never names or e-mail addresses (they are kept for years in certificates and the evidence log)"},
-	{Name: "DPP_DPO_CONTACT", Default: "dpo@example.invalid", Doc: "contact of the Data Protection Officer, printed on certificates"},
-	{Name: "DPP_INVOICE_SERIES", Default: "INV", Doc: "prefix of the gap-free invoice number series"},
-	{Name: "DPP_VAT_RATES", Doc: "per-SKU VAT rates, e.g. 'PR-BOOK-01=0,PR-SEAT-02=5' (percent)"},
-	{Name: "DPP_DEFAULT_VAT_RATE", Default: "20", Doc: "VAT rate in percent for SKUs not in DPP_VAT_RATES (UK standard rate)"},
-	{Name: "DPP_SIMPLIFIED_INVOICE_LIMIT", Default: "250.00", Doc: "consumer orders up to this total (GBP incl. VAT) get a simplified invoice without buyer name or address"},
-	{Name: "DPP_ALWAYS_FULL_INVOICE", Default: "false", Doc: "issue full invoices (with buyer name and address) for every order"},
-	{Name: "DPP_BACKUP_LOCATION", Default: "none", Doc: "where database backups go, recorded on certificates of sanitization"},
+	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form) the worker and starter use; in production as the least-privileged role dpp_worker",
+		load: into(str, func(c *Config) *string { return &c.DatabaseURL })},
+	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only to apply migrations at start (they create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL",
+		load: into(str, func(c *Config) *string { return &c.MigrationsDatabaseURL })},
+	{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", Doc: "Temporal frontend host:port",
+		load: into(str, func(c *Config) *string { return &c.TemporalAddress })},
+	{Name: "TEMPORAL_NAMESPACE", Default: "default", Doc: "Temporal namespace",
+		load: into(str, func(c *Config) *string { return &c.TemporalNamespace })},
+	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls",
+		load: into(str, func(c *Config) *string { return &c.TaskQueue })},
+	{Name: "AWS_REGION", Default: "eu-west-2", Doc: "AWS region of the KMS key",
+		load: into(str, func(c *Config) *string { return &c.AWSRegion })},
+	{Name: "AWS_ENDPOINT_URL_KMS", Doc: "KMS endpoint override (local-kms in dev); empty means AWS",
+		load: into(absURL, func(c *Config) *string { return &c.KMSEndpoint })},
+	{Name: "DPP_KMS_KEY_ID", Required: true, Doc: "KMS key id, ARN or alias that wraps every data key",
+		load: into(str, func(c *Config) *string { return &c.KMSKeyID })},
+	{Name: "DPP_KEY_CACHE_TTL", Default: "2m", Doc: "how long a data key stays in worker memory after use, so an order's next step needs no KMS call (0 disables)",
+		load: into(duration, func(c *Config) *time.Duration { return &c.KeyCacheTTL })},
+	{Name: "SPAPI_ENDPOINT", Default: "http://127.0.0.1:8099", Doc: "SP-API base URL; the sandbox when no LWA credentials are set (EU: https://sellingpartnerapi-eu.amazon.com)",
+		load: into(absURL, func(c *Config) *string { return &c.SPAPIEndpoint })},
+	{Name: "LWA_TOKEN_URL", Default: "https://api.amazon.com/auth/o2/token", Doc: "Login with Amazon token endpoint",
+		load: into(absURL, func(c *Config) *string { return &c.LWATokenURL })},
+	{Name: "LWA_CLIENT_ID", Doc: "LWA client id; empty means the sandbox (no auth)",
+		load: into(str, func(c *Config) *string { return &c.LWAClientID })},
+	{Name: "LWA_CLIENT_SECRET", Secret: true, Doc: "LWA client secret (rotate every 180 days)",
+		load: into(str, func(c *Config) *string { return &c.LWAClientSecret })},
+	{Name: "LWA_REFRESH_TOKEN", Secret: true, Doc: "LWA refresh token of the seller authorisation",
+		load: into(str, func(c *Config) *string { return &c.LWARefreshToken })},
+	{Name: "SPAPI_MARKETPLACE_IDS", Default: "A1F83G8C2ARO7P", Doc: "comma-separated marketplace ids OrderSync searches (default: UK)",
+		load: into(list, func(c *Config) *[]string { return &c.MarketplaceIDs })},
+	{Name: "DPP_PII_RETENTION", Default: "720h", Doc: "how long buyer PII is kept after delivery before purge (Go duration; policy: 30 days)",
+		load: into(duration, func(c *Config) *time.Duration { return &c.PIIRetention })},
+	{Name: "DPP_TAX_RETENTION", Default: "52596h", Doc: "how long VAT invoices are kept (Go duration; HMRC: 6 years)",
+		load: into(duration, func(c *Config) *time.Duration { return &c.TaxRetention })},
+	{Name: "DPP_DELIVERY_FALLBACK", Default: "720h", Doc: "when an order has no latest delivery date, treat it as delivered this long after purchase",
+		load: into(duration, func(c *Config) *time.Duration { return &c.DeliveryFallback })},
+	{Name: "DPP_SYNC_INTERVAL", Default: "5m", Doc: "how often the OrderSync schedule runs",
+		load: into(duration, func(c *Config) *time.Duration { return &c.SyncInterval })},
+	{Name: "DPP_SYNC_SETTLE", Default: "2m", Doc: "OrderSync searches up to this long before now (Amazon wants lastUpdatedBefore at least 2 minutes back); 0 searches up to the server's now",
+		load: into(duration, func(c *Config) *time.Duration { return &c.SyncSettle })},
+	{Name: "DPP_SYNC_REJECT_RETRY_FOR", Default: "168h", Doc: "how long OrderSync keeps asking SP-API again, every pass, for an order it found malformed (table sync_rejects) before leaving it to an operator",
+		load: into(duration, func(c *Config) *time.Duration { return &c.SyncRejectRetryFor })},
+	{Name: "DPP_SYNC_LOOKBACK", Default: "168h", Doc: "how far back the first OrderSync searches when it has no watermark",
+		load: into(duration, func(c *Config) *time.Duration { return &c.SyncLookback })},
+	{Name: "DPP_TAX_SWEEP_INTERVAL", Default: "24h", Doc: "how often the TaxRecordSweep schedule runs",
+		load: into(duration, func(c *Config) *time.Duration { return &c.TaxSweepInterval })},
+	{Name: "DPP_HTTP_ADDR", Default: "127.0.0.1:8088", Doc: "worker HTTP address: /healthz, /metrics, /codec/encode, /codec/decode",
+		load: into(str, func(c *Config) *string { return &c.HTTPAddr })},
+	{Name: "DPP_CODEC_KMS_KEY_ID", Doc: "KMS key id, ARN or alias the payload codec encrypts new Temporal payloads under; change it to rotate (each payload names its key, so older ones keep decoding); empty means DPP_KMS_KEY_ID",
+		load: into(str, func(c *Config) *string { return &c.CodecKMSKeyID })},
+	{Name: "DPP_CODEC_TOKEN", Secret: true, Doc: "bearer token /codec/encode and /codec/decode require (temporal --codec-auth 'Bearer <token>'); at least 16 characters; empty refuses every request",
+		load: into(str, func(c *Config) *string { return &c.CodecToken })},
+	{Name: "DPP_CODEC_CORS_ORIGIN", Default: "http://127.0.0.1:8233", Doc: "the Temporal Web UI origin (scheme://host[:port]) allowed to call the codec endpoints from a browser; no other origin gets a CORS grant",
+		load: into(origin, func(c *Config) *string { return &c.CodecCORSOrigin })},
+	{Name: "DPP_CODEC_MAX_BODY", Default: "4MiB", Doc: "largest codec request body, in bytes or with a KiB/MiB suffix; larger requests get 413",
+		load: into(size, func(c *Config) *int64 { return &c.CodecMaxBody })},
+	{Name: "DPP_CODEC_ENCODE", Default: "true", Doc: "serve /codec/encode (the temporal CLI's --codec-endpoint encodes --input through it); false leaves only /codec/decode",
+		load: into(boolean, func(c *Config) *bool { return &c.CodecEncode })},
+	{Name: "DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN", Default: "false", Doc: "development only: accept codec requests that carry no Authorization header when they come from DPP_CODEC_CORS_ORIGIN (the dev Web UI cannot send a token); requires a loopback DPP_CODEC_CORS_ORIGIN and DPP_HTTP_ADDR",
+		load: into(boolean, func(c *Config) *bool { return &c.CodecAllowUIWithoutToken })},
+	{Name: "DPP_LOG_FORMAT", Default: "json", Doc: "log encoding: json (production) or console (dev)",
+		load: into(oneOf("json", "console"), func(c *Config) *string { return &c.LogFormat })},
+	{Name: "DPP_LOG_LEVEL", Default: "info", Doc: "log level: debug, info, warn, error",
+		load: into(oneOf("debug", "info", "warn", "error"), func(c *Config) *string { return &c.LogLevel })},
+	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (approvals; later issues)",
+		load: into(str, func(c *Config) *string { return &c.SlackBotToken })},
+	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "Slack signing secret (approvals; later issues)",
+		load: into(str, func(c *Config) *string { return &c.SlackSigningSecret })},
+	{Name: "SLACK_API_URL", Doc: "Slack API base URL override (tests)",
+		load: into(absURL, func(c *Config) *string { return &c.SlackAPIURL })},
+	{Name: "SMTP_URL", Default: "smtp://127.0.0.1:1025", Doc: "SMTP server for notifications (Mailpit in dev)",
+		load: into(absURL, func(c *Config) *string { return &c.SMTPURL })},
+	{Name: "DPP_AMAZON_SECURITY_EMAIL", Default: "security@amazon.com", Doc: "where security incidents are reported",
+		load: into(email, func(c *Config) *string { return &c.AmazonSecurityEmail })},
+	{Name: "DPP_SELLER_NAME", Required: true, Doc: "seller's legal name, printed on invoices and certificates",
+		load: into(str, func(c *Config) *string { return &c.SellerName })},
+	{Name: "DPP_SELLER_ADDRESS", Required: true, Doc: "seller's address, lines separated by '|' or newlines",
+		load: into(lines, func(c *Config) *[]string { return &c.SellerAddress })},
+	{Name: "DPP_SELLER_VAT_NUMBER", Required: true, Doc: "seller's UK VAT registration number (GB + 9 or 12 digits)",
+		load: into(vatNumber, func(c *Config) *string { return &c.SellerVATNumber })},
+	{Name: "DPP_OPERATORS", Default: "dpo", Doc: "comma-separated identifiers of the people who may sign signals and exports ('by'), e.g. 'dpo,ops-1,legal'; lower-case ids, never names or e-mail addresses (they are kept for years in certificates and the evidence log)",
+		load: into(list, func(c *Config) *[]string { return &c.Operators })},
+	{Name: "DPP_DPO_CONTACT", Default: "dpo@example.invalid", Doc: "contact of the Data Protection Officer, printed on certificates",
+		load: into(str, func(c *Config) *string { return &c.DPOContact })},
+	{Name: "DPP_INVOICE_SERIES", Default: "INV", Doc: "prefix of the gap-free invoice number series",
+		load: into(series, func(c *Config) *string { return &c.InvoiceSeries })},
+	{Name: "DPP_VAT_RATES", Doc: "per-SKU VAT rates, e.g. 'PR-BOOK-01=0,PR-SEAT-02=5' (percent)",
+		load: into(vatRates, func(c *Config) *map[string]int64 { return &c.VATRates })},
+	{Name: "DPP_DEFAULT_VAT_RATE", Default: "20", Doc: "VAT rate in percent for SKUs not in DPP_VAT_RATES (UK standard rate)",
+		load: into(percent, func(c *Config) *int64 { return &c.DefaultVATRate })},
+	{Name: "DPP_SIMPLIFIED_INVOICE_LIMIT", Default: "250.00", Doc: "consumer orders up to this total (GBP incl. VAT) get a simplified invoice without buyer name or address",
+		load: into(pounds, func(c *Config) *int64 { return &c.SimplifiedInvoiceLimit })},
+	{Name: "DPP_ALWAYS_FULL_INVOICE", Default: "false", Doc: "issue full invoices (with buyer name and address) for every order",
+		load: into(boolean, func(c *Config) *bool { return &c.AlwaysFullInvoice })},
+	{Name: "DPP_BACKUP_LOCATION", Default: "none", Doc: "where database backups go, recorded on certificates of sanitization",
+		load: into(str, func(c *Config) *string { return &c.BackupLocation })},
 }
 
-// Config is the validated configuration.
+// Config is the validated configuration. Every field is set by the load of a
+// setting in Settings (TestEverySettingReachesConfig checks that each one is).
 type Config struct {
 	DatabaseURL       string
 	TemporalAddress   string
@@ -105,7 +187,9 @@ type Config struct {
 	SyncInterval     time.Duration
 	SyncLookback     time.Duration
 	SyncSettle       time.Duration
-	TaxSweepInterval time.Duration
+	// SyncRejectRetryFor: how long malformed orders are retried (DPP_SYNC_REJECT_RETRY_FOR).
+	SyncRejectRetryFor time.Duration
+	TaxSweepInterval   time.Duration
 
 	HTTPAddr  string
 	LogFormat string
@@ -146,53 +230,16 @@ func (c *Config) Sandbox() bool { return c.LWAClientID == "" }
 // Load reads and validates every setting through getenv (os.Getenv in production).
 // All problems are reported together, each naming its variable.
 func Load(getenv func(string) string) (*Config, error) {
-	l := loader{getenv: getenv}
-	c := &Config{
-		DatabaseURL:            l.str("DATABASE_URL"),
-		MigrationsDatabaseURL:  l.str("DPP_MIGRATIONS_DATABASE_URL"),
-		TemporalAddress:        l.str("TEMPORAL_ADDRESS"),
-		TemporalNamespace:      l.str("TEMPORAL_NAMESPACE"),
-		TaskQueue:              l.str("DPP_TASK_QUEUE"),
-		AWSRegion:              l.str("AWS_REGION"),
-		KMSEndpoint:            l.url("AWS_ENDPOINT_URL_KMS"),
-		KMSKeyID:               l.str("DPP_KMS_KEY_ID"),
-		KeyCacheTTL:            l.duration("DPP_KEY_CACHE_TTL"),
-		SPAPIEndpoint:          l.url("SPAPI_ENDPOINT"),
-		LWATokenURL:            l.url("LWA_TOKEN_URL"),
-		LWAClientID:            l.str("LWA_CLIENT_ID"),
-		LWAClientSecret:        l.str("LWA_CLIENT_SECRET"),
-		LWARefreshToken:        l.str("LWA_REFRESH_TOKEN"),
-		MarketplaceIDs:         l.list("SPAPI_MARKETPLACE_IDS"),
-		PIIRetention:           l.duration("DPP_PII_RETENTION"),
-		TaxRetention:           l.duration("DPP_TAX_RETENTION"),
-		DeliveryFallback:       l.duration("DPP_DELIVERY_FALLBACK"),
-		SyncInterval:           l.duration("DPP_SYNC_INTERVAL"),
-		SyncLookback:           l.duration("DPP_SYNC_LOOKBACK"),
-		TaxSweepInterval:       l.duration("DPP_TAX_SWEEP_INTERVAL"),
-		HTTPAddr:               l.str("DPP_HTTP_ADDR"),
-		CodecKMSKeyID:          l.str("DPP_CODEC_KMS_KEY_ID"),
-		CodecToken:             l.str("DPP_CODEC_TOKEN"),
-		CodecCORSOrigin:        l.origin("DPP_CODEC_CORS_ORIGIN"),
-		CodecMaxBody:           l.size("DPP_CODEC_MAX_BODY"),
-		CodecEncode:            l.boolean("DPP_CODEC_ENCODE"),
-		LogFormat:              l.oneOf("DPP_LOG_FORMAT", "json", "console"),
-		LogLevel:               l.oneOf("DPP_LOG_LEVEL", "debug", "info", "warn", "error"),
-		SlackBotToken:          l.str("SLACK_BOT_TOKEN"),
-		SlackSigningSecret:     l.str("SLACK_SIGNING_SECRET"),
-		SlackAPIURL:            l.url("SLACK_API_URL"),
-		SMTPURL:                l.url("SMTP_URL"),
-		AmazonSecurityEmail:    l.email("DPP_AMAZON_SECURITY_EMAIL"),
-		SellerName:             l.str("DPP_SELLER_NAME"),
-		SellerAddress:          l.lines("DPP_SELLER_ADDRESS"),
-		SellerVATNumber:        l.vatNumber("DPP_SELLER_VAT_NUMBER"),
-		DPOContact:             l.str("DPP_DPO_CONTACT"),
-		Operators:              l.list("DPP_OPERATORS"),
-		BackupLocation:         l.str("DPP_BACKUP_LOCATION"),
-		InvoiceSeries:          l.series("DPP_INVOICE_SERIES"),
-		VATRates:               l.vatRates("DPP_VAT_RATES"),
-		DefaultVATRate:         l.percent("DPP_DEFAULT_VAT_RATE"),
-		SimplifiedInvoiceLimit: l.pounds("DPP_SIMPLIFIED_INVOICE_LIMIT"),
-		AlwaysFullInvoice:      l.boolean("DPP_ALWAYS_FULL_INVOICE"),
+	l := loader{getenv: getenv, settings: make(map[string]Setting, len(Settings))}
+	for _, s := range Settings {
+		l.settings[s.Name] = s
+	}
+	c := &Config{}
+	for _, s := range Settings {
+		if s.load == nil {
+			panic("config: setting " + s.Name + " has no load: say which Config field it sets")
+		}
+		s.load(&l, c, s.Name)
 	}
 	if c.MigrationsDatabaseURL == "" {
 		c.MigrationsDatabaseURL = c.DatabaseURL
@@ -206,7 +253,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.TaxRetention < c.PIIRetention {
 		l.fail("DPP_TAX_RETENTION", "must not be shorter than DPP_PII_RETENTION")
 	}
-	for _, name := range []string{"DPP_SYNC_INTERVAL", "DPP_TAX_SWEEP_INTERVAL", "DPP_DELIVERY_FALLBACK", "DPP_SYNC_LOOKBACK"} {
+	for _, name := range []string{"DPP_SYNC_INTERVAL", "DPP_TAX_SWEEP_INTERVAL", "DPP_DELIVERY_FALLBACK", "DPP_SYNC_LOOKBACK", "DPP_SYNC_REJECT_RETRY_FOR"} {
 		if d, err := time.ParseDuration(l.str(name)); err == nil && d <= 0 {
 			l.fail(name, "must be positive")
 		}
@@ -217,7 +264,6 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.SyncSettle < 0 {
 		l.fail("DPP_SYNC_SETTLE", "must not be negative")
 	}
-	c.CodecAllowUIWithoutToken = l.boolean("DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN")
 	l.checkCodec(c)
 	// Entries are named by position, not value: a wrong one may be a person's e-mail.
 	for i, id := range c.Operators {
@@ -253,18 +299,10 @@ func PrintHelp(w io.Writer) {
 	tw.Flush()
 }
 
-func lookup(name string) Setting {
-	for _, s := range Settings {
-		if s.Name == name {
-			return s
-		}
-	}
-	panic("config: setting " + name + " is not declared in Settings")
-}
-
 type loader struct {
-	getenv func(string) string
-	errs   []error
+	getenv   func(string) string
+	settings map[string]Setting // Settings by name
+	errs     []error
 }
 
 func (l *loader) fail(name, problem string) {
@@ -272,7 +310,10 @@ func (l *loader) fail(name, problem string) {
 }
 
 func (l *loader) str(name string) string {
-	s := lookup(name)
+	s, ok := l.settings[name]
+	if !ok {
+		panic("config: setting " + name + " is not declared in Settings")
+	}
 	v := strings.TrimSpace(l.getenv(name))
 	if v == "" {
 		v = s.Default

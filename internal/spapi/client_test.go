@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -433,6 +434,66 @@ func TestMalformedResponsesAreNotRetriedAndLeakNothing(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// One malformed order costs only itself: the rest of its page decodes, and the
+// bad one is described by position, id (when it has one) and digest, with no
+// value from the order.
+func TestSearchPageIsolatesMalformedOrders(t *testing.T) {
+	e := setup(t, nil, nil)
+	ids := e.srv.Generate(8)
+	bad := map[string]string{
+		ids[1]: sandbox.CorruptBadTime,
+		ids[3]: sandbox.CorruptBadAmount,
+		ids[5]: sandbox.CorruptMissingItems,
+		ids[7]: sandbox.CorruptMissingID,
+	}
+	for id, how := range bad {
+		require.NoError(t, e.srv.CorruptInSearch(id, how))
+	}
+	search := func() *spapi.SearchOrdersResponse {
+		resp, err := e.client.SearchOrders(ctx(t), spapi.SearchOrdersParams{
+			LastUpdatedAfter: e.clock.Now().Add(-time.Hour), MarketplaceIDs: []string{spapi.MarketplaceUK},
+			IncludedData: allData})
+		require.NoError(t, err, "one malformed order must not fail the page")
+		return resp
+	}
+	resp := search()
+	var good []string
+	for _, o := range resp.Orders {
+		good = append(good, o.OrderID)
+	}
+	assert.ElementsMatch(t, []string{ids[0], ids[2], ids[4], ids[6]}, good)
+	require.Len(t, resp.Rejected, 4)
+	problems := map[string]string{}
+	var noID spapi.RejectedOrder
+	for _, r := range resp.Rejected {
+		assert.Len(t, r.Digest, 32)
+		assert.NotContains(t, fmt.Sprintf("%+v", r), marker)
+		if r.OrderID == "" {
+			noID = r
+			continue
+		}
+		problems[r.OrderID] = r.Problem
+	}
+	assert.Equal(t, "order.createdTime: not an RFC 3339 date-time", problems[ids[1]])
+	assert.Equal(t, "order.proceeds.grandTotal.amount: not a decimal with at most 2 decimal places", problems[ids[3]])
+	assert.Equal(t, "order.orderItems: missing", problems[ids[5]])
+	assert.Equal(t, "order.orderId: missing", noID.Problem)
+	sorted := slices.Clone(ids) // created in the same second: the page is sorted by id
+	slices.Sort(sorted)
+	assert.Equal(t, slices.Index(sorted, ids[7]), noID.Index, "an order without an id is known by its position")
+
+	// The same document served again has the same digest; a repaired one decodes.
+	again := search()
+	require.Len(t, again.Rejected, 4)
+	for _, r := range again.Rejected {
+		if r.OrderID == "" {
+			assert.Equal(t, noID.Digest, r.Digest)
+		}
+	}
+	require.NoError(t, e.srv.CorruptInSearch(ids[1], ""))
+	assert.Len(t, search().Orders, 5)
+}
+
 func TestStaticExamples(t *testing.T) {
 	e := setup(t, nil, nil)
 
@@ -508,6 +569,7 @@ func TestStaticExamples(t *testing.T) {
 		resp, err := e.client.SearchOrders(ctx(t), spapi.SearchOrdersParams{CreatedAfter: ex.after, MarketplaceIDs: []string{ex.market}, IncludedData: ex.data})
 		require.NoError(t, err)
 		require.Len(t, resp.Orders, 1)
+		assert.Empty(t, resp.Rejected)
 		assert.Equal(t, ex.market, resp.Orders[0].SalesChannel.MarketplaceID)
 	}
 }

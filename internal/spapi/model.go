@@ -62,6 +62,9 @@ type SearchOrdersResponse struct {
 	// CreatedBefore is the upper bound Amazon applied when the query used
 	// createdAfter.
 	CreatedBefore Time `json:"createdBefore,omitzero"`
+	// Rejected lists the orders of the page that Client.SearchOrders could not
+	// decode or that failed Order.Validate; they are not in Orders.
+	Rejected []RejectedOrder `json:"-"`
 }
 
 // NextToken returns the token for the next page, or "" on the last page.

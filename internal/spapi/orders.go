@@ -2,6 +2,9 @@ package spapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -87,18 +90,133 @@ func (p SearchOrdersParams) query() (string, error) {
 }
 
 // SearchOrders fetches one page of orders (GET /orders/2026-01-01/orders).
-// Follow resp.NextToken() with PaginationToken for further pages. Every order
-// on the page must pass Order.Validate, else the error is a *ResponseError.
+// Follow resp.NextToken() with PaginationToken for further pages.
+//
+// The page is decoded order by order: an order that cannot be decoded or fails
+// Order.Validate is left out of resp.Orders and described in resp.Rejected, so
+// one malformed order never costs the others on its page. A page that is not
+// usable as a whole (invalid JSON, no orders array, a bad pagination or upper
+// bound) is a *ResponseError.
 func (c *Client) SearchOrders(ctx context.Context, p SearchOrdersParams) (*SearchOrdersResponse, error) {
 	q, err := p.query()
 	if err != nil {
 		return nil, err
 	}
+	var page searchOrdersPage
 	var out SearchOrdersResponse
-	if err := c.get(ctx, OpSearchOrders, ordersPath, q, &out, out.validate); err != nil {
+	check := func() error {
+		if page.Orders == nil {
+			return &ValidationError{"orders", problemMissing}
+		}
+		out = SearchOrdersResponse{Orders: make([]Order, 0, len(page.Orders)), Pagination: page.Pagination,
+			LastUpdatedBefore: page.LastUpdatedBefore, CreatedBefore: page.CreatedBefore}
+		for i, raw := range page.Orders {
+			o, rej := decodeOrder(i, raw)
+			if rej != nil {
+				out.Rejected = append(out.Rejected, *rej)
+				continue
+			}
+			out.Orders = append(out.Orders, o)
+		}
+		return nil
+	}
+	if err := c.get(ctx, OpSearchOrders, ordersPath, q, &page, check); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// searchOrdersPage is SearchOrdersResponse with its orders not yet decoded.
+type searchOrdersPage struct {
+	Orders            []json.RawMessage `json:"orders"`
+	Pagination        *Pagination       `json:"pagination,omitempty"`
+	LastUpdatedBefore Time              `json:"lastUpdatedBefore,omitzero"`
+	CreatedBefore     Time              `json:"createdBefore,omitzero"`
+}
+
+// RejectedOrder is an order of a searchOrders page that could not be decoded or
+// failed Order.Validate. It carries nothing from the order but its orderId (not
+// PII: Amazon's order number) and a digest: never a field's value.
+type RejectedOrder struct {
+	// Index is the order's position on its page, from 0.
+	Index int
+	// OrderID is the order's orderId, or "" when it has none that looks like an
+	// order number (missing, not a string, odd characters, too long).
+	OrderID string
+	// Digest is the hex SHA-256 of the order's JSON, truncated to 128 bits: it
+	// tells an order without a usable id from the others (the same document
+	// served again has the same digest), and reveals nothing of its content.
+	Digest string
+	// Problem names the JSON path and the kind of problem, relative to the
+	// order: e.g. "order.createdTime: not an RFC 3339 date-time" or
+	// "order.orderItems: missing". Never a value.
+	Problem string
+}
+
+// decodeOrder decodes and validates one order of a page; a problem is
+// returned as a RejectedOrder instead.
+func decodeOrder(i int, raw json.RawMessage) (Order, *RejectedOrder) {
+	var o Order
+	problem := ""
+	if err := json.Unmarshal(raw, &o); err != nil {
+		problem = describeDecodeError(err)
+		switch {
+		case strings.HasPrefix(problem, "body:"):
+			problem = "order" + strings.TrimPrefix(problem, "body")
+		case strings.HasPrefix(problem, "invalid JSON"):
+			problem = "order: " + problem
+		default:
+			problem = "order." + problem
+		}
+	} else if err := o.Validate(); err != nil {
+		problem = err.Error()
+	}
+	if problem == "" {
+		return o, nil
+	}
+	sum := sha256.Sum256(raw)
+	r := &RejectedOrder{Index: i, Digest: hex.EncodeToString(sum[:16]), Problem: problem}
+	var id struct {
+		OrderID any `json:"orderId"`
+	}
+	if json.Unmarshal(raw, &id) == nil {
+		if s, ok := id.OrderID.(string); ok && UsableOrderID(s) {
+			r.OrderID = s
+		}
+	}
+	return Order{}, r
+}
+
+// CheckOrder validates an order already decoded (as SearchOrders returns it,
+// or from another source) and describes it as a RejectedOrder at position i when
+// it fails Order.Validate; nil when it is valid.
+func CheckOrder(i int, o *Order) *RejectedOrder {
+	err := o.Validate()
+	if err == nil {
+		return nil
+	}
+	raw, _ := json.Marshal(o)
+	sum := sha256.Sum256(raw)
+	r := &RejectedOrder{Index: i, Digest: hex.EncodeToString(sum[:16]), Problem: err.Error()}
+	if o != nil && UsableOrderID(o.OrderID) {
+		r.OrderID = o.OrderID
+	}
+	return r
+}
+
+// UsableOrderID reports whether s looks like an order number that may be
+// recorded and used to ask for the order again: 1 to 64 ASCII letters, digits,
+// '-' or '_' (Amazon's are 3-7-7 digits, e.g. 202-1234567-1234567).
+func UsableOrderID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // GetOrder fetches one order (GET /orders/2026-01-01/orders/{orderId}) with

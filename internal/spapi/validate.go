@@ -134,16 +134,3 @@ func (v *validator) money(p string, m *Money) {
 		}
 	}
 }
-
-// validate checks every order on the page; paths are "orders[i]...".
-func (r *SearchOrdersResponse) validate() error {
-	if r.Orders == nil {
-		return &ValidationError{"orders", problemMissing}
-	}
-	for i := range r.Orders {
-		if err := r.Orders[i].validate(idx("orders", i)); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -123,7 +123,7 @@ func mustWork(t *testing.T, pool *pgxpool.Pool, sql string) {
 }
 
 var tables = []string{"orders", "data_keys", "sealed_fields", "invoice_counters", "invoices",
-	"sync_state", "signing_keys", "evidence_log", "evidence_head", "goose_db_version"}
+	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version"}
 
 // TestRolePrivileges compares every privilege each role holds on every column and
 // table of the schema with exactly what it should hold: nothing more, nothing less.
@@ -143,6 +143,7 @@ func TestRolePrivileges(t *testing.T) {
 			"invoices":         {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
 			"invoice_counters": {privs: "SELECT INSERT", columns: []string{"UPDATE last_number"}},
 			"sync_state":       {privs: "SELECT INSERT", columns: []string{"UPDATE watermark updated_at"}},
+			"sync_rejects":     {privs: "SELECT INSERT", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
 			"evidence_log":     {privs: "SELECT INSERT"},
 			"signing_keys":     {privs: "SELECT INSERT"},
 			"evidence_head":    {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
@@ -153,6 +154,7 @@ func TestRolePrivileges(t *testing.T) {
 			"orders":           {privs: "SELECT"},
 			"invoice_counters": {privs: "SELECT"},
 			"sync_state":       {privs: "SELECT"},
+			"sync_rejects":     {privs: "SELECT"},
 			"signing_keys":     {columns: []string{"SELECT key_id public_key created_at retired_at"}},
 			"invoices": {columns: []string{"SELECT series number invoice_number amazon_order_id kind issued_at " +
 				"tax_point currency total_net total_vat total_gross key_ref retain_until purged_at"}},

@@ -73,6 +73,7 @@ type genOrder struct {
 	created     time.Time
 	cancelledAt time.Time // zero unless cancelled
 	corrupt     string    // CorruptOrder mode for getOrder ("" = none)
+	corruptList string    // CorruptInSearch mode for searchOrders ("" = none)
 	tracking    string
 }
 

@@ -15,7 +15,8 @@
 //     the server's clock, and which can be cancelled, corrupted and listed by
 //     searchOrders with pagination.
 //
-// Fault injection (FailNext, CorruptOrder), a per-operation rate limiter that
+// Fault injection (FailNext, CorruptOrder, and CorruptInSearch for one
+// malformed order among the good ones of a searchOrders page), a per-operation rate limiter that
 // answers 429 like Amazon, and request counters support retry, chaos and leak
 // tests. Options.Marker puts a searchable marker into every generated PII
 // string so tests can grep logs, errors and stored data for leaks.
@@ -127,6 +128,8 @@ const (
 	// CorruptBadAmount makes getOrder return a grand total amount that is not
 	// a decimal (it contains the marker).
 	CorruptBadAmount = "bad-amount"
+	// CorruptMissingID leaves out the orderId.
+	CorruptMissingID = "missing-id"
 )
 
 const (
@@ -359,11 +362,12 @@ func (s *Server) Cancel(orderID string) error {
 
 // CorruptOrder makes getOrder of a generated order return a bad body until
 // called again with how == "": CorruptInvalidJSON ("invalid-json"),
-// CorruptMissingItems ("missing-items"), CorruptBadTime ("bad-time") or
-// CorruptBadAmount ("bad-amount"). searchOrders is not affected.
+// CorruptMissingItems ("missing-items"), CorruptBadTime ("bad-time"),
+// CorruptBadAmount ("bad-amount") or CorruptMissingID ("missing-id").
+// searchOrders is not affected (see CorruptInSearch).
 func (s *Server) CorruptOrder(orderID string, how string) error {
 	switch how {
-	case "", CorruptInvalidJSON, CorruptMissingItems, CorruptBadTime, CorruptBadAmount:
+	case "", CorruptInvalidJSON, CorruptMissingItems, CorruptBadTime, CorruptBadAmount, CorruptMissingID:
 	default:
 		return fmt.Errorf("sandbox: CorruptOrder: unknown mode %q", how)
 	}
@@ -375,6 +379,43 @@ func (s *Server) CorruptOrder(orderID string, how string) error {
 	}
 	g.corrupt = how
 	return nil
+}
+
+// CorruptInSearch makes searchOrders serve a generated order malformed, among
+// the well-formed orders of its page, until called again with how == "":
+// CorruptMissingItems, CorruptBadTime, CorruptBadAmount or CorruptMissingID
+// (CorruptInvalidJSON would break the whole page, not one order). getOrder is
+// not affected (see CorruptOrder). The order's lastUpdatedTime is unchanged, so
+// fixing it does not by itself bring it back into a search after the watermark.
+func (s *Server) CorruptInSearch(orderID string, how string) error {
+	switch how {
+	case "", CorruptMissingItems, CorruptBadTime, CorruptBadAmount, CorruptMissingID:
+	default:
+		return fmt.Errorf("sandbox: CorruptInSearch: unknown mode %q", how)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.orders[orderID]
+	if !ok {
+		return fmt.Errorf("sandbox: CorruptInSearch: no generated order with that ID")
+	}
+	g.corruptList = how
+	return nil
+}
+
+// corruptOrder applies a corruption mode to an order decoded into a map.
+func (s *Server) corruptOrder(order map[string]any, how string) {
+	switch how {
+	case CorruptMissingItems:
+		delete(order, "orderItems")
+	case CorruptBadTime:
+		order["createdTime"] = "yesterday " + s.opts.Marker
+	case CorruptBadAmount:
+		order["proceeds"] = map[string]any{"grandTotal": map[string]any{
+			"amount": "12,50 " + s.opts.Marker, "currencyCode": currencyGBP}}
+	case CorruptMissingID:
+		delete(order, "orderId")
+	}
 }
 
 // FailNext makes the next n SP-API requests (searchOrders or getOrder, not
@@ -560,19 +601,10 @@ func (s *Server) getOrder(orderID string, q url.Values) (int, []byte) {
 	switch corrupt {
 	case CorruptInvalidJSON:
 		body = body[:len(body)/2]
-	case CorruptMissingItems, CorruptBadTime, CorruptBadAmount:
+	case CorruptMissingItems, CorruptBadTime, CorruptBadAmount, CorruptMissingID:
 		var m map[string]map[string]any
 		if json.Unmarshal(body, &m) == nil {
-			order := m["order"]
-			switch corrupt {
-			case CorruptMissingItems:
-				delete(order, "orderItems")
-			case CorruptBadTime:
-				order["createdTime"] = "yesterday " + s.opts.Marker
-			case CorruptBadAmount:
-				order["proceeds"] = map[string]any{"grandTotal": map[string]any{
-					"amount": "12,50 " + s.opts.Marker, "currencyCode": currencyGBP}}
-			}
+			s.corruptOrder(m["order"], corrupt)
 			body, _ = json.Marshal(m)
 		}
 	}

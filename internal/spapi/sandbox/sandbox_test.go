@@ -465,6 +465,35 @@ func TestFaultInjection(t *testing.T) {
 	require.Error(t, srv.CorruptOrder("205-0000000-0000000", sandbox.CorruptInvalidJSON))
 }
 
+func TestCorruptInSearchSpoilsOneOrderOfThePage(t *testing.T) {
+	srv, base, clock := start(t, nil)
+	ids := srv.Generate(3)
+	require.NoError(t, srv.CorruptInSearch(ids[1], sandbox.CorruptMissingID))
+	q := url.Values{"lastUpdatedAfter": {clock.Now().Add(-time.Hour).Format(time.RFC3339)}, "marketplaceIds": {spapi.MarketplaceUK}}
+	r := get(t, base, "/orders/2026-01-01/orders", q)
+	require.Equal(t, 200, r.status, string(r.body))
+	var page struct {
+		Orders []map[string]any `json:"orders"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &page), "the page stays valid JSON")
+	require.Len(t, page.Orders, 3)
+	var withID []any
+	for _, o := range page.Orders {
+		if id, ok := o["orderId"]; ok {
+			withID = append(withID, id)
+		}
+	}
+	assert.ElementsMatch(t, []any{ids[0], ids[2]}, withID)
+	// getOrder is not affected, and the corruption can be lifted.
+	g := get(t, base, "/orders/2026-01-01/orders/"+ids[1], nil)
+	assert.Contains(t, string(g.body), ids[1])
+	require.NoError(t, srv.CorruptInSearch(ids[1], ""))
+	r = get(t, base, "/orders/2026-01-01/orders", q)
+	assert.Contains(t, string(r.body), ids[1])
+	require.Error(t, srv.CorruptInSearch(ids[1], sandbox.CorruptInvalidJSON), "would break the whole page")
+	require.Error(t, srv.CorruptInSearch("205-0000000-0000000", sandbox.CorruptBadTime))
+}
+
 func TestOwnRateLimiter(t *testing.T) {
 	srv, base, _ := start(t, func(o *sandbox.Options) {
 		o.Limits = map[string]spapi.Limit{spapi.OpSearchOrders: {Rate: 0.0056, Burst: 2}}

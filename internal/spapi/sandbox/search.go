@@ -95,8 +95,9 @@ func (s *Server) searchOrders(q url.Values) (int, []byte) {
 	}
 
 	type row struct {
-		key   time.Time
-		order spapi.Order
+		key     time.Time
+		order   spapi.Order
+		corrupt string
 	}
 	var rows []row
 	s.mu.Lock()
@@ -121,7 +122,7 @@ func (s *Server) searchOrders(q url.Values) (int, []byte) {
 		if t.LastID != "" && (key.Before(t.LastKey) || key.Equal(t.LastKey) && o.OrderID <= t.LastID) {
 			continue
 		}
-		rows = append(rows, row{key, o})
+		rows = append(rows, row{key, o, g.corruptList})
 	}
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool {
@@ -137,6 +138,7 @@ func (s *Server) searchOrders(q url.Values) (int, []byte) {
 	} else {
 		resp.LastUpdatedBefore = spapi.NewTime(t.Before)
 	}
+	corrupt := map[int]string{} // position on the page -> CorruptInSearch mode
 	for i, r := range rows {
 		if i == pageSize {
 			last := rows[i-1]
@@ -147,10 +149,27 @@ func (s *Server) searchOrders(q url.Values) (int, []byte) {
 			break
 		}
 		resp.Orders = append(resp.Orders, filter(r.order, included))
+		if r.corrupt != "" {
+			corrupt[len(resp.Orders)-1] = r.corrupt
+		}
 	}
 	body, err := json.Marshal(resp)
 	if err != nil {
 		return http.StatusInternalServerError, injectedError(http.StatusInternalServerError)
+	}
+	if len(corrupt) > 0 {
+		// Re-encode the page with those orders spoiled (see CorruptInSearch).
+		var page map[string]any
+		if json.Unmarshal(body, &page) == nil {
+			if list, ok := page["orders"].([]any); ok {
+				for i, how := range corrupt {
+					if o, ok := list[i].(map[string]any); ok {
+						s.corruptOrder(o, how)
+					}
+				}
+			}
+			body, _ = json.Marshal(page)
+		}
 	}
 	return http.StatusOK, body
 }

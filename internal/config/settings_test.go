@@ -1,0 +1,173 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// nonDefault gives every declared setting a valid value other than its default
+// (and other than minimal()'s), plus any companions it needs to be valid. A
+// setting added to Settings without an entry here fails
+// TestEverySettingReachesConfig: declare, load and test it together.
+var nonDefault = map[string]struct {
+	value string
+	with  map[string]string // companions set in both the baseline and the variant
+}{
+	"DATABASE_URL":                     {value: "postgres://dpp_worker@db.internal:5432/dpp"},
+	"DPP_MIGRATIONS_DATABASE_URL":      {value: "postgres://dpp_owner@db.internal:5432/dpp"},
+	"TEMPORAL_ADDRESS":                 {value: "temporal.internal:7233"},
+	"TEMPORAL_NAMESPACE":               {value: "dpp-prod"},
+	"DPP_TASK_QUEUE":                   {value: "dpp-eu"},
+	"AWS_REGION":                       {value: "eu-west-1"},
+	"AWS_ENDPOINT_URL_KMS":             {value: "http://127.0.0.1:4599"},
+	"DPP_KMS_KEY_ID":                   {value: "alias/dpp-other"},
+	"DPP_KEY_CACHE_TTL":                {value: "45s"},
+	"SPAPI_ENDPOINT":                   {value: "https://sellingpartnerapi-eu.amazon.com"},
+	"LWA_TOKEN_URL":                    {value: "https://lwa.example.com/auth/o2/token"},
+	"LWA_CLIENT_ID":                    {value: "amzn1.application-oa2-client.x", with: map[string]string{"LWA_CLIENT_SECRET": "s", "LWA_REFRESH_TOKEN": "r"}},
+	"LWA_CLIENT_SECRET":                {value: "amzn1.oa2-cs.v1.secret"},
+	"LWA_REFRESH_TOKEN":                {value: "Atzr|refresh"},
+	"SPAPI_MARKETPLACE_IDS":            {value: "A1F83G8C2ARO7P,A1PA6795UKMFR9"},
+	"DPP_PII_RETENTION":                {value: "360h"},
+	"DPP_TAX_RETENTION":                {value: "60000h"},
+	"DPP_DELIVERY_FALLBACK":            {value: "240h"},
+	"DPP_SYNC_INTERVAL":                {value: "10m"},
+	"DPP_SYNC_SETTLE":                  {value: "3m"},
+	"DPP_SYNC_LOOKBACK":                {value: "24h"},
+	"DPP_SYNC_REJECT_RETRY_FOR":        {value: "48h"},
+	"DPP_TAX_SWEEP_INTERVAL":           {value: "12h"},
+	"DPP_HTTP_ADDR":                    {value: "127.0.0.1:9088"},
+	"DPP_CODEC_KMS_KEY_ID":             {value: "alias/dpp-codec-2027"},
+	"DPP_CODEC_TOKEN":                  {value: "0123456789abcdef0123"},
+	"DPP_CODEC_CORS_ORIGIN":            {value: "https://temporal.example.com"},
+	"DPP_CODEC_MAX_BODY":               {value: "512KiB"},
+	"DPP_CODEC_ENCODE":                 {value: "false"},
+	"DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN": {value: "true"},
+	"DPP_LOG_FORMAT":                   {value: "console"},
+	"DPP_LOG_LEVEL":                    {value: "warn"},
+	"SLACK_BOT_TOKEN":                  {value: "xoxb-test"},
+	"SLACK_SIGNING_SECRET":             {value: "signing-secret"},
+	"SLACK_API_URL":                    {value: "http://127.0.0.1:9999/api/"},
+	"SMTP_URL":                         {value: "smtp://mail.internal:587"},
+	"DPP_AMAZON_SECURITY_EMAIL":        {value: "security-test@example.com"},
+	"DPP_SELLER_NAME":                  {value: "Other Seller Ltd"},
+	"DPP_SELLER_ADDRESS":               {value: "2 Low Road|Leeds|LS1 1AA"},
+	"DPP_SELLER_VAT_NUMBER":            {value: "GB987654321"},
+	"DPP_OPERATORS":                    {value: "dpo,legal"},
+	"DPP_DPO_CONTACT":                  {value: "dpo@plusranger.example"},
+	"DPP_INVOICE_SERIES":               {value: "PR-26"},
+	"DPP_VAT_RATES":                    {value: "PR-BOOK-01=0"},
+	"DPP_DEFAULT_VAT_RATE":             {value: "17.5"},
+	"DPP_SIMPLIFIED_INVOICE_LIMIT":     {value: "100.00"},
+	"DPP_ALWAYS_FULL_INVOICE":          {value: "true"},
+	"DPP_BACKUP_LOCATION":              {value: "s3://backups/dpp"},
+}
+
+// TestEverySettingReachesConfig is the guard against a setting that is declared,
+// documented and validated but never read (DPP_SYNC_SETTLE and DPP_KEY_CACHE_TTL
+// both were): each declared variable, set alone to a valid non-default value,
+// must change the loaded Config, and every field of Config must be changed by
+// some variable.
+func TestEverySettingReachesConfig(t *testing.T) {
+	typ := reflect.TypeFor[Config]()
+	reached := map[string]bool{}
+	for _, s := range Settings {
+		tc, ok := nonDefault[s.Name]
+		if !ok {
+			t.Errorf("%s: no non-default test value in nonDefault", s.Name)
+			continue
+		}
+		if tc.value == s.Default || tc.value == minimal()[s.Name] {
+			t.Errorf("%s: the test value %q is the default", s.Name, tc.value)
+			continue
+		}
+		base := minimal()
+		for k, v := range tc.with {
+			base[k] = v
+		}
+		want, err := Load(env(base))
+		if err != nil {
+			t.Fatalf("%s: baseline: %v", s.Name, err)
+		}
+		variant := maps(base)
+		variant[s.Name] = tc.value
+		got, err := Load(env(variant))
+		if err != nil {
+			t.Errorf("%s=%s is valid, yet: %v", s.Name, tc.value, err)
+			continue
+		}
+		var changed []string
+		gv, wv := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
+		for i := range typ.NumField() {
+			if !reflect.DeepEqual(gv.Field(i).Interface(), wv.Field(i).Interface()) {
+				changed = append(changed, typ.Field(i).Name)
+				reached[typ.Field(i).Name] = true
+			}
+		}
+		if len(changed) == 0 {
+			t.Errorf("%s is declared but never reaches Config: setting it to %q changed nothing", s.Name, tc.value)
+		}
+	}
+	for i := range typ.NumField() {
+		if f := typ.Field(i); !reached[f.Name] {
+			t.Errorf("Config.%s is not set by any declared variable", f.Name)
+		}
+	}
+	for name := range nonDefault {
+		if _, ok := byName(name); !ok {
+			t.Errorf("nonDefault names %s, which is not declared in Settings", name)
+		}
+	}
+}
+
+func maps(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func byName(name string) (Setting, bool) {
+	for _, s := range Settings {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// TestSettingsAreDeclaredOnce: one entry per variable.
+func TestSettingsAreDeclaredOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Settings {
+		if seen[s.Name] {
+			t.Errorf("%s is declared twice", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Name != strings.ToUpper(s.Name) || strings.ContainsAny(s.Name, " =") {
+			t.Errorf("odd variable name %q", s.Name)
+		}
+	}
+}
+
+// A bad value of each validated setting is reported under its name.
+func TestBadSyncSettleIsNamed(t *testing.T) {
+	for _, v := range []string{"-1m", "soon"} {
+		kv := minimal()
+		kv["DPP_SYNC_SETTLE"] = v
+		_, err := Load(env(kv))
+		if err == nil || !strings.Contains(err.Error(), "DPP_SYNC_SETTLE") {
+			t.Errorf("DPP_SYNC_SETTLE=%s: want an error naming it, got %v", v, err)
+		}
+	}
+	c, err := Load(env(minimal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.SyncSettle); got != "2m0s" {
+		t.Errorf("default SyncSettle %s, want 2m (Amazon's two-minute rule)", got)
+	}
+}
