@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // origin parses a browser origin: scheme://host[:port], nothing after it.
@@ -41,8 +42,15 @@ func (l *loader) size(name string) int64 {
 	return i * mult
 }
 
-// checkCodec validates the codec settings together.
+// checkCodec reads the codec and HTTP settings declared after the first ones
+// and validates them together.
 func (l *loader) checkCodec(c *Config) {
+	c.CodecPreviousKMSKeyIDs = l.list("DPP_CODEC_PREVIOUS_KMS_KEY_IDS")
+	c.CodecMaxDecoded = l.size("DPP_CODEC_MAX_DECODED")
+	c.MetricsRefresh = l.duration("DPP_METRICS_REFRESH")
+	if d, err := time.ParseDuration(l.str("DPP_METRICS_REFRESH")); err == nil && d < time.Second {
+		l.fail("DPP_METRICS_REFRESH", "must be at least 1s")
+	}
 	if c.CodecKMSKeyID == "" {
 		c.CodecKMSKeyID = c.KMSKeyID
 	}
