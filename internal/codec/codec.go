@@ -638,20 +638,27 @@ func deflate(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// inflate decompresses b, stopping (with ErrTooLarge) as soon as the output
-// exceeds limit bytes: a deflate bomb costs at most about twice the limit.
+// inflate decompresses b, refusing (with ErrTooLarge) output over limit bytes.
+// It inflates twice: first counting into io.Discard, stopping just past the
+// limit, then into a buffer of exactly the size counted. A deflate bomb then
+// costs CPU bounded by the limit and no memory.
 func inflate(b []byte, limit int64) ([]byte, error) {
-	r := flate.NewReader(bytes.NewReader(b))
-	defer r.Close()
-	var out bytes.Buffer
-	n, err := out.ReadFrom(io.LimitReader(r, limit+1))
+	count := flate.NewReader(bytes.NewReader(b))
+	n, err := io.Copy(io.Discard, io.LimitReader(count, limit+1))
+	_ = count.Close()
 	if err != nil {
 		return nil, errors.New("codec: decrypted payload does not decompress")
 	}
 	if n > limit {
 		return nil, fmt.Errorf("%w: the payload decompresses to more than %d bytes", ErrTooLarge, limit)
 	}
-	return out.Bytes(), nil
+	r := flate.NewReader(bytes.NewReader(b))
+	defer r.Close()
+	out := make([]byte, n)
+	if _, err := io.ReadFull(r, out); err != nil {
+		return nil, errors.New("codec: decrypted payload does not decompress")
+	}
+	return out, nil
 }
 
 func truncate(s string, n int) string {

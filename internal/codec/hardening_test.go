@@ -102,7 +102,7 @@ func TestCodecServerAnswers413ToADecompressionBomb(t *testing.T) {
 	if res.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413: %s", res.StatusCode, b)
 	}
-	if inflated := uint64(len(ps)) * each; alloc > 64<<20 {
+	if inflated := uint64(len(ps)) * each; alloc > 32<<20 {
 		t.Fatalf("serving the bomb allocated %d MiB (it inflates to %d MiB): decoding is not bounded", alloc>>20, inflated>>20)
 	}
 	t.Logf("a %d KiB request inflating to %d MiB allocated %d MiB", len(body)>>10, (uint64(len(ps))*each)>>20, alloc>>20)

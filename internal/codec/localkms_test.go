@@ -122,3 +122,22 @@ func TestNamespaceAndKeyAllowListOnLocalKMS(t *testing.T) {
 		t.Fatalf("%d KMS Decrypt calls for a key outside the allow-list", decrypted)
 	}
 }
+
+// On the real KMS emulator: a valid payload that inflates past the per-payload
+// limit stops inflating there.
+func TestDeflateBombOnLocalKMS(t *testing.T) {
+	client, _, _ := localKMS(t)
+	c, err := New(client, Options{KeyID: testenv.KMSKeyAlias})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := bomb(t, c, 256<<20)
+	var out []*commonpb.Payload
+	alloc := allocated(func() { out, err = c.Decode([]*commonpb.Payload{p}) })
+	if !errors.Is(err, ErrTooLarge) || out != nil {
+		t.Fatalf("want ErrTooLarge, got %v", err)
+	}
+	if alloc > 1<<20 { // it inflates into io.Discard until the limit
+		t.Fatalf("decoding a payload that inflates to 256 MiB allocated %d MiB", alloc>>20)
+	}
+}
