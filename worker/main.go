@@ -56,7 +56,11 @@ func run(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer a.Close()
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: a.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+	// The policy gauges /metrics serves are recomputed in the background, every
+	// DPP_METRICS_REFRESH, until the worker stops (before a.Close).
+	stopGauges := a.StartGauges(ctx)
+	defer stopGauges()
+	srv := app.NewHTTPServer(cfg.HTTPAddr, a.HTTPHandler())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.ListenAndServe() }()
 	defer func() {

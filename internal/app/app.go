@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -50,6 +51,10 @@ type App struct {
 	Metrics *metrics.Registry
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
+
+	// policyGauges are the gauges /metrics serves (http.go), built on first use.
+	gaugesOnce   sync.Once
+	policyGauges *metrics.Gauges
 }
 
 // Options adjust New for tests; the zero value is production.

@@ -2,82 +2,169 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
 	"github.com/plusranger/dpp/internal/codec"
+	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/workflows"
 )
 
+// Timeouts of the worker's HTTP listener (DPP_HTTP_ADDR). A codec request of a
+// few MiB from a slow client, queued behind others (up to 10 s) and waiting for
+// KMS (5 s per data key), fits in them; a client that holds a connection open
+// without sending (slowloris) or reading is cut off.
+const (
+	HTTPReadHeaderTimeout = 5 * time.Second
+	HTTPReadTimeout       = 30 * time.Second
+	HTTPWriteTimeout      = 60 * time.Second
+	HTTPIdleTimeout       = 2 * time.Minute
+	HTTPMaxHeaderBytes    = 64 << 10
+)
+
+// NewHTTPServer is the worker's HTTP server on addr, with the timeouts above.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{Addr: addr, Handler: h,
+		ReadHeaderTimeout: HTTPReadHeaderTimeout, ReadTimeout: HTTPReadTimeout,
+		WriteTimeout: HTTPWriteTimeout, IdleTimeout: HTTPIdleTimeout, MaxHeaderBytes: HTTPMaxHeaderBytes}
+}
+
 // HTTPHandler serves the worker's endpoints: /healthz, /metrics, and the codec
-// server /codec/encode and /codec/decode (see internal/codec).
+// server /codec/encode and /codec/decode (see internal/codec). Answers never
+// carry an error's text: the details go to the log.
 func (a *App) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.Ready(r.Context()); err != nil {
-			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /metrics", a.metrics)
 	if a.Codec != nil {
 		mux.Handle("/codec/", codec.NewServer(a.Codec, codec.ServerOptions{
 			Prefix: "/codec", Namespace: a.Config.TemporalNamespace, Token: a.Config.CodecToken,
-			CORSOrigin: a.Config.CodecCORSOrigin, MaxBody: a.Config.CodecMaxBody, DisableEncode: !a.Config.CodecEncode,
-			AllowUIWithoutToken: a.Config.CodecAllowUIWithoutToken, Log: a.Log.Named("codec"),
+			CORSOrigin: a.Config.CodecCORSOrigin, MaxBody: a.Config.CodecMaxBody, MaxDecoded: a.Config.CodecMaxDecoded,
+			DisableEncode: !a.Config.CodecEncode, AllowUIWithoutToken: a.Config.CodecAllowUIWithoutToken,
+			Log: a.Log.Named("codec"),
 		}))
 	}
 	return mux
 }
 
-// metrics exposes the policy's own gauges in the Prometheus text format, read
-// from the sealed store so every worker reports the same truth.
-func (a *App) metrics(w http.ResponseWriter, r *http.Request) {
-	var sealed, purged, certificates, overdueTax int64
-	var syncLag float64
-	err := a.Pool.QueryRow(r.Context(), `SELECT
-		(SELECT count(*) FROM orders WHERE purged_at IS NULL),
-		(SELECT count(*) FROM orders WHERE purged_at IS NOT NULL),
-		(SELECT count(*) FROM evidence_log WHERE kind = 'certificate-of-sanitization'),
-		(SELECT count(*) FROM invoices WHERE purged_at IS NULL AND retain_until < now() - interval '2 days'),
-		COALESCE((SELECT extract(epoch FROM now() - max(watermark)) FROM sync_state), 0)`).
-		Scan(&sealed, &purged, &certificates, &overdueTax, &syncLag)
-	if err != nil {
-		http.Error(w, "metrics unavailable: "+err.Error(), http.StatusServiceUnavailable)
+// healthz answers "ok", or 503 naming the components that failed (postgres,
+// temporal) and logging why.
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	var failed []string
+	if err := a.Pool.Ping(ctx); err != nil {
+		failed = append(failed, "postgres")
+		a.Log.Warn("Health check: PostgreSQL unreachable", zap.Error(err))
+	}
+	if a.Temporal != nil {
+		if _, err := a.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			failed = append(failed, "temporal")
+			a.Log.Warn("Health check: Temporal unreachable", zap.Error(err))
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "unhealthy: "+strings.Join(failed, ", "))
 		return
 	}
-	overdue := a.overduePurges(r.Context())
+	fmt.Fprintln(w, "ok")
+}
+
+// metrics serves the policy gauges' last values (refreshed in the background
+// by StartGauges, so a scrape queries nothing) and the SDK's metrics.
+func (a *App) metrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# HELP dpp_orders_sealed Orders whose buyer PII is held sealed.\n# TYPE dpp_orders_sealed gauge\ndpp_orders_sealed %d\n", sealed)
-	fmt.Fprintf(w, "# HELP dpp_orders_purged Orders whose buyer PII was crypto-erased.\n# TYPE dpp_orders_purged gauge\ndpp_orders_purged %d\n", purged)
-	fmt.Fprintf(w, "# HELP dpp_certificates Certificates of sanitization in the evidence log.\n# TYPE dpp_certificates gauge\ndpp_certificates %d\n", certificates)
-	fmt.Fprintf(w, "# HELP dpp_tax_records_overdue Tax records more than 2 days past their retention.\n# TYPE dpp_tax_records_overdue gauge\ndpp_tax_records_overdue %d\n", overdueTax)
-	if overdue >= 0 {
-		fmt.Fprintf(w, "# HELP dpp_purges_overdue Orders still holding PII more than an hour after their purge was due (holds excluded).\n# TYPE dpp_purges_overdue gauge\ndpp_purges_overdue %d\n", overdue)
-	}
-	fmt.Fprintf(w, "# HELP dpp_sync_lag_seconds Age of the OrderSync watermark.\n# TYPE dpp_sync_lag_seconds gauge\ndpp_sync_lag_seconds %g\n", syncLag)
+	_, _ = a.gauges().WriteTo(w)
 	_, _ = a.Metrics.WriteTo(w)
 }
 
-// overduePurges counts running orders whose purge is more than an hour overdue
-// and not on legal hold, from Temporal's visibility store; -1 if unknown.
-func (a *App) overduePurges(ctx context.Context) int64 {
-	if a.Temporal == nil {
-		return -1
+// StartGauges refreshes the policy gauges now and then every DPP_METRICS_REFRESH
+// until ctx is done or stop is called; stop waits for the refresher to finish.
+func (a *App) StartGauges(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	interval := a.Config.MetricsRefresh
+	if interval <= 0 {
+		interval = 30 * time.Second
 	}
+	go func() {
+		defer close(done)
+		a.gauges().Run(ctx, interval)
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }
+}
+
+// gauges returns the App's policy gauges, built on first use.
+func (a *App) gauges() *metrics.Gauges {
+	a.gaugesOnce.Do(func() { a.policyGauges = metrics.NewGauges(a.Log.Named("metrics"), a.PolicyGauges()...) })
+	return a.policyGauges
+}
+
+// PolicyGauges are the gauges of the policy /metrics serves. Their names are a
+// contract (dashboards and alerts use them); each is read by one small function,
+// so changing where one comes from changes only that function.
+func (a *App) PolicyGauges() []metrics.Gauge {
+	gs := []metrics.Gauge{
+		{Name: "dpp_orders_sealed", Help: "Orders whose buyer PII is held sealed.", Read: a.ordersSealed},
+		{Name: "dpp_orders_purged", Help: "Orders whose buyer PII was crypto-erased.", Read: a.ordersPurged},
+		{Name: "dpp_certificates", Help: "Certificates of sanitization in the evidence log.", Read: a.certificates},
+		{Name: "dpp_tax_records_overdue", Help: "Tax records more than 2 days past their retention.", Read: a.taxRecordsOverdue},
+	}
+	if a.Temporal != nil {
+		gs = append(gs, metrics.Gauge{Name: "dpp_purges_overdue",
+			Help: "Orders still holding PII more than an hour after their purge was due (holds excluded).", Read: a.purgesOverdue})
+	}
+	return append(gs, metrics.Gauge{Name: "dpp_sync_lag_seconds", Help: "Age of the OrderSync watermark.", Read: a.syncLag})
+}
+
+func (a *App) scalar(ctx context.Context, sql string) (float64, error) {
+	var v float64
+	err := a.Pool.QueryRow(ctx, sql).Scan(&v)
+	return v, err
+}
+
+func (a *App) ordersSealed(ctx context.Context) (float64, error) {
+	return a.scalar(ctx, `SELECT count(*) FROM orders WHERE purged_at IS NULL`)
+}
+
+func (a *App) ordersPurged(ctx context.Context) (float64, error) {
+	return a.scalar(ctx, `SELECT count(*) FROM orders WHERE purged_at IS NOT NULL`)
+}
+
+func (a *App) certificates(ctx context.Context) (float64, error) {
+	return a.scalar(ctx, `SELECT count(*) FROM evidence_log WHERE kind = 'certificate-of-sanitization'`)
+}
+
+func (a *App) taxRecordsOverdue(ctx context.Context) (float64, error) {
+	return a.scalar(ctx, `SELECT count(*) FROM invoices WHERE purged_at IS NULL AND retain_until < now() - interval '2 days'`)
+}
+
+func (a *App) syncLag(ctx context.Context) (float64, error) {
+	return a.scalar(ctx, `SELECT COALESCE((SELECT extract(epoch FROM now() - max(watermark)) FROM sync_state), 0)::float8`)
+}
+
+// purgesOverdue counts running orders whose purge is more than an hour overdue
+// and not on legal hold, from Temporal's visibility store.
+func (a *App) purgesOverdue(ctx context.Context) (float64, error) {
 	q := fmt.Sprintf(`WorkflowType = %q AND ExecutionStatus = "Running" AND %s < %q AND %s != %q`,
 		workflows.OrderLifecycleName, workflows.PurgeDueAtKey.GetName(), time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
 		workflows.OrderStageKey.GetName(), workflows.StageOnHold)
 	res, err := a.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 		Namespace: a.Config.TemporalNamespace, Query: q})
 	if err != nil {
-		a.Log.Warn("Cannot count overdue purges", zap.Error(err))
-		return -1
+		return 0, errors.Join(errors.New("count overdue purges"), err)
 	}
-	return res.GetCount()
+	return float64(res.GetCount()), nil
 }

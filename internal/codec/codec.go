@@ -9,14 +9,15 @@
 // payload (metadata and data), optionally compressed first:
 //
 //	metadata["encoding"]               = "binary/encrypted"
-//	metadata["encryption-format"]      = "dpp-codec-v1"
+//	metadata["encryption-format"]      = "dpp-codec-v2" (or the older "dpp-codec-v1")
 //	metadata["encryption-key-id"]      = ARN of the KMS key that wrapped the data key
 //	metadata["encryption-data-key"]    = the wrapped data key (KMS CiphertextBlob)
 //	metadata["encryption-compression"] = "deflate", only when compressed
 //	data                               = nonce (12 bytes) || ciphertext || tag (16 bytes)
 //
 // The additional data of the AEAD binds the format, the key id, the wrapped key,
-// the compression and the encoding, so none of that metadata can be swapped.
+// the compression and the encoding (and, in v2, the namespace), so none of that
+// metadata can be swapped.
 // Payloads whose encoding is not "binary/encrypted" decode to themselves, so
 // histories written before the codec still replay.
 //
@@ -28,8 +29,27 @@
 // changing the encoding key (DPP_CODEC_KMS_KEY_ID) is a rotation: old payloads keep
 // decoding under the key they name. Decoding unwraps each data key once with KMS
 // Decrypt and keeps it in a bounded LRU cache (default 1024 keys), so a worker does
-// one KMS call per data key, not per payload. The KMS encryption context is
-// {"purpose": "temporal-payload"}.
+// one KMS call per data key, not per payload.
+//
+// The KMS encryption context of a v2 data key is {"purpose": "temporal-payload",
+// "namespace": <Temporal namespace>}: KMS unwraps it only for a codec of the same
+// namespace, so a payload (or a wrapped key) copied from another namespace does
+// not decode. v1 payloads, written before the namespace was bound, have the
+// context {"purpose": "temporal-payload"} and keep decoding; new payloads are
+// always v2. The format is in the AEAD's additional data and the context is
+// fixed by KMS, so relabelling a v2 payload as v1 fails.
+//
+// Decoding calls KMS Decrypt only for keys in an allow-list: the encoding key and
+// Options.PreviousKeyIDs, resolved to their ARNs (DescribeKey, once). A payload
+// naming any other key is refused without a KMS call, so it cannot make the
+// worker decrypt under a key of someone else's choosing.
+//
+// # Limits
+//
+// One payload inflates to at most Options.MaxPayloadSize (default 8 MiB, four
+// times Temporal's default 2 MiB payload limit); the encoder refuses larger
+// payloads, so whatever it writes decodes. The codec server also caps the bytes
+// one request decodes to (ServerOptions.MaxDecoded).
 //
 // The codec is a pure function of the payload: it ignores the SDK's serialization
 // context, so any client with access to the KMS key decodes any payload.
@@ -77,8 +97,13 @@ const (
 	MetadataCompression = "encryption-compression"
 
 	EncodingEncrypted = "binary/encrypted"
-	FormatV1          = "dpp-codec-v1"
-	CompressionFlate  = "deflate"
+	// FormatV1 payloads have data keys without the namespace in their encryption
+	// context; they are still decoded, never written.
+	FormatV1 = "dpp-codec-v1"
+	// FormatV2 binds the Temporal namespace into the KMS encryption context and
+	// the AEAD's additional data.
+	FormatV2         = "dpp-codec-v2"
+	CompressionFlate = "deflate"
 )
 
 // Defaults of Options.
@@ -88,15 +113,16 @@ const (
 	DefaultCacheSize         = 1024
 	DefaultKMSTimeout        = 5 * time.Second
 	DefaultCompressThreshold = 1024
+	DefaultNamespace         = "default"
+	// DefaultMaxPayloadSize is four times Temporal's default payload size limit
+	// (2 MiB): room for a compressed payload that inflates well.
+	DefaultMaxPayloadSize = 8 << 20
 )
 
 const (
 	keySize   = 32
 	nonceSize = 12
 	tagSize   = 16
-	// maxDecompressed bounds what one payload may inflate to (Temporal's own
-	// payload limit is a few MiB): a deflate bomb cannot exhaust memory.
-	maxDecompressed = 64 << 20
 	// maxWrappedKey bounds the wrapped data key read from metadata.
 	maxWrappedKey = 4096
 	// refreshRetry is how long encoding keeps using an expired key after a
@@ -104,19 +130,45 @@ const (
 	refreshRetry = 5 * time.Second
 )
 
-// encryptionContext is the KMS encryption context of every codec data key. It is
-// logged in CloudTrail, so it names only the purpose.
-var encryptionContext = map[string]string{vault.ContextKeyPurpose: "temporal-payload"}
+// ContextKeyNamespace is the encryption-context key of the Temporal namespace.
+const ContextKeyNamespace = "namespace"
+
+// encryptionContext is the KMS encryption context of a codec data key of the
+// given format. It is logged in CloudTrail, so it names only the purpose and
+// the namespace.
+func (c *Codec) encryptionContext(format string) map[string]string {
+	if format == FormatV1 {
+		return map[string]string{vault.ContextKeyPurpose: "temporal-payload"}
+	}
+	return map[string]string{vault.ContextKeyPurpose: "temporal-payload", ContextKeyNamespace: c.opts.Namespace}
+}
 
 // ErrAuthentication means an encrypted payload failed AEAD authentication: it was
 // tampered with, its metadata was changed, or its data key is not the one it names.
 var ErrAuthentication = errors.New("codec: encrypted payload failed authentication")
 
+// ErrTooLarge means a payload (or a codec server request) would decode to more
+// bytes than allowed.
+var ErrTooLarge = errors.New("codec: decoded size over the limit")
+
+// ErrKeyNotAllowed means a payload names a KMS key outside the allow-list.
+var ErrKeyNotAllowed = errors.New("codec: payload names a KMS key that is not allowed")
+
 // Options configure a Codec. Only KeyID is required.
 type Options struct {
 	// KeyID is the KMS key (id, ARN, alias name or alias ARN) new data keys are
-	// generated under. Decoding uses whatever key each payload names.
+	// generated under.
 	KeyID string
+	// PreviousKeyIDs are the other keys (ids, ARNs or aliases) payloads may be
+	// decoded under: the keys KeyID named before a rotation. Decoding asks KMS
+	// only for KeyID and these; a payload naming another key is refused.
+	PreviousKeyIDs []string
+	// Namespace is the Temporal namespace bound into each data key's encryption
+	// context (default "default").
+	Namespace string
+	// MaxPayloadSize bounds the size of one payload before encryption and after
+	// decompression (default 8 MiB).
+	MaxPayloadSize int
 	// MaxKeyAge and MaxKeyUses bound how long and for how many payloads one data
 	// key encodes (defaults 1 h and 100 000).
 	MaxKeyAge  time.Duration
@@ -144,6 +196,7 @@ type Codec struct {
 	lastRefreshFail time.Time
 
 	cache *keyCache
+	allow *allowList
 
 	generated atomic.Int64
 	decrypted atomic.Int64
@@ -186,7 +239,24 @@ func New(client vault.KMS, opts Options) (*Codec, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Codec{kms: client, opts: opts, cache: newKeyCache(opts.CacheSize)}, nil
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.MaxPayloadSize <= 0 {
+		opts.MaxPayloadSize = DefaultMaxPayloadSize
+	}
+	return &Codec{kms: client, opts: opts, cache: newKeyCache(opts.CacheSize),
+		allow: newAllowList(append([]string{opts.KeyID}, opts.PreviousKeyIDs...))}, nil
+}
+
+// withOwnCache returns a codec like c (same KMS client, options and allow-list)
+// with a data-key cache of its own of the given size: the codec server's
+// requests then cannot evict the keys the worker decodes with.
+func (c *Codec) withOwnCache(size int) *Codec {
+	if size <= 0 {
+		size = c.opts.CacheSize
+	}
+	return &Codec{kms: c.kms, opts: c.opts, cache: newKeyCache(size), allow: c.allow}
 }
 
 // KeyID is the configured encoding key.
@@ -197,20 +267,20 @@ func (c *Codec) Stats() (generated, decrypted int64) {
 	return c.generated.Load(), c.decrypted.Load()
 }
 
-// Warm generates the first encoding key now, so a wrong key id or an unreachable
-// KMS is reported at start rather than at the first payload.
+// Warm generates the first encoding key and resolves the allow-list of
+// decoding keys now, so a wrong key id or an unreachable KMS is reported at
+// start rather than at the first payload.
 func (c *Codec) Warm(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.current != nil {
-		return nil
+	if c.current == nil {
+		k, err := c.generate(ctx)
+		if err != nil {
+			return err
+		}
+		c.current = k
 	}
-	k, err := c.generate(ctx)
-	if err != nil {
-		return err
-	}
-	c.current = k
-	return nil
+	return c.allow.resolve(ctx, c.kms, true)
 }
 
 // Encode encrypts every payload. Its errors are converter.WorkflowTaskFailureError.
@@ -229,15 +299,28 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 // Decode decrypts every encrypted payload and passes others through unchanged.
 // Its errors are converter.WorkflowTaskFailureError.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	return c.decodeWithin(payloads, -1)
+}
+
+// decodeWithin is Decode that stops, with ErrTooLarge, once the decoded
+// payloads together exceed budget bytes (no limit when negative); each one
+// stops inflating at the budget left.
+func (c *Codec) decodeWithin(payloads []*commonpb.Payload, budget int64) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
+	left := budget
 	for i, p := range payloads {
-		if !IsEncrypted(p) {
-			out[i] = p
-			continue
+		dec := p
+		if IsEncrypted(p) {
+			var err error
+			if dec, err = c.decodeOne(p, left); err != nil {
+				return nil, converter.NewWorkflowTaskFailureError(err)
+			}
 		}
-		dec, err := c.decodeOne(p)
-		if err != nil {
-			return nil, converter.NewWorkflowTaskFailureError(err)
+		if budget >= 0 {
+			if left -= int64(proto.Size(dec)); left < 0 {
+				return nil, converter.NewWorkflowTaskFailureError(
+					fmt.Errorf("%w: the payloads decode to more than %d bytes together", ErrTooLarge, budget))
+			}
 		}
 		out[i] = dec
 	}
@@ -262,19 +345,30 @@ func (c *Codec) encodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("codec: marshal payload: %w", err)
 	}
+	if len(body) > c.opts.MaxPayloadSize {
+		// No decoder would read it back: refuse it here, not in every workflow
+		// task that would try to decode it.
+		return nil, fmt.Errorf("%w: a %d-byte payload, the limit is %d", ErrTooLarge, len(body), c.opts.MaxPayloadSize)
+	}
 	compression := ""
 	if c.opts.CompressThreshold > 0 && len(body) > c.opts.CompressThreshold {
 		if z, err := deflate(body); err == nil && len(z) < len(body) {
 			body, compression = z, CompressionFlate
 		}
 	}
+	return c.seal(body, compression)
+}
+
+// seal encrypts body (compressed as compression says) under the current data
+// key in the current format.
+func (c *Codec) seal(body []byte, compression string) (*commonpb.Payload, error) {
 	k, err := c.encodingKey()
 	if err != nil {
 		return nil, err
 	}
 	md := map[string][]byte{
 		MetadataEncoding: []byte(EncodingEncrypted),
-		MetadataFormat:   []byte(FormatV1),
+		MetadataFormat:   []byte(FormatV2),
 		MetadataKeyID:    []byte(k.keyID),
 		MetadataDataKey:  k.wrapped,
 	}
@@ -285,17 +379,20 @@ func (c *Codec) encodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {
 	if _, err := rand.Read(data); err != nil {
 		return nil, fmt.Errorf("codec: nonce: %w", err)
 	}
-	data = k.aead.Seal(data, data, body, additionalData(md))
+	data = k.aead.Seal(data, data, body, c.additionalData(md))
 	return &commonpb.Payload{Metadata: md, Data: data}, nil
 }
 
-func (c *Codec) decodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {
+// decodeOne decrypts one encrypted payload, which may inflate to at most
+// budget bytes (and MaxPayloadSize; no budget when negative).
+func (c *Codec) decodeOne(p *commonpb.Payload, budget int64) (*commonpb.Payload, error) {
 	md := p.GetMetadata()
-	if f := string(md[MetadataFormat]); f != FormatV1 {
-		if f == "" {
+	format := string(md[MetadataFormat])
+	if format != FormatV1 && format != FormatV2 {
+		if format == "" {
 			return nil, errors.New("codec: encrypted payload of another codec (no encryption-format metadata)")
 		}
-		return nil, fmt.Errorf("codec: unknown encryption-format %q", truncate(f, 40))
+		return nil, fmt.Errorf("codec: unknown encryption-format %q", truncate(format, 40))
 	}
 	keyID, wrapped := string(md[MetadataKeyID]), md[MetadataDataKey]
 	if keyID == "" || len(wrapped) == 0 || len(wrapped) > maxWrappedKey {
@@ -308,17 +405,24 @@ func (c *Codec) decodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {
 	if len(p.GetData()) < nonceSize+tagSize {
 		return nil, fmt.Errorf("codec: encrypted payload too short: %w", ErrAuthentication)
 	}
-	k, err := c.decodingKey(keyID, wrapped)
+	limit := int64(c.opts.MaxPayloadSize)
+	if budget >= 0 && budget < limit {
+		limit = budget
+	}
+	if int64(len(p.GetData())) > limit+nonceSize+tagSize {
+		return nil, fmt.Errorf("%w: a %d-byte encrypted payload", ErrTooLarge, len(p.GetData()))
+	}
+	k, err := c.decodingKey(format, keyID, wrapped)
 	if err != nil {
 		return nil, err
 	}
 	data := p.GetData()
-	body, err := k.aead.Open(nil, data[:nonceSize], data[nonceSize:], additionalData(md))
+	body, err := k.aead.Open(nil, data[:nonceSize], data[nonceSize:], c.additionalData(md))
 	if err != nil {
 		return nil, fmt.Errorf("codec: payload under KMS key %s: %w", keyID, ErrAuthentication)
 	}
 	if compression == CompressionFlate {
-		if body, err = inflate(body); err != nil {
+		if body, err = inflate(body, limit); err != nil {
 			return nil, err
 		}
 	}
@@ -330,11 +434,16 @@ func (c *Codec) decodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {
 }
 
 // additionalData is the AEAD additional data of a payload: the length-prefixed
-// (4-byte big-endian) encoding of a label and the metadata that matters.
-func additionalData(md map[string][]byte) []byte {
+// (4-byte big-endian) encoding of a label and the metadata that matters, and in
+// v2 the namespace.
+func (c *Codec) additionalData(md map[string][]byte) []byte {
 	var b []byte
-	for _, v := range [][]byte{[]byte("dpp temporal payload"), md[MetadataFormat], md[MetadataKeyID],
-		md[MetadataDataKey], md[MetadataCompression], md[MetadataEncoding]} {
+	fields := [][]byte{[]byte("dpp temporal payload"), md[MetadataFormat], md[MetadataKeyID],
+		md[MetadataDataKey], md[MetadataCompression], md[MetadataEncoding]}
+	if string(md[MetadataFormat]) != FormatV1 {
+		fields = append(fields, []byte(c.opts.Namespace))
+	}
+	for _, v := range fields {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
 		b = append(b, v...)
 	}
@@ -379,7 +488,7 @@ func (c *Codec) generate(ctx context.Context) (*dataKey, error) {
 	out, err := c.kms.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
 		KeyId:             aws.String(c.opts.KeyID),
 		KeySpec:           types.DataKeySpecAes256,
-		EncryptionContext: encryptionContext,
+		EncryptionContext: c.encryptionContext(FormatV2),
 	})
 	if err != nil {
 		return nil, kmsError("GenerateDataKey", c.opts.KeyID, err)
@@ -398,14 +507,19 @@ func (c *Codec) generate(ctx context.Context) (*dataKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.cache.put(cacheKey(keyID, k.wrapped), k)
+	c.allow.learn(keyID)
+	c.cache.put(cacheKey(FormatV2, keyID, k.wrapped), k)
 	return k, nil
 }
 
 // decodingKey returns the unwrapped data key, from the cache or from KMS Decrypt.
-// Concurrent callers for the same key share one KMS call.
-func (c *Codec) decodingKey(keyID string, wrapped []byte) (*dataKey, error) {
-	h := cacheKey(keyID, wrapped)
+// Concurrent callers for the same key share one KMS call. A key outside the
+// allow-list is refused before any of that.
+func (c *Codec) decodingKey(format, keyID string, wrapped []byte) (*dataKey, error) {
+	if err := c.allowed(keyID); err != nil {
+		return nil, err
+	}
+	h := cacheKey(format, keyID, wrapped)
 	e, owner := c.cache.acquire(h)
 	if !owner {
 		<-e.ready
@@ -414,18 +528,35 @@ func (c *Codec) decodingKey(keyID string, wrapped []byte) (*dataKey, error) {
 		}
 		return e.key, nil
 	}
-	k, err := c.unwrap(keyID, wrapped)
+	k, err := c.unwrap(format, keyID, wrapped)
 	c.cache.complete(h, e, k, err)
 	return k, err
 }
 
-func (c *Codec) unwrap(keyID string, wrapped []byte) (*dataKey, error) {
+// allowed checks keyID against the allow-list, resolving the configured aliases
+// and key ids first if that has not been done yet.
+func (c *Codec) allowed(keyID string) error {
+	if c.allow.has(keyID) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.KMSTimeout)
+	defer cancel()
+	if err := c.allow.resolve(ctx, c.kms, false); err != nil {
+		return err
+	}
+	if c.allow.has(keyID) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrKeyNotAllowed, truncate(keyID, 200))
+}
+
+func (c *Codec) unwrap(format, keyID string, wrapped []byte) (*dataKey, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.KMSTimeout)
 	defer cancel()
 	out, err := c.kms.Decrypt(ctx, &kms.DecryptInput{
 		CiphertextBlob:    wrapped,
 		KeyId:             aws.String(keyID),
-		EncryptionContext: encryptionContext,
+		EncryptionContext: c.encryptionContext(format),
 	})
 	if err != nil {
 		return nil, kmsError("Decrypt", keyID, err)
@@ -452,8 +583,10 @@ func newDataKey(plaintext []byte, keyID string, wrapped []byte, now time.Time) (
 	return &dataKey{aead: aead, keyID: keyID, wrapped: wrapped, created: now}, nil
 }
 
-func cacheKey(keyID string, wrapped []byte) [32]byte {
+func cacheKey(format, keyID string, wrapped []byte) [32]byte {
 	h := sha256.New()
+	_ = binary.Write(h, binary.BigEndian, uint32(len(format)))
+	h.Write([]byte(format))
 	_ = binary.Write(h, binary.BigEndian, uint32(len(keyID)))
 	h.Write([]byte(keyID))
 	h.Write(wrapped)
@@ -505,15 +638,25 @@ func deflate(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func inflate(b []byte) ([]byte, error) {
-	r := flate.NewReader(bytes.NewReader(b))
-	defer r.Close()
-	out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
+// inflate decompresses b, refusing (with ErrTooLarge) output over limit bytes.
+// It inflates twice: first counting into io.Discard, stopping just past the
+// limit, then into a buffer of exactly the size counted. A deflate bomb then
+// costs CPU bounded by the limit and no memory.
+func inflate(b []byte, limit int64) ([]byte, error) {
+	count := flate.NewReader(bytes.NewReader(b))
+	n, err := io.Copy(io.Discard, io.LimitReader(count, limit+1))
+	_ = count.Close()
 	if err != nil {
 		return nil, errors.New("codec: decrypted payload does not decompress")
 	}
-	if len(out) > maxDecompressed {
-		return nil, fmt.Errorf("codec: payload decompresses to more than %d bytes", maxDecompressed)
+	if n > limit {
+		return nil, fmt.Errorf("%w: the payload decompresses to more than %d bytes", ErrTooLarge, limit)
+	}
+	r := flate.NewReader(bytes.NewReader(b))
+	defer r.Close()
+	out := make([]byte, n)
+	if _, err := io.ReadFull(r, out); err != nil {
+		return nil, errors.New("codec: decrypted payload does not decompress")
 	}
 	return out, nil
 }

@@ -66,7 +66,7 @@ func TestRoundTripHidesThePayloadAndNamesItsKey(t *testing.T) {
 		t.Fatal("encoded payload holds plaintext data or metadata")
 	}
 	md := enc.GetMetadata()
-	if string(md["encoding"]) != EncodingEncrypted || string(md[MetadataFormat]) != FormatV1 ||
+	if string(md["encoding"]) != EncodingEncrypted || string(md[MetadataFormat]) != FormatV2 ||
 		string(md[MetadataKeyID]) != arn("key-a") || len(md[MetadataDataKey]) == 0 || md[MetadataCompression] != nil {
 		t.Fatalf("metadata %q", md)
 	}
@@ -249,9 +249,11 @@ func TestMetadataAndCiphertextCannotBeSwappedOrTampered(t *testing.T) {
 			return p
 		},
 	}
+	// The decoder may use both keys, so what refuses the changes is the AEAD.
+	both := Options{PreviousKeyIDs: []string{"key-b"}}
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := decodeOne(mustNew(t, k, Options{}), mk())
+			_, err := decodeOne(mustNew(t, k, both), mk())
 			if err == nil {
 				t.Fatal("decoded")
 			}
@@ -266,7 +268,7 @@ func TestMetadataAndCiphertextCannotBeSwappedOrTampered(t *testing.T) {
 	}
 	// Untouched, all of them decode.
 	for _, p := range []*commonpb.Payload{pa, pb, pbig} {
-		if _, err := decodeOne(mustNew(t, k, Options{}), p); err != nil {
+		if _, err := decodeOne(mustNew(t, k, both), p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -307,7 +309,7 @@ func TestKMSOutageIsARetryableWorkflowTaskFailure(t *testing.T) {
 	if !errors.As(err, &wtf) || !IsTransient(err) || strings.Contains(err.Error(), secret) {
 		t.Fatalf("want a transient workflow task failure, got %T %v", err, err)
 	}
-	if !strings.Contains(err.Error(), arn("key-a")) {
+	if !strings.Contains(err.Error(), "key-a") {
 		t.Fatalf("error does not name the key: %v", err)
 	}
 	// A failed unwrap is not cached: when KMS is back, the same codec decodes.

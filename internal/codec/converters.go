@@ -35,8 +35,10 @@ func (c *Codec) Converters() (converter.DataConverter, converter.FailureConverte
 }
 
 // ForConfig returns the codec the configuration describes: it encodes under
-// DPP_CODEC_KMS_KEY_ID (default DPP_KMS_KEY_ID). A nil client means a KMS client
-// built from AWS_REGION and AWS_ENDPOINT_URL_KMS.
+// DPP_CODEC_KMS_KEY_ID (default DPP_KMS_KEY_ID) for TEMPORAL_NAMESPACE, and
+// decodes under that key, DPP_CODEC_PREVIOUS_KMS_KEY_IDS and DPP_KMS_KEY_ID (the
+// codec key before it was set). A nil client means a KMS client built from
+// AWS_REGION and AWS_ENDPOINT_URL_KMS.
 func ForConfig(ctx context.Context, cfg *config.Config, client vault.KMS) (*Codec, error) {
 	if client == nil {
 		var err error
@@ -48,7 +50,8 @@ func ForConfig(ctx context.Context, cfg *config.Config, client vault.KMS) (*Code
 	if keyID == "" {
 		keyID = cfg.KMSKeyID
 	}
-	c, err := New(client, Options{KeyID: keyID})
+	previous := append(append([]string(nil), cfg.CodecPreviousKMSKeyIDs...), cfg.KMSKeyID)
+	c, err := New(client, Options{KeyID: keyID, PreviousKeyIDs: previous, Namespace: cfg.TemporalNamespace})
 	if err != nil {
 		return nil, fmt.Errorf("DPP_CODEC_KMS_KEY_ID: %w", err)
 	}

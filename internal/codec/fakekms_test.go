@@ -8,10 +8,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -22,8 +24,12 @@ type fakeKMS struct {
 	mu       sync.Mutex
 	masters  map[string][]byte // ARN -> master key
 	down     bool
+	failWith error // when set, every call fails with it
 	generate int
 	decrypt  int
+	describe int
+	// lastContext is the encryption context of the last GenerateDataKey.
+	lastContext map[string]string
 }
 
 func newFakeKMS(keys ...string) *fakeKMS {
@@ -42,6 +48,43 @@ func (f *fakeKMS) setDown(down bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.down = down
+}
+
+func (f *fakeKMS) setFailure(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failWith = err
+}
+
+func (f *fakeKMS) failure() error {
+	if f.failWith != nil {
+		return f.failWith
+	}
+	if f.down {
+		return errUnavailable
+	}
+	return nil
+}
+
+// DescribeKey resolves a key id, ARN or "alias/<key>" to the key's ARN.
+func (f *fakeKMS) DescribeKey(_ context.Context, in *kms.DescribeKeyInput, _ ...func(*kms.Options)) (*kms.DescribeKeyOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failure(); err != nil {
+		return nil, err
+	}
+	f.describe++
+	keyARN, _, err := f.resolve(strings.TrimPrefix(aws.ToString(in.KeyId), "alias/"))
+	if err != nil {
+		return nil, err
+	}
+	return &kms.DescribeKeyOutput{KeyMetadata: &types.KeyMetadata{Arn: aws.String(keyARN), KeyId: aws.String(keyARN[strings.LastIndex(keyARN, "/")+1:])}}, nil
+}
+
+func (f *fakeKMS) describes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.describe
 }
 
 func (f *fakeKMS) counts() (generate, decrypt int) {
@@ -83,14 +126,15 @@ func gcm(key []byte) cipher.AEAD {
 func (f *fakeKMS) GenerateDataKey(_ context.Context, in *kms.GenerateDataKeyInput, _ ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return nil, errUnavailable
+	if err := f.failure(); err != nil {
+		return nil, err
 	}
 	keyARN, master, err := f.resolve(aws.ToString(in.KeyId))
 	if err != nil {
 		return nil, err
 	}
 	f.generate++
+	f.lastContext = in.EncryptionContext
 	pt := make([]byte, 32)
 	_, _ = rand.Read(pt)
 	blob := binary.BigEndian.AppendUint16(nil, uint16(len(keyARN)))
@@ -105,8 +149,8 @@ func (f *fakeKMS) GenerateDataKey(_ context.Context, in *kms.GenerateDataKeyInpu
 func (f *fakeKMS) Decrypt(_ context.Context, in *kms.DecryptInput, _ ...func(*kms.Options)) (*kms.DecryptOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return nil, errUnavailable
+	if err := f.failure(); err != nil {
+		return nil, err
 	}
 	blob := in.CiphertextBlob
 	invalid := &smithy.GenericAPIError{Code: "InvalidCiphertextException", Message: "invalid ciphertext"}

@@ -3,19 +3,31 @@ package codec
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// DefaultMaxBody is the default cap of a codec request body.
-const DefaultMaxBody = 4 << 20
+// Defaults of ServerOptions.
+const (
+	// DefaultMaxBody is the default cap of a codec request body.
+	DefaultMaxBody = 4 << 20
+	// DefaultMaxDecoded is the default cap of the bytes one request decodes to.
+	DefaultMaxDecoded = 16 << 20
+	// DefaultMaxConcurrent is how many codec requests are served at once by
+	// default; more wait (up to DefaultQueueWait, then 503). With the caps above
+	// it bounds what the codec server holds in memory to a few tens of MiB.
+	DefaultMaxConcurrent = 2
+	DefaultQueueWait     = 10 * time.Second
+)
 
 // ServerOptions configure the codec endpoints.
 type ServerOptions struct {
@@ -33,6 +45,15 @@ type ServerOptions struct {
 	CORSOrigin string
 	// MaxBody caps request bodies (default 4 MiB); larger ones get 413.
 	MaxBody int64
+	// MaxDecoded caps the bytes the payloads of one request decode to (default
+	// 16 MiB); a request over it gets 413, and decoding stops there.
+	MaxDecoded int64
+	// MaxConcurrent bounds the requests decoded or encoded at once (default 2).
+	MaxConcurrent int
+	// CacheSize bounds the data keys the server keeps unwrapped, in a cache of
+	// its own (default: the codec's cache size), so requests to the server never
+	// evict the keys the worker decodes with.
+	CacheSize int
 	// DisableEncode makes /encode answer 403.
 	DisableEncode bool
 	// AllowUIWithoutToken accepts requests without an Authorization header when
@@ -48,9 +69,10 @@ type ServerOptions struct {
 // JSON form of temporal.api.common.v1.Payloads, bytes in base64) to /encode or
 // /decode, with an X-Namespace header, answered in the same form.
 type Server struct {
-	codec     *Codec
+	codec     *Codec // with a data-key cache of its own
 	opts      ServerOptions
 	tokenHash [32]byte
+	slots     chan struct{}
 }
 
 // NewServer returns the codec endpoints for c.
@@ -62,11 +84,17 @@ func NewServer(c *Codec, opts ServerOptions) *Server {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
+	if opts.MaxDecoded <= 0 {
+		opts.MaxDecoded = DefaultMaxDecoded
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
 	opts.CORSOrigin = strings.TrimSuffix(opts.CORSOrigin, "/")
-	s := &Server{codec: c, opts: opts}
+	s := &Server{codec: c.withOwnCache(opts.CacheSize), opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}
 	if opts.Token != "" {
 		s.tokenHash = sha256.Sum256([]byte(opts.Token))
 	}
@@ -88,7 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// No CORS grant: a browser page of another origin can neither read
 			// an answer nor, for anything but a simple request, send one.
 			log.Warn("Codec request from a foreign origin refused")
-			http.Error(w, "origin not allowed", http.StatusForbidden)
+			fail(w, http.StatusForbidden, "origin not allowed")
 			return
 		}
 		h := w.Header()
@@ -98,7 +126,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodOptions {
 		if origin == "" {
-			http.Error(w, "CORS preflight without Origin", http.StatusBadRequest)
+			fail(w, http.StatusBadRequest, "CORS preflight without Origin")
 			return
 		}
 		h := w.Header()
@@ -115,48 +143,63 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
-		http.Error(w, "use POST", http.StatusMethodNotAllowed)
+		fail(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
 	if !s.authorized(r, origin) {
 		log.Warn("Codec request without a valid token refused")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dpp-codec"`)
-		http.Error(w, "a valid bearer token is required (DPP_CODEC_TOKEN)", http.StatusUnauthorized)
+		fail(w, http.StatusUnauthorized, "a valid bearer token is required (DPP_CODEC_TOKEN)")
 		return
 	}
 	if op == "encode" && s.opts.DisableEncode {
-		http.Error(w, "encoding is disabled on this worker (DPP_CODEC_ENCODE=false)", http.StatusForbidden)
+		fail(w, http.StatusForbidden, "encoding is disabled on this worker (DPP_CODEC_ENCODE=false)")
 		return
 	}
 	// The Web UI always names the namespace; the temporal CLI sends an empty
 	// X-Namespace unless --namespace is given, so only a different one is refused.
 	ns := r.Header.Get("X-Namespace")
 	if ns != "" && s.opts.Namespace != "" && ns != s.opts.Namespace {
-		http.Error(w, "this codec serves namespace "+s.opts.Namespace, http.StatusForbidden)
+		fail(w, http.StatusForbidden, "this codec serves another namespace")
 		return
 	}
 	if r.ContentLength > s.opts.MaxBody {
-		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	// A bounded number of requests hold bodies and decoded payloads at once.
+	wait := time.NewTimer(DefaultQueueWait)
+	defer wait.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-wait.C:
+		log.Warn("Codec request refused: the codec server is busy")
+		w.Header().Set("Retry-After", "5")
+		fail(w, http.StatusServiceUnavailable, "busy; retry later")
+		return
+	case <-r.Context().Done():
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			fail(w, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
-		http.Error(w, "cannot read request body", http.StatusBadRequest)
+		fail(w, http.StatusBadRequest, "cannot read request body")
 		return
 	}
 	var in commonpb.Payloads
 	if err := protojson.Unmarshal(body, &in); err != nil {
-		http.Error(w, `malformed JSON: want {"payloads": [{"metadata": {...}, "data": "<base64>"}]}`, http.StatusBadRequest)
+		fail(w, http.StatusBadRequest, `malformed JSON: want {"payloads": [{"metadata": {...}, "data": "<base64>"}]}`)
 		return
 	}
+	body = nil
 	for _, p := range in.Payloads {
 		if p == nil {
-			http.Error(w, "null payload", http.StatusBadRequest)
+			fail(w, http.StatusBadRequest, "null payload")
 			return
 		}
 	}
@@ -164,21 +207,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if op == "encode" {
 		out, err = s.codec.Encode(in.Payloads)
 	} else {
-		out, err = s.codec.Decode(in.Payloads)
+		out, err = s.codec.decodeWithin(in.Payloads, s.opts.MaxDecoded)
 	}
 	if err != nil {
-		status := http.StatusBadRequest
-		if IsTransient(err) {
-			status = http.StatusServiceUnavailable
-			w.Header().Set("Retry-After", "5")
-		}
+		// The details (AWS error text, key ARNs) go to the log only; the answer
+		// says what kind of failure it was and nothing more.
 		log.Warn("Codec request failed", zap.Int("payloads", len(in.Payloads)), zap.Error(err))
-		http.Error(w, err.Error(), status)
+		switch {
+		case errors.Is(err, ErrTooLarge):
+			fail(w, http.StatusRequestEntityTooLarge, "payloads decode to more than this server allows")
+		case IsTransient(err):
+			w.Header().Set("Retry-After", "5")
+			fail(w, http.StatusServiceUnavailable, "key service unavailable; retry later")
+		default:
+			fail(w, http.StatusBadRequest, "payload cannot be "+op+"d")
+		}
 		return
 	}
 	resp, err := protojson.Marshal(&commonpb.Payloads{Payloads: out})
 	if err != nil {
-		http.Error(w, "cannot encode the response", http.StatusInternalServerError)
+		fail(w, http.StatusInternalServerError, "cannot encode the response")
 		return
 	}
 	log.Info("Codec request served", zap.String("namespace", ns), zap.Int("payloads", len(out)))
@@ -188,6 +236,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Decoded payloads may hold personal data: no cache may keep them.
 	h.Set("Cache-Control", "no-store")
 	_, _ = w.Write(resp)
+}
+
+// fail answers {"error": msg}. Messages are fixed texts: never an error's text,
+// a key ARN or anything from a payload.
+func fail(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // authorized checks the bearer token in constant time (the comparison of two

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // origin parses a browser origin: scheme://host[:port], nothing after it.
@@ -41,8 +42,11 @@ func (l *loader) size(name string) int64 {
 	return i * mult
 }
 
-// checkCodec validates the codec settings together.
+// checkCodec validates the codec and HTTP settings together.
 func (l *loader) checkCodec(c *Config) {
+	if d, err := time.ParseDuration(l.str("DPP_METRICS_REFRESH")); err == nil && d < time.Second {
+		l.fail("DPP_METRICS_REFRESH", "must be at least 1s")
+	}
 	if c.CodecKMSKeyID == "" {
 		c.CodecKMSKeyID = c.KMSKeyID
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCodecDefaults(t *testing.T) {
@@ -15,7 +16,13 @@ func TestCodecDefaults(t *testing.T) {
 		t.Fatalf("codec defaults: %q %q %q %d %v %v", c.CodecKMSKeyID, c.CodecToken, c.CodecCORSOrigin, c.CodecMaxBody,
 			c.CodecEncode, c.CodecAllowUIWithoutToken)
 	}
+	if c.CodecMaxDecoded != 16<<20 || len(c.CodecPreviousKMSKeyIDs) != 0 || c.MetricsRefresh != 30*time.Second {
+		t.Fatalf("codec limits and metrics defaults: %d %v %v", c.CodecMaxDecoded, c.CodecPreviousKMSKeyIDs, c.MetricsRefresh)
+	}
 	kv := minimal()
+	kv["DPP_CODEC_PREVIOUS_KMS_KEY_IDS"] = " alias/dpp-codec-2025, arn:aws:kms:eu-west-2:111122223333:key/1234 ,"
+	kv["DPP_CODEC_MAX_DECODED"] = "64MiB"
+	kv["DPP_METRICS_REFRESH"] = "2m"
 	kv["DPP_CODEC_KMS_KEY_ID"] = "alias/dpp-codec-2026"
 	kv["DPP_CODEC_MAX_BODY"] = "512KiB"
 	kv["DPP_CODEC_CORS_ORIGIN"] = "https://temporal.example.com/"
@@ -29,6 +36,11 @@ func TestCodecDefaults(t *testing.T) {
 		c.CodecCORSOrigin != "https://temporal.example.com" || c.CodecEncode {
 		t.Fatalf("codec settings: %+v", c)
 	}
+	if len(c.CodecPreviousKMSKeyIDs) != 2 || c.CodecPreviousKMSKeyIDs[0] != "alias/dpp-codec-2025" ||
+		c.CodecPreviousKMSKeyIDs[1] != "arn:aws:kms:eu-west-2:111122223333:key/1234" || c.CodecMaxDecoded != 64<<20 ||
+		c.MetricsRefresh != 2*time.Minute {
+		t.Fatalf("previous keys %q, max decoded %d, metrics refresh %v", c.CodecPreviousKMSKeyIDs, c.CodecMaxDecoded, c.MetricsRefresh)
+	}
 }
 
 func TestCodecProblemsAreNamed(t *testing.T) {
@@ -41,6 +53,9 @@ func TestCodecProblemsAreNamed(t *testing.T) {
 		"origin scheme":  {map[string]string{"DPP_CODEC_CORS_ORIGIN": "127.0.0.1:8233"}, "DPP_CODEC_CORS_ORIGIN"},
 		"body size":      {map[string]string{"DPP_CODEC_MAX_BODY": "4MB"}, "DPP_CODEC_MAX_BODY"},
 		"zero body":      {map[string]string{"DPP_CODEC_MAX_BODY": "0"}, "DPP_CODEC_MAX_BODY"},
+		"max decoded":    {map[string]string{"DPP_CODEC_MAX_DECODED": "lots"}, "DPP_CODEC_MAX_DECODED"},
+		"metrics 0s":     {map[string]string{"DPP_METRICS_REFRESH": "0s"}, "DPP_METRICS_REFRESH"},
+		"metrics days":   {map[string]string{"DPP_METRICS_REFRESH": "1 day"}, "DPP_METRICS_REFRESH"},
 		"encode flag":    {map[string]string{"DPP_CODEC_ENCODE": "maybe"}, "DPP_CODEC_ENCODE"},
 		"UI without token on a public origin": {map[string]string{"DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN": "true",
 			"DPP_CODEC_CORS_ORIGIN": "https://temporal.example.com"}, "DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN"},

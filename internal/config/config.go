@@ -110,16 +110,22 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.HTTPAddr })},
 	{Name: "DPP_CODEC_KMS_KEY_ID", Doc: "KMS key id, ARN or alias the payload codec encrypts new Temporal payloads under; change it to rotate (each payload names its key, so older ones keep decoding); empty means DPP_KMS_KEY_ID",
 		load: into(str, func(c *Config) *string { return &c.CodecKMSKeyID })},
+	{Name: "DPP_CODEC_PREVIOUS_KMS_KEY_IDS", Doc: "comma-separated KMS keys (ids, ARNs or aliases) DPP_CODEC_KMS_KEY_ID named before a rotation: payloads are decoded only under DPP_CODEC_KMS_KEY_ID, these and DPP_KMS_KEY_ID, never under a key a payload alone names",
+		load: into(list, func(c *Config) *[]string { return &c.CodecPreviousKMSKeyIDs })},
 	{Name: "DPP_CODEC_TOKEN", Secret: true, Doc: "bearer token /codec/encode and /codec/decode require (temporal --codec-auth 'Bearer <token>'); at least 16 characters; empty refuses every request",
 		load: into(str, func(c *Config) *string { return &c.CodecToken })},
 	{Name: "DPP_CODEC_CORS_ORIGIN", Default: "http://127.0.0.1:8233", Doc: "the Temporal Web UI origin (scheme://host[:port]) allowed to call the codec endpoints from a browser; no other origin gets a CORS grant",
 		load: into(origin, func(c *Config) *string { return &c.CodecCORSOrigin })},
 	{Name: "DPP_CODEC_MAX_BODY", Default: "4MiB", Doc: "largest codec request body, in bytes or with a KiB/MiB suffix; larger requests get 413",
 		load: into(size, func(c *Config) *int64 { return &c.CodecMaxBody })},
+	{Name: "DPP_CODEC_MAX_DECODED", Default: "16MiB", Doc: "most bytes one codec request may decode to (a few KiB of compressed payloads can inflate to gigabytes); larger get 413. One payload decodes to at most 8 MiB wherever it is decoded",
+		load: into(size, func(c *Config) *int64 { return &c.CodecMaxDecoded })},
 	{Name: "DPP_CODEC_ENCODE", Default: "true", Doc: "serve /codec/encode (the temporal CLI's --codec-endpoint encodes --input through it); false leaves only /codec/decode",
 		load: into(boolean, func(c *Config) *bool { return &c.CodecEncode })},
 	{Name: "DPP_CODEC_ALLOW_UI_WITHOUT_TOKEN", Default: "false", Doc: "development only: accept codec requests that carry no Authorization header when they come from DPP_CODEC_CORS_ORIGIN (the dev Web UI cannot send a token); requires a loopback DPP_CODEC_CORS_ORIGIN and DPP_HTTP_ADDR",
 		load: into(boolean, func(c *Config) *bool { return &c.CodecAllowUIWithoutToken })},
+	{Name: "DPP_METRICS_REFRESH", Default: "30s", Doc: "how often the worker recomputes the policy gauges /metrics serves (dpp_orders_sealed, dpp_purges_overdue, ...); scrapes never query the database",
+		load: into(duration, func(c *Config) *time.Duration { return &c.MetricsRefresh })},
 	{Name: "DPP_LOG_FORMAT", Default: "json", Doc: "log encoding: json (production) or console (dev)",
 		load: into(oneOf("json", "console"), func(c *Config) *string { return &c.LogFormat })},
 	{Name: "DPP_LOG_LEVEL", Default: "info", Doc: "log level: debug, info, warn, error",
@@ -194,12 +200,16 @@ type Config struct {
 	HTTPAddr  string
 	LogFormat string
 	LogLevel  string
+	// MetricsRefresh is how often the /metrics gauges are recomputed.
+	MetricsRefresh time.Duration
 
 	// Payload codec and its HTTP endpoints (internal/codec).
 	CodecKMSKeyID            string // DPP_CODEC_KMS_KEY_ID, or KMSKeyID when unset
 	CodecToken               string
 	CodecCORSOrigin          string
 	CodecMaxBody             int64
+	CodecPreviousKMSKeyIDs   []string // DPP_CODEC_PREVIOUS_KMS_KEY_IDS
+	CodecMaxDecoded          int64    // DPP_CODEC_MAX_DECODED
 	CodecEncode              bool
 	CodecAllowUIWithoutToken bool
 
