@@ -2,20 +2,17 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
 	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/metrics"
-	"github.com/plusranger/dpp/workflows"
 )
 
 // Timeouts of the worker's HTTP listener (DPP_HTTP_ADDR). A codec request of a
@@ -122,10 +119,10 @@ func (a *App) PolicyGauges() []metrics.Gauge {
 		{Name: "dpp_certificates", Help: "Certificates of sanitization in the evidence log.", Read: a.certificates},
 		{Name: "dpp_tax_records_overdue", Help: "Tax records more than 2 days past their retention.", Read: a.taxRecordsOverdue},
 	}
-	if a.Temporal != nil {
-		gs = append(gs, metrics.Gauge{Name: "dpp_purges_overdue",
-			Help: "Orders still holding PII more than an hour after their purge was due (holds excluded).", Read: a.purgesOverdue})
-	}
+	gs = append(gs, metrics.Gauge{Name: "dpp_purges_overdue",
+		Help: "Sealed orders more than an hour past their purge due time and not on legal hold, whatever the state of their workflow (RetentionAudit purges those whose workflow is gone).", Read: a.purgesOverdue},
+		metrics.Gauge{Name: "dpp_orders_with_problems",
+			Help: "Orders with a step that failed for good (e.g. no invoice issued); find them with OrderProblem in the Web UI.", Read: a.ordersWithProblems})
 	return append(gs, metrics.Gauge{Name: "dpp_sync_lag_seconds", Help: "Age of the OrderSync watermark.", Read: a.syncLag})
 }
 
@@ -155,16 +152,14 @@ func (a *App) syncLag(ctx context.Context) (float64, error) {
 	return a.scalar(ctx, `SELECT COALESCE((SELECT extract(epoch FROM now() - max(watermark)) FROM sync_state), 0)::float8`)
 }
 
-// purgesOverdue counts running orders whose purge is more than an hour overdue
-// and not on legal hold, from Temporal's visibility store.
+// purgesOverdue counts sealed orders more than an hour past their purge due
+// time and not on hold, from the database: an order whose workflow failed, was
+// terminated or never started counts too.
 func (a *App) purgesOverdue(ctx context.Context) (float64, error) {
-	q := fmt.Sprintf(`WorkflowType = %q AND ExecutionStatus = "Running" AND %s < %q AND %s != %q`,
-		workflows.OrderLifecycleName, workflows.PurgeDueAtKey.GetName(), time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
-		workflows.OrderStageKey.GetName(), workflows.StageOnHold)
-	res, err := a.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
-		Namespace: a.Config.TemporalNamespace, Query: q})
-	if err != nil {
-		return 0, errors.Join(errors.New("count overdue purges"), err)
-	}
-	return float64(res.GetCount()), nil
+	n, err := a.Orders.CountOverdue(ctx, time.Now().Add(-time.Hour))
+	return float64(n), err
+}
+
+func (a *App) ordersWithProblems(ctx context.Context) (float64, error) {
+	return a.scalar(ctx, `SELECT count(*) FROM orders WHERE problem IS NOT NULL`)
 }

@@ -164,6 +164,10 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 		latest = maxTime(latest, *r.dueAt)
 	}
 	untilPast(ctx, latest)
+	// dpp_purges_overdue counts from the database, whatever became of the workflows.
+	if n, err := s.app.Orders.CountOverdue(ctx, time.Now()); err != nil || n != 3 {
+		t.Fatalf("overdue before the audit: %d, %v; want 3 (the held one is not)", n, err)
+	}
 
 	res := s.runAudit(ctx)
 	if res.Found != 3 || res.Purged != 2 || res.Running != 1 || len(res.RunningIDs) != 1 || res.RunningIDs[0] != running || res.EvidenceSeq == 0 {
@@ -191,6 +195,9 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 		t.Fatalf("audit evidence %+v", summaries)
 	}
 
+	if n, err := s.app.Orders.CountOverdue(ctx, time.Now()); err != nil || n != 1 {
+		t.Fatalf("overdue after the audit: %d, %v; want 1 (the running one)", n, err)
+	}
 	// Again: nothing new to purge; the running one is still reported.
 	again := s.runAudit(ctx)
 	if again.Found != 1 || again.Purged != 0 || again.Running != 1 {

@@ -114,6 +114,22 @@ func (s *Service) RecordProblem(ctx context.Context, orderID, step, code string)
 	return rec, err
 }
 
+// unheldDue selects each sealed order that no hold stops, with its purge due
+// time ($2: the PII retention in seconds, for rows sealed before due times were
+// recorded).
+const unheldDue = `SELECT amazon_order_id,
+		COALESCE(purge_due_at, latest_delivery_at + make_interval(secs => $2), purchased_at) AS due
+	FROM orders WHERE purged_at IS NULL AND NOT on_hold`
+
+// CountOverdue counts sealed orders that no hold stops whose purge was due
+// before cutoff.
+func (s *Service) CountOverdue(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM (`+unheldDue+`) o WHERE due < $1`,
+		cutoff.UTC(), s.Policy.PIIRetention.Seconds()).Scan(&n)
+	return n, err
+}
+
 // OverdueOrder is a sealed order past its purge due time and not on hold.
 type OverdueOrder struct {
 	AmazonOrderID string
@@ -124,10 +140,7 @@ type OverdueOrder struct {
 // and that no legal hold stops, oldest due first, after the cursor (due time and
 // id of the last order a previous call returned; zero to start).
 func (s *Service) Overdue(ctx context.Context, now time.Time, after OverdueOrder, limit int) ([]OverdueOrder, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT amazon_order_id, due FROM (
-			SELECT amazon_order_id,
-			       COALESCE(purge_due_at, latest_delivery_at + make_interval(secs => $2), purchased_at) AS due
-			  FROM orders WHERE purged_at IS NULL AND NOT on_hold) o
+	rows, err := s.Pool.Query(ctx, `SELECT amazon_order_id, due FROM (`+unheldDue+`) o
 		WHERE due <= $1 AND (due, amazon_order_id) > ($3, $4)
 		ORDER BY due, amazon_order_id LIMIT $5`,
 		now.UTC(), s.Policy.PIIRetention.Seconds(), after.DueAt.UTC(), after.AmazonOrderID, limit)
