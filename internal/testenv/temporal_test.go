@@ -130,10 +130,11 @@ func TestStartTemporalReportsEarlyExit(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	began := time.Now()
 	_, err := StartTemporal(ctx)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "exited during start-up")
 	require.Contains(t, err.Error(), "unknown flag: --bogus")
-	require.Less(t, time.Since(began), 10*time.Second, "a dead server should be noticed at once")
+	// Noticed by watching the process, not by waiting out the start-up deadline.
+	require.NoError(t, ctx.Err(), "a dead server should be noticed before the deadline")
+	require.NotErrorIs(t, err, context.DeadlineExceeded)
 }
