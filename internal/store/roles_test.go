@@ -146,6 +146,8 @@ func TestRolePrivileges(t *testing.T) {
 			"evidence_log":     {privs: "SELECT INSERT"},
 			"signing_keys":     {privs: "SELECT INSERT"},
 			"evidence_head":    {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
+			// To refuse to start on a schema that is not current (00004).
+			"goose_db_version": {privs: "SELECT"},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -284,7 +286,10 @@ func TestWorkerCannotRewriteEvidence(t *testing.T) {
 	mustFail(t, db.worker, codeInsufficientPrivilege, `UPDATE invoices SET number = number + 1`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `UPDATE signing_keys SET retired_at = now()`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM signing_keys`)
-	mustFail(t, db.worker, codeInsufficientPrivilege, `SELECT * FROM goose_db_version`)
+	// The worker reads the migration table (to check the schema), never writes it.
+	mustWork(t, db.worker, `SELECT * FROM goose_db_version`)
+	mustFail(t, db.worker, codeInsufficientPrivilege, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)`)
+	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM goose_db_version`)
 
 	// What the worker may do on the head, its trigger still polices: no going back.
 	mustFail(t, db.worker, codeRestrictViolation, `UPDATE evidence_head SET seq = 1`)
