@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
@@ -60,8 +62,9 @@ type Options struct {
 	SkipTemporal bool
 }
 
-// New connects to everything the configuration names, applies migrations and
-// loads the evidence signing key. Close releases it all.
+// New connects to everything the configuration names, checks that the database
+// schema is current (it never migrates: `starter migrate` does) and loads the
+// evidence signing key. Close releases it all.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a := &App{Config: cfg, Log: opts.Logger, Metrics: metrics.New()}
 	if a.Log == nil {
@@ -76,21 +79,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			a.Close()
 		}
 	}()
-	// Migrations run first, as the schema owner through a short-lived pool (they
-	// create the worker's role when missing); everything else uses DATABASE_URL.
-	migrationsURL, migrationsVar := cfg.MigrationsDatabaseURL, "DPP_MIGRATIONS_DATABASE_URL"
-	if migrationsURL == "" || migrationsURL == cfg.DatabaseURL {
-		migrationsURL, migrationsVar = cfg.DatabaseURL, "DATABASE_URL"
-	}
-	if err := store.MigrateURL(ctx, migrationsURL); err != nil {
-		return nil, fmt.Errorf("%s: %w", migrationsVar, err)
-	}
+	// The worker never migrates (`starter migrate` does, as the schema owner): it
+	// checks, read-only, that the schema is exactly what this build expects.
 	var err error
 	if a.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	if err := a.Pool.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w%s", err, roleHint(err))
+	}
+	if err := store.CheckSchema(ctx, a.Pool); err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	kmsClient, err := vault.NewKMSClient(ctx, cfg.AWSRegion, cfg.KMSEndpoint)
 	if err != nil {
@@ -135,6 +134,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// roleHint adds a hint when the login role does not exist yet: the migrations
+// create dpp_worker and dpp_auditor.
+func roleHint(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "28000" && strings.Contains(pgErr.Message, "does not exist") {
+		return " (the migrations create the roles dpp_worker and dpp_auditor: run `" + store.MigrateCommand + "` first)"
+	}
+	return ""
 }
 
 // Activities builds the activities with production dependencies.
