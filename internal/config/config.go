@@ -26,8 +26,9 @@ type Setting struct {
 
 // Settings lists every variable in the order `worker -help` prints them.
 var Settings = []Setting{
-	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form) the worker and starter use; in production as the least-privileged role dpp_worker"},
-	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only to apply migrations at start (they create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL"},
+	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form) the worker and starter use; in production as the least-privileged role dpp_worker (auditor commands: dpp_auditor)"},
+	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only by `starter migrate` (the migrations create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL. The worker never migrates: it refuses to start on a schema that is not current"},
+	{Name: "DPP_EVIDENCE_KEYS", Doc: "file of the pinned public signing keys (`starter evidence keys > FILE`, kept outside the database) that `starter evidence verify` and `starter certificate` trust; required by them, not used by the worker"},
 	{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", Doc: "Temporal frontend host:port"},
 	{Name: "TEMPORAL_NAMESPACE", Default: "default", Doc: "Temporal namespace"},
 	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls"},
@@ -82,8 +83,10 @@ type Config struct {
 	TaskQueue         string
 
 	// MigrationsDatabaseURL is the schema owner's connection string (DatabaseURL
-	// when DPP_MIGRATIONS_DATABASE_URL is unset).
+	// when DPP_MIGRATIONS_DATABASE_URL is unset), used only by `starter migrate`.
 	MigrationsDatabaseURL string
+	// EvidenceKeysFile is the pinned public signing keys file (DPP_EVIDENCE_KEYS).
+	EvidenceKeysFile string
 
 	AWSRegion       string
 	KMSEndpoint     string
@@ -145,6 +148,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		DatabaseURL:            l.str("DATABASE_URL"),
 		MigrationsDatabaseURL:  l.str("DPP_MIGRATIONS_DATABASE_URL"),
+		EvidenceKeysFile:       l.str("DPP_EVIDENCE_KEYS"),
 		TemporalAddress:        l.str("TEMPORAL_ADDRESS"),
 		TemporalNamespace:      l.str("TEMPORAL_NAMESPACE"),
 		TaskQueue:              l.str("DPP_TASK_QUEUE"),
@@ -220,6 +224,40 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("invalid configuration (see `worker -help`):\n%w", err)
 	}
 	return c, nil
+}
+
+// MigrationsURL is all `starter migrate` reads: the schema owner's connection
+// string from DPP_MIGRATIONS_DATABASE_URL, else DATABASE_URL (else its default),
+// and the name of the variable it came from.
+func MigrationsURL(getenv func(string) string) (dsn, variable string) {
+	l := loader{getenv: getenv}
+	if v := l.str("DPP_MIGRATIONS_DATABASE_URL"); v != "" {
+		return v, "DPP_MIGRATIONS_DATABASE_URL"
+	}
+	return l.str("DATABASE_URL"), "DATABASE_URL"
+}
+
+// Auditor is the configuration of the auditor's commands (`starter evidence
+// verify|keys|head`, `starter certificate`): a database URL, read-only is enough
+// (dpp_auditor), and the pinned public keys. No KMS, no Temporal, no seller
+// settings, no AWS variables.
+type Auditor struct {
+	DatabaseURL      string
+	EvidenceKeysFile string // DPP_EVIDENCE_KEYS
+}
+
+// LoadAuditor reads only DATABASE_URL and DPP_EVIDENCE_KEYS; requireKeys makes
+// the latter required (commands that verify signatures need it).
+func LoadAuditor(getenv func(string) string, requireKeys bool) (*Auditor, error) {
+	l := loader{getenv: getenv}
+	a := &Auditor{DatabaseURL: l.str("DATABASE_URL"), EvidenceKeysFile: l.str("DPP_EVIDENCE_KEYS")}
+	if requireKeys && a.EvidenceKeysFile == "" {
+		l.fail("DPP_EVIDENCE_KEYS", "is required: "+lookup("DPP_EVIDENCE_KEYS").Doc)
+	}
+	if err := errors.Join(l.errs...); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return a, nil
 }
 
 // PrintHelp writes the table of settings with defaults and meanings.
