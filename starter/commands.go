@@ -90,7 +90,7 @@ func openAuditor(ctx context.Context, keys bool) (*app.Auditor, error) {
 // headFlags collects repeated --head SEQ:HASH flags.
 func headFlags(fs *flag.FlagSet) *[]evidence.Head {
 	var heads []evidence.Head
-	fs.Func("head", "a head published earlier (SEQ:HASH, from `starter evidence head`) the chain must still contain; repeatable", func(s string) error {
+	fs.Func("head", "the chain must still contain this head, published earlier: `SEQ:HASH` as starter evidence head prints it (repeatable)", func(s string) error {
 		h, err := evidence.ParseHead(s)
 		if err == nil {
 			heads = append(heads, h)
@@ -166,7 +166,10 @@ func evidenceVerify(ctx context.Context, args []string) error {
 	if !report.OK() {
 		b := report.FirstBroken
 		before := ""
-		if b.Seq > 1 {
+		switch {
+		case b.Seq == 2:
+			before = " (seq 1 verifies)"
+		case b.Seq > 2:
 			before = fmt.Sprintf(" (seq 1 to %d verify)", b.Seq-1)
 		}
 		return fmt.Errorf("evidence chain BROKEN: first bad entry seq %d: %s%s", b.Seq, b.Reason, before)

@@ -165,7 +165,7 @@ func CheckSchema(ctx context.Context, q interface {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
 			// The grant that lets the worker read the table came with migration 4.
-			return &SchemaError{Reason: "this role may not read goose_db_version yet"}
+			return &SchemaError{Reason: "this role may not read goose_db_version, which migration 00004 grants"}
 		}
 		return fmt.Errorf("check schema: %w", err)
 	}
@@ -183,7 +183,7 @@ func CheckSchema(ctx context.Context, q interface {
 	if err := rows.Err(); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-			return &SchemaError{Reason: "this role may not read goose_db_version yet"}
+			return &SchemaError{Reason: "this role may not read goose_db_version, which migration 00004 grants"}
 		}
 		return fmt.Errorf("check schema: %w", err)
 	}
