@@ -356,6 +356,9 @@ func VerifyWith(ctx context.Context, q Querier, opts VerifyOptions) (VerifyRepor
 	}
 	published := map[int64][]byte{}
 	for _, h := range opts.Heads {
+		if h.Seq == 0 && !bytes.Equal(h.Hash, GenesisHash) {
+			return VerifyReport{}, fmt.Errorf("evidence: verify: published head %s: seq 0 is the genesis, whose hash is 32 zero bytes", h)
+		}
 		if prev, ok := published[h.Seq]; ok && !bytes.Equal(prev, h.Hash) {
 			return VerifyReport{}, fmt.Errorf("evidence: verify: two published heads for seq %d with different hashes", h.Seq)
 		}

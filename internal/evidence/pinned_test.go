@@ -93,6 +93,9 @@ func TestPublishedHeadsCatchATruncatedOrReplacedTail(t *testing.T) {
 		_, err := evidence.VerifyWith(ctx, pool, evidence.VerifyOptions{Keys: pinnedKeys(t, s),
 			Heads: []evidence.Head{h, {Seq: 1, Hash: evidence.GenesisHash}}})
 		require.ErrorContains(t, err, "two published heads for seq 1")
+		_, err = evidence.VerifyWith(ctx, pool, evidence.VerifyOptions{Keys: pinnedKeys(t, s),
+			Heads: []evidence.Head{{Seq: 0, Hash: h.Hash}}})
+		require.ErrorContains(t, err, "seq 0 is the genesis")
 	})
 }
 

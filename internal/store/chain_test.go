@@ -101,8 +101,16 @@ func TestEvidenceInsertMustExtendTheChain(t *testing.T) {
 	if err != nil || h.Seq != 4 || !bytes.Equal(h.Hash, r4.Hash) {
 		t.Fatalf("head after the insert: %s (entry 4: %x, %v)", h, r4.Hash, err)
 	}
-	// The worker can still append through the evidence package after that.
-	appendEvidence(t, db.worker, 0)
+	// A worker built before 00004 moves the head itself after its insert: setting
+	// it where the insert already put it is allowed (a no-op); anything else is not.
+	mustWork(t, db.worker, `UPDATE evidence_head SET seq = 4, hash = (SELECT hash FROM evidence_log WHERE seq = 4)`)
+	mustFail(t, db.worker, codeRestrictViolation, `UPDATE evidence_head SET seq = 3, hash = (SELECT hash FROM evidence_log WHERE seq = 3)`)
+	mustFail(t, db.worker, codeRestrictViolation, `UPDATE evidence_head SET seq = 5`)
+	// The worker still appends through the evidence package after that.
+	appendEvidenceFrom(t, db.worker, 5, 6)
+	if h := headOf(t, db.auditor); h.Seq != 6 {
+		t.Fatalf("head after the worker's appends: %s, want seq 6", h)
+	}
 }
 
 func hexOf(b []byte) string {

@@ -72,6 +72,12 @@ func connect(t *testing.T, dsn string) *pgxpool.Pool {
 // the way, as on a worker's first start).
 func appendEvidence(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
+	appendEvidenceFrom(t, pool, 1, n)
+}
+
+// appendEvidenceFrom appends the entries for orders first..last.
+func appendEvidenceFrom(t *testing.T, pool *pgxpool.Pool, first, last int) {
+	t.Helper()
 	ctx := context.Background()
 	k := testenv.KMSForTest(t)
 	client, err := k.Client(ctx)
@@ -86,7 +92,7 @@ func appendEvidence(t *testing.T, pool *pgxpool.Pool, n int) {
 	if err != nil {
 		t.Fatalf("worker creates the signing key: %v", err)
 	}
-	for i := 1; i <= n; i++ {
+	for i := first; i <= last; i++ {
 		order := fmt.Sprintf("202-%07d-0000001", i)
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			_, _, err := evidence.Append(ctx, tx, signer, evidence.Entry{
