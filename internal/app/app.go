@@ -136,11 +136,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-// roleHint adds a hint when the login role does not exist yet: the migrations
-// create dpp_worker and dpp_auditor.
+// roleHint adds a hint when dpp_worker or dpp_auditor does not exist yet: the
+// migrations create them.
 func roleHint(err error) string {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "28000" && strings.Contains(pgErr.Message, "does not exist") {
+	if errors.As(err, &pgErr) && pgErr.Code == "28000" && strings.Contains(pgErr.Message, "does not exist") &&
+		(strings.Contains(pgErr.Message, `"`+store.WorkerRole+`"`) || strings.Contains(pgErr.Message, `"`+store.AuditorRole+`"`)) {
 		return " (the migrations create the roles dpp_worker and dpp_auditor: run `" + store.MigrateCommand + "` first)"
 	}
 	return ""
