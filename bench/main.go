@@ -530,9 +530,8 @@ func (e *env) workerEnv(httpAddr string) []string {
 	envv := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		// As in production and `make run`: the worker runs as the least-privileged
-		// role and migrates as the owner (the migrations create the role).
+		// role; createDatabase migrated as the owner (the migrations create the role).
 		"DATABASE_URL=" + withUser(e.dsn, "dpp_worker"),
-		"DPP_MIGRATIONS_DATABASE_URL=" + e.dsn,
 		"TEMPORAL_ADDRESS=" + e.temporal.addr,
 		"TEMPORAL_NAMESPACE=default",
 		"DPP_TASK_QUEUE=" + workflows.TaskQueue,

@@ -28,6 +28,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+
+	"github.com/plusranger/dpp/internal/store"
 )
 
 // searchAttributes are registered at the dev server's start, as scripts/dev-stack
@@ -274,8 +276,8 @@ func (p *kmsProxy) snapshot() map[string]int64 {
 
 // ---------------------------------------------------------------- PostgreSQL
 
-// createDatabase creates an empty database (the worker migrates it at start) and
-// registers its drop.
+// createDatabase creates a database, migrates it as the owner (what `starter
+// migrate` does: the worker only checks the schema) and registers its drop.
 func createDatabase(ctx context.Context, adminDSN string) (string, string, error) {
 	conn, err := pgx.Connect(ctx, adminDSN)
 	if err != nil {
@@ -307,6 +309,9 @@ func createDatabase(ctx context.Context, adminDSN string) (string, string, error
 		return "", "", err
 	}
 	u.Path = "/" + name
+	if _, err := store.MigrateURL(ctx, u.String()); err != nil {
+		return "", "", fmt.Errorf("migrate database %s: %w", name, err)
+	}
 	return u.String(), name, nil
 }
 

@@ -18,8 +18,10 @@ import (
 
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -77,18 +79,50 @@ func start(ctx context.Context, args []string) error {
 	return nil
 }
 
+// openAuditor connects with nothing but DATABASE_URL (and, when keys is true,
+// the pinned keys in DPP_EVIDENCE_KEYS): the auditor's commands need no KMS, no
+// Temporal, no seller settings and no migrations.
+func openAuditor(ctx context.Context, keys bool) (*app.Auditor, error) {
+	cfg, err := config.LoadAuditor(os.Getenv, keys)
+	if err != nil {
+		return nil, err
+	}
+	return app.OpenAuditor(ctx, cfg)
+}
+
+// headFlags collects repeated --head SEQ:HASH flags.
+func headFlags(fs *flag.FlagSet) *[]evidence.Head {
+	var heads []evidence.Head
+	fs.Func("head", "the chain must still contain this head, published earlier: `SEQ:HASH` as starter evidence head prints it (repeatable)", func(s string) error {
+		h, err := evidence.ParseHead(s)
+		if err == nil {
+			heads = append(heads, h)
+		}
+		return err
+	})
+	return &heads
+}
+
 func certificate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("certificate", flag.ExitOnError)
-	fs.Parse(args)
-	if fs.NArg() != 1 {
-		return errors.New("usage: starter certificate <amazonOrderId>")
+	heads := headFlags(fs)
+	orderID := ""
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		orderID, args = args[0], args[1:]
 	}
-	a, err := open(ctx, false)
+	fs.Parse(args)
+	if orderID == "" && fs.NArg() == 1 {
+		orderID = fs.Arg(0)
+	}
+	if orderID == "" {
+		return errors.New("usage: starter certificate <amazonOrderId> [--head SEQ:HASH]")
+	}
+	a, err := openAuditor(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	certs, err := a.Certificates(ctx, fs.Arg(0))
+	certs, err := a.Certificates(ctx, orderID, *heads)
 	if err != nil {
 		return err
 	}
@@ -97,23 +131,117 @@ func certificate(ctx context.Context, args []string) error {
 	return enc.Encode(certs)
 }
 
+const evidenceUsage = `usage: starter evidence verify [--head SEQ:HASH]...   check the chain with the pinned keys (DPP_EVIDENCE_KEYS)
+       starter evidence keys                           print the public signing keys (the DPP_EVIDENCE_KEYS format)
+       starter evidence head                           print the current head, SEQ:HASH, for publishing`
+
 func evidenceCmd(ctx context.Context, args []string) error {
-	if len(args) != 1 || args[0] != "verify" {
-		return errors.New("usage: starter evidence verify")
+	if len(args) == 0 {
+		return errors.New(evidenceUsage)
 	}
-	a, err := open(ctx, false)
+	switch args[0] {
+	case "verify":
+		return evidenceVerify(ctx, args[1:])
+	case "keys":
+		return evidenceKeys(ctx, args[1:])
+	case "head":
+		return evidenceHead(ctx, args[1:])
+	}
+	return errors.New(evidenceUsage)
+}
+
+func evidenceVerify(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("evidence verify", flag.ExitOnError)
+	heads := headFlags(fs)
+	fs.Parse(args)
+	if fs.NArg() != 0 {
+		return errors.New(evidenceUsage)
+	}
+	a, err := openAuditor(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	report, err := a.VerifyEvidence(ctx)
+	report, err := a.Verify(ctx, *heads)
 	if err != nil {
 		return err
 	}
 	if !report.OK() {
-		return fmt.Errorf("evidence chain BROKEN after %d good entries: %v", report.Records, report.FirstBroken)
+		b := report.FirstBroken
+		before := ""
+		switch {
+		case b.Seq == 2:
+			before = " (seq 1 verifies)"
+		case b.Seq > 2:
+			before = fmt.Sprintf(" (seq 1 to %d verify)", b.Seq-1)
+		}
+		return fmt.Errorf("evidence chain BROKEN: first bad entry seq %d: %s%s", b.Seq, b.Reason, before)
 	}
-	fmt.Printf("evidence chain intact: %d entries, signatures and links verified\n", report.Records)
+	fmt.Printf("evidence chain intact: %s, signatures (%s) and links verified", plural(report.Records, "entry", "entries"),
+		plural(len(a.Keys), "pinned key", "pinned keys"))
+	if len(*heads) > 0 {
+		fmt.Printf(", %s present", plural(len(*heads), "published head", "published heads"))
+	}
+	fmt.Printf("\nhead %s\n", report.Head)
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func evidenceKeys(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("evidence keys", flag.ExitOnError)
+	fs.Parse(args)
+	a, err := openAuditor(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	kf, err := evidence.ListKeys(ctx, a.Pool)
+	if err != nil {
+		return err
+	}
+	if len(kf.Keys) == 0 {
+		return errors.New("no signing key yet: the worker creates one on its first start")
+	}
+	return kf.Write(os.Stdout)
+}
+
+func evidenceHead(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("evidence head", flag.ExitOnError)
+	fs.Parse(args)
+	a, err := openAuditor(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	h, err := evidence.ReadHead(ctx, a.Pool)
+	if err != nil {
+		return err
+	}
+	fmt.Println(h)
+	return nil
+}
+
+// migrate applies the migrations as the schema owner. It reads nothing but
+// DPP_MIGRATIONS_DATABASE_URL (else DATABASE_URL).
+func migrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ExitOnError)
+	fs.Parse(args)
+	dsn, variable := config.MigrationsURL(os.Getenv)
+	applied, err := store.MigrateURL(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("%s: %w", variable, err)
+	}
+	for _, name := range applied {
+		fmt.Printf("applied %s\n", name)
+	}
+	versions := store.Versions()
+	fmt.Printf("schema current: version %d (%d migrations, %d applied now)\n", versions[len(versions)-1], len(versions), len(applied))
 	return nil
 }
 

@@ -1,7 +1,9 @@
-// Command starter is the operator's CLI: it sets up Temporal (search attributes,
-// schedules), prints and verifies evidence, exports invoices, and runs the SP-API
-// sandbox for development. Configuration comes from the same environment as the
-// worker (`worker -help`).
+// Command starter is the operator's and the auditor's CLI: it migrates the
+// database, sets up Temporal (search attributes, schedules), exports invoices,
+// runs the SP-API sandbox for development, and prints and verifies evidence.
+// Operator commands take the worker's environment (`worker -help`); `migrate`
+// reads only the owner's database URL; the auditor commands read only
+// DATABASE_URL and DPP_EVIDENCE_KEYS.
 package main
 
 import (
@@ -14,13 +16,21 @@ import (
 
 const usage = `Usage: starter <command> [flags]
 
-Commands:
+Operator commands (the worker's environment):
+  migrate                            apply the database migrations as the schema owner
+                                     (DPP_MIGRATIONS_DATABASE_URL, else DATABASE_URL; nothing else is read)
   setup                              register search attributes and create (or update) the schedules
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
-  certificate <amazonOrderId>        print the order's certificates of sanitization and check them
-  evidence verify                    check the whole evidence chain; non-zero exit names the first broken link
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
+
+Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
+commands also DPP_EVIDENCE_KEYS, the pinned public keys):
+  evidence keys                      print the public signing keys, the DPP_EVIDENCE_KEYS file format
+  evidence head                      print the chain's current head, SEQ:HASH, for publishing
+  evidence verify [--head SEQ:HASH]  check the whole chain with the pinned keys (and that it still
+                                     contains each published head); non-zero exit names the first bad entry
+  certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
 
 Run 'starter <command> -h' for a command's flags.
 `
@@ -35,6 +45,8 @@ func main() {
 	cmd, args := os.Args[1], os.Args[2:]
 	var err error
 	switch cmd {
+	case "migrate":
+		err = migrate(ctx, args)
 	case "setup":
 		err = setup(ctx, args)
 	case "start":

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +18,10 @@ import (
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/spapi/sandbox/sandboxtest"
+	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
 )
 
@@ -82,20 +87,39 @@ func TestEvidenceCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, code := starter(t, env, "certificate", id)
+	// The auditor: a read-only database URL (dpp_auditor) and nothing else, not
+	// even KMS or AWS variables. First the keys, pinned outside the database.
+	dir := t.TempDir()
+	audit := map[string]string{"DATABASE_URL": testenv.AsRole(t, dsn, store.AuditorRole)}
+	out, code := starter(t, audit, "evidence", "keys")
+	if code != 0 || !strings.Contains(out, `"keyId": "`+a.Signer.KeyID()+`"`) {
+		t.Fatalf("evidence keys: exit %d\n%s", code, out)
+	}
+	keysFile := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(keysFile, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = starter(t, audit, "evidence", "verify")
+	if code != 1 || !strings.Contains(out, "DPP_EVIDENCE_KEYS is required") {
+		t.Fatalf("evidence verify without pinned keys: exit %d\n%s", code, out)
+	}
+	audit["DPP_EVIDENCE_KEYS"] = keysFile
+
+	out, code = starter(t, audit, "certificate", id)
 	if code == 0 || !strings.Contains(out, "not purged yet") {
 		t.Fatalf("certificate before purge: exit %d\n%s", code, out)
 	}
 	if _, err := acts.PurgeOrder(ctx, activities.PurgeInput{AmazonOrderID: id, Reason: "purge-now", RequestedBy: "dpo"}); err != nil {
 		t.Fatal(err)
 	}
-	out, code = starter(t, env, "certificate", id)
+	out, code = starter(t, audit, "certificate", id)
 	var certs []app.CheckedCertificate
 	if code != 0 || json.Unmarshal([]byte(out), &certs) != nil || len(certs) != 1 || !certs[0].SignatureValid || !certs[0].ChainIntact {
 		t.Fatalf("certificate: exit %d\n%s", code, out)
 	}
 
-	pdf := filepath.Join(t.TempDir(), "invoice.pdf")
+	// The operator exports the invoice (recorded as evidence), with the worker's environment.
+	pdf := filepath.Join(dir, "invoice.pdf")
 	// Free text is refused: the evidence log keeps who and why for years.
 	out, code = starter(t, env, "invoice", id, "-o", pdf, "-by", "dpo", "-purpose", "VAT return for jane@example.com")
 	if code != 1 || !strings.Contains(out, "-purpose must be one of: vat-return") || strings.Contains(out, "jane") {
@@ -109,33 +133,106 @@ func TestEvidenceCommands(t *testing.T) {
 	if b, _ := os.ReadFile(pdf); code != 0 || !strings.HasPrefix(string(b), "%PDF") {
 		t.Fatalf("invoice: exit %d\n%s", code, out)
 	}
-	out, code = starter(t, env, "evidence", "verify")
-	if code != 0 || !strings.Contains(out, "2 entries") {
+	out, code = starter(t, audit, "evidence", "verify")
+	if code != 0 || !strings.Contains(out, "2 entries") || !strings.Contains(out, "1 pinned key)") {
 		t.Fatalf("evidence verify: exit %d\n%s", code, out)
 	}
+	out, code = starter(t, audit, "evidence", "head")
+	head, err := evidence.ParseHead(out)
+	if code != 0 || err != nil || head.Seq != 2 || !strings.Contains(out, head.String()) {
+		t.Fatalf("evidence head: exit %d, %v\n%s", code, err, out)
+	}
+	out, code = starter(t, audit, "evidence", "verify", "--head", head.String())
+	if code != 0 || !strings.Contains(out, "1 published head present") || !strings.Contains(out, "head "+head.String()) {
+		t.Fatalf("evidence verify --head: exit %d\n%s", code, out)
+	}
+	out, code = starter(t, audit, "certificate", id, "--head", head.String())
+	if code != 0 {
+		t.Fatalf("certificate --head: exit %d\n%s", code, out)
+	}
 
-	// The owner rewrites history behind the trigger's back: verify names the entry.
 	owner, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer owner.Close(ctx)
-	for _, q := range []string{
-		`ALTER TABLE evidence_log DISABLE TRIGGER USER`,
-		`UPDATE evidence_log SET body = convert_to(replace(convert_from(body, 'UTF8'), 'purge-now', 'retention-expired'), 'UTF8') WHERE seq = 1`,
-		`ALTER TABLE evidence_log ENABLE TRIGGER USER`,
-	} {
-		if _, err := owner.Exec(ctx, q); err != nil {
+	ownerExec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := owner.Exec(ctx, q, args...); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	out, code = starter(t, env, "evidence", "verify")
-	if code != 1 || !strings.Contains(out, "seq 1") {
-		t.Fatalf("evidence verify after tampering: exit %d\n%s", code, out)
+
+	// The owner cuts the tail (the export record) and rewinds the head: every
+	// remaining entry verifies, but the published head is gone.
+	ownerExec(`ALTER TABLE evidence_log DISABLE TRIGGER USER`)
+	ownerExec(`ALTER TABLE evidence_head DISABLE TRIGGER USER`)
+	ownerExec(`DELETE FROM evidence_log WHERE seq = 2`)
+	ownerExec(`UPDATE evidence_head SET seq = 1, hash = (SELECT hash FROM evidence_log WHERE seq = 1)`)
+	out, code = starter(t, audit, "evidence", "verify")
+	if code != 0 || !strings.Contains(out, "1 entry,") {
+		t.Fatalf("evidence verify after a cut, without the published head: exit %d\n%s", code, out)
 	}
-	out, code = starter(t, env, "certificate", id)
-	if code != 1 || !strings.Contains(out, "does not verify") {
+	out, code = starter(t, audit, "evidence", "verify", "--head", head.String())
+	if code != 1 || !strings.Contains(out, "first bad entry seq 2") || !strings.Contains(out, "entries were removed") {
+		t.Fatalf("evidence verify --head after a cut: exit %d\n%s", code, out)
+	}
+
+	// The owner rewrites the certificate, with a signing key of their own added
+	// to signing_keys, and relinks the head: the pinned keys name the entry.
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	forger := evidence.KeyIDFor(pub)
+	ownerExec(`INSERT INTO signing_keys (key_id, public_key, sealed_private_key, kms_key_id, wrapped_data_key, retired_at)
+		VALUES ($1, $2, '\x00', 'none', '\x00', now())`, forger, []byte(pub))
+	r, err := evidence.BySeq(ctx, owner, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body = []byte(strings.Replace(string(r.Body), "purge-now", "retention-expired", 1))
+	r.SigningKeyID = forger
+	r.Hash = evidence.ComputeHash(r)
+	r.Signature = ed25519.Sign(priv, r.Hash)
+	ownerExec(`UPDATE evidence_log SET body = $1, hash = $2, signature = $3, signing_key_id = $4 WHERE seq = 1`,
+		[]byte(r.Body), r.Hash, r.Signature, r.SigningKeyID)
+	ownerExec(`UPDATE evidence_head SET hash = $1`, r.Hash)
+	ownerExec(`ALTER TABLE evidence_log ENABLE TRIGGER USER`)
+	ownerExec(`ALTER TABLE evidence_head ENABLE TRIGGER USER`)
+	if rep, err := a.VerifyEvidence(ctx); err != nil || !rep.OK() {
+		t.Fatalf("the forgery was expected to pass with the database's keys: %+v, %v", rep.FirstBroken, err)
+	}
+	out, code = starter(t, audit, "evidence", "verify")
+	if code != 1 || !strings.Contains(out, "first bad entry seq 1") || !strings.Contains(out, forger) || !strings.Contains(out, "not among the trusted keys") {
+		t.Fatalf("evidence verify after the rewrite: exit %d\n%s", code, out)
+	}
+	t.Logf("evidence verify: %s", out)
+	out, code = starter(t, audit, "certificate", id)
+	if code != 1 || !strings.Contains(out, "does not verify") || !strings.Contains(out, "not among the trusted keys") {
 		t.Fatalf("certificate after tampering: exit %d\n%s", code, out)
+	}
+}
+
+// TestMigrateCommand: `starter migrate` needs the owner's URL and nothing else:
+// DPP_MIGRATIONS_DATABASE_URL, else DATABASE_URL. A second run applies nothing.
+func TestMigrateCommand(t *testing.T) {
+	dsn := testenv.EmptyDatabase(t)
+	out, code := starter(t, map[string]string{"DPP_MIGRATIONS_DATABASE_URL": dsn, "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"}, "migrate")
+	last := store.Versions()[len(store.Versions())-1]
+	if code != 0 || !strings.Contains(out, "applied 00001_orders.sql") || !strings.Contains(out, "applied 00004_evidence_chain.sql") ||
+		!strings.Contains(out, fmt.Sprintf("schema current: version %d", last)) {
+		t.Fatalf("migrate: exit %d\n%s", code, out)
+	}
+	out, code = starter(t, map[string]string{"DATABASE_URL": dsn}, "migrate")
+	if code != 0 || strings.Contains(out, "applied 0") || !strings.Contains(out, "0 applied now") {
+		t.Fatalf("migrate again (DATABASE_URL): exit %d\n%s", code, out)
+	}
+	// The auditor reads the genesis head of the fresh log.
+	out, code = starter(t, map[string]string{"DATABASE_URL": testenv.AsRole(t, dsn, store.AuditorRole)}, "evidence", "head")
+	if code != 0 || strings.TrimSpace(out) != fmt.Sprintf("0:%x", evidence.GenesisHash) {
+		t.Fatalf("evidence head of an empty log: exit %d\n%s", code, out)
+	}
+	out, code = starter(t, map[string]string{"DPP_MIGRATIONS_DATABASE_URL": "postgres://postgres@127.0.0.1:1/none"}, "migrate")
+	if code != 1 || !strings.Contains(out, "DPP_MIGRATIONS_DATABASE_URL") {
+		t.Fatalf("migrate with an unreachable database: exit %d\n%s", code, out)
 	}
 }
 
@@ -147,6 +244,12 @@ func TestUsageAndBadArguments(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if out, code := starter(t, nil, "invoice", "205-1234567-7654321"); code != 1 || !strings.Contains(out, "-o file.pdf") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if out, code := starter(t, nil, "evidence", "rewrite"); code != 1 || !strings.Contains(out, "starter evidence keys") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if out, code := starter(t, nil, "evidence", "verify", "--head", "12:beef"); code != 2 || !strings.Contains(out, "64 hex digits") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }

@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/plusranger/dpp/internal/store"
+	"github.com/plusranger/dpp/internal/testenv"
 )
 
 // The test binary runs main() itself when asked, so the real start-up path is
@@ -50,5 +58,39 @@ func TestHelpListsTheSettings(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("-help lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestRefusesASchemaThatIsBehind: the worker never migrates; on a database an
+// older release left behind it exits at once, naming what is missing and
+// `starter migrate`, before it contacts KMS or Temporal.
+func TestRefusesASchemaThatIsBehind(t *testing.T) {
+	dsn := testenv.EmptyDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.MigrateTo(ctx, pool, 3)
+	pool.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := runWorker(t, "", "DATABASE_URL="+dsn, "DPP_KMS_KEY_ID=alias/not-reached",
+		"DPP_SELLER_NAME=Plusranger Ltd", "DPP_SELLER_ADDRESS=1 High St|Leeds", "DPP_SELLER_VAT_NUMBER=GB123456789",
+		"TEMPORAL_ADDRESS=127.0.0.1:1")
+	if code != 1 || !strings.Contains(out, "migration 00004") || !strings.Contains(out, "`starter migrate`") {
+		t.Fatalf("exit code %d, want 1 naming migration 00004 and starter migrate; output:\n%s", code, out)
+	}
+	t.Logf("%s", out)
+	var version int
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
+		t.Fatalf("schema version %d after the refused start (%v): the worker must not migrate", version, err)
 	}
 }

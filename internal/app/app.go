@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
@@ -65,8 +67,9 @@ type Options struct {
 	SkipTemporal bool
 }
 
-// New connects to everything the configuration names, applies migrations and
-// loads the evidence signing key. Close releases it all.
+// New connects to everything the configuration names, checks that the database
+// schema is current (it never migrates: `starter migrate` does) and loads the
+// evidence signing key. Close releases it all.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a := &App{Config: cfg, Log: opts.Logger, Metrics: metrics.New()}
 	if a.Log == nil {
@@ -81,21 +84,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			a.Close()
 		}
 	}()
-	// Migrations run first, as the schema owner through a short-lived pool (they
-	// create the worker's role when missing); everything else uses DATABASE_URL.
-	migrationsURL, migrationsVar := cfg.MigrationsDatabaseURL, "DPP_MIGRATIONS_DATABASE_URL"
-	if migrationsURL == "" || migrationsURL == cfg.DatabaseURL {
-		migrationsURL, migrationsVar = cfg.DatabaseURL, "DATABASE_URL"
-	}
-	if err := store.MigrateURL(ctx, migrationsURL); err != nil {
-		return nil, fmt.Errorf("%s: %w", migrationsVar, err)
-	}
+	// The worker never migrates (`starter migrate` does, as the schema owner): it
+	// checks, read-only, that the schema is exactly what this build expects.
 	var err error
 	if a.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	if err := a.Pool.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w%s", err, roleHint(err))
+	}
+	if err := store.CheckSchema(ctx, a.Pool); err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	kmsClient, err := vault.NewKMSClient(ctx, cfg.AWSRegion, cfg.KMSEndpoint)
 	if err != nil {
@@ -140,6 +139,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// roleHint adds a hint when dpp_worker or dpp_auditor does not exist yet: the
+// migrations create them.
+func roleHint(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "28000" && strings.Contains(pgErr.Message, "does not exist") &&
+		(strings.Contains(pgErr.Message, `"`+store.WorkerRole+`"`) || strings.Contains(pgErr.Message, `"`+store.AuditorRole+`"`)) {
+		return " (the migrations create the roles dpp_worker and dpp_auditor: run `" + store.MigrateCommand + "` first)"
+	}
+	return ""
 }
 
 // Activities builds the activities with production dependencies.

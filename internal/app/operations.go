@@ -124,20 +124,31 @@ type CheckedCertificate struct {
 }
 
 // Certificates returns an order's certificates of sanitization, each checked:
-// its signature, its link to the entry before it, and the whole chain.
+// its signature, its link to the entry before it, and the whole chain. It trusts
+// the public keys in the database; auditors use CheckCertificates with pinned keys.
 func (a *App) Certificates(ctx context.Context, amazonOrderID string) ([]CheckedCertificate, error) {
-	recs, err := evidence.Get(ctx, a.Pool, amazonOrderID, evidence.KindCertificate)
+	return CheckCertificates(ctx, a.Pool, evidence.VerifyOptions{}, amazonOrderID)
+}
+
+// CheckCertificates returns an order's certificates of sanitization (evidence
+// entries of kind evidence.KindCertificate about it), each checked with
+// opts.Keys (nil: the keys in the database): its signature, its link to the
+// entry before it, and the whole chain (including opts.Heads). It only reads, so
+// dpp_auditor may run it; an error names the first certificate that fails.
+func CheckCertificates(ctx context.Context, q evidence.Querier, opts evidence.VerifyOptions, amazonOrderID string) ([]CheckedCertificate, error) {
+	recs, err := evidence.Get(ctx, q, amazonOrderID, evidence.KindCertificate)
 	if err != nil {
 		return nil, err
 	}
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("no certificate of sanitization for order %s (not purged yet?)", amazonOrderID)
 	}
-	keys, err := evidence.PublicKeys(ctx, a.Pool)
-	if err != nil {
-		return nil, err
+	if opts.Keys == nil {
+		if opts.Keys, err = evidence.PublicKeys(ctx, q); err != nil {
+			return nil, err
+		}
 	}
-	chain, err := evidence.Verify(ctx, a.Pool, keys)
+	chain, err := evidence.VerifyWith(ctx, q, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -148,13 +159,15 @@ func (a *App) Certificates(ctx context.Context, amazonOrderID string) ([]Checked
 			SigningKeyID: r.SigningKeyID, Certificate: r.Body, ChainIntact: chain.OK()}
 		prev := evidence.GenesisHash
 		if r.Seq > 1 {
-			p, err := evidence.BySeq(ctx, a.Pool, r.Seq-1)
+			p, err := evidence.BySeq(ctx, q, r.Seq-1)
 			if err != nil {
 				return nil, err
 			}
 			prev = p.Hash
 		}
-		if err := evidence.VerifyRecord(r, keys[r.SigningKeyID], prev); err != nil {
+		if pub, ok := opts.Keys[r.SigningKeyID]; !ok {
+			c.Problem = fmt.Sprintf("evidence: seq %d: signed by key %q, which is not among the trusted keys", r.Seq, r.SigningKeyID)
+		} else if err := evidence.VerifyRecord(r, pub, prev); err != nil {
 			c.Problem = err.Error()
 		} else {
 			c.SignatureValid, c.LinkValid = true, true
@@ -172,11 +185,7 @@ func (a *App) Certificates(ctx context.Context, amazonOrderID string) ([]Checked
 	return out, nil
 }
 
-// VerifyEvidence checks the whole evidence chain.
+// VerifyEvidence checks the whole evidence chain with the keys in the database.
 func (a *App) VerifyEvidence(ctx context.Context) (evidence.VerifyReport, error) {
-	keys, err := evidence.PublicKeys(ctx, a.Pool)
-	if err != nil {
-		return evidence.VerifyReport{}, err
-	}
-	return evidence.Verify(ctx, a.Pool, keys)
+	return evidence.Verify(ctx, a.Pool, nil)
 }

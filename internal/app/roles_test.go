@@ -3,14 +3,16 @@ package app_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/config"
 
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/store"
@@ -36,47 +38,56 @@ func TestStackRunsAsTheWorkerRole(t *testing.T) {
 	}
 }
 
-// TestFirstStartOnAnEmptyDatabase: a worker configured with its own role and the
-// owner's migrations URL starts on a database nobody has migrated yet (its
-// migrations grant the rights it then uses) and creates the signing key as dpp_worker.
+// TestFirstStartOnAnEmptyDatabase: the worker never migrates. On a database
+// nobody has migrated it refuses to start and names `starter migrate`; on one an
+// older release left behind (migrations up to 3), too. After `starter migrate`
+// (store.MigrateURL as the owner; the migrations create dpp_worker and grant it
+// its rights) it starts as dpp_worker and creates the signing key.
 func TestFirstStartOnAnEmptyDatabase(t *testing.T) {
-	admin := os.Getenv(testenv.EnvDatabaseURL)
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL unreachable (pg_ctlcluster --skip-systemctl-redirect 15 main start): %v", err)
-	}
-	name := fmt.Sprintf("dpp_first_start_%d", time.Now().UnixNano())
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	conn.Close(context.Background())
+	ownerDSN := testenv.EmptyDatabase(t)
+	env := map[string]string{"DATABASE_URL": ownerDSN, "DPP_KMS_KEY_ID": "alias/unused-before-the-schema-check",
+		"DPP_SELLER_NAME": "Plusranger Ltd", "DPP_SELLER_ADDRESS": "1 High St|Leeds", "DPP_SELLER_VAT_NUMBER": "GB123456789"}
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { // after the stack's, which closes its connections
-		conn, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("%s must be a postgres:// URL for this test: %v", testenv.EnvDatabaseURL, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := app.New(ctx, cfg, app.Options{SkipTemporal: true}); err == nil || !strings.Contains(err.Error(), "`starter migrate`") {
+		t.Fatalf("start on an empty database: %v, want a refusal naming starter migrate", err)
 	}
-	u.Path = "/" + name
-	ownerDSN := u.String()
+	var tables int
+	owner, err := pgx.Connect(ctx, ownerDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(context.Background())
+	if err := owner.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("the refused start left %d tables (%v): it must not migrate", tables, err)
+	}
 
+	pool, err := pgxpool.New(ctx, ownerDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.MigrateTo(ctx, pool, 3)
+	pool.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DatabaseURL = testenv.AsRole(t, ownerDSN, store.WorkerRole)
+	_, err = app.New(ctx, cfg, app.Options{SkipTemporal: true})
+	if err == nil || !strings.Contains(err.Error(), "`starter migrate`") {
+		t.Fatalf("start as dpp_worker on a schema at version 3: %v, want a refusal naming starter migrate", err)
+	}
+	t.Logf("refused: %v", err)
+
+	if _, err := store.MigrateURL(ctx, ownerDSN); err != nil {
+		t.Fatal(err)
+	}
 	s := newStack(t, func(env map[string]string, _ *sandbox.Options) {
 		env["DATABASE_URL"] = testenv.AsRole(t, ownerDSN, store.WorkerRole)
-		env["DPP_MIGRATIONS_DATABASE_URL"] = ownerDSN
+		delete(env, "DPP_MIGRATIONS_DATABASE_URL") // the worker never needs the owner's URL
 	})
 	var user string
 	var keys int

@@ -72,7 +72,9 @@ func newStack(t *testing.T, tweak func(env map[string]string, opts *sandbox.Opti
 	kms := testenv.KMSForTest(t)
 	opts := sandbox.Options{Seed: time.Now().UnixNano(), Marker: marker, DeliveryAfter: time.Hour,
 		LatestDeliveryAfter: 2 * time.Hour, Limits: sandbox.TestLimits()}
-	// The worker connects as its least-privileged role, and migrates as the owner.
+	// The worker connects as its least-privileged role; the database was migrated
+	// as the owner (testenv clones a migrated template, as `starter migrate` leaves it).
+	// DPP_MIGRATIONS_DATABASE_URL stays for the tests that read as the owner (pg_dump).
 	ownerDSN := testenv.Database(t)
 	env := map[string]string{
 		"DATABASE_URL":          testenv.AsRole(t, ownerDSN, store.WorkerRole),

@@ -60,10 +60,12 @@ func oneOf(allowed ...string) func(*loader, string) string {
 
 // Settings lists every variable in the order `worker -help` prints them.
 var Settings = []Setting{
-	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form) the worker and starter use; in production as the least-privileged role dpp_worker",
+	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable", Doc: "PostgreSQL connection string (pgx form) the worker and starter use; in production as the least-privileged role dpp_worker (auditor commands: dpp_auditor)",
 		load: into(str, func(c *Config) *string { return &c.DatabaseURL })},
-	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only to apply migrations at start (they create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL",
+	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only by `starter migrate` (the migrations create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL. The worker never migrates: it refuses to start on a schema that is not current",
 		load: into(str, func(c *Config) *string { return &c.MigrationsDatabaseURL })},
+	{Name: "DPP_EVIDENCE_KEYS", Doc: "file of the pinned public signing keys (`starter evidence keys > FILE`, kept outside the database) that `starter evidence verify` and `starter certificate` trust; required by them, not used by the worker",
+		load: into(str, func(c *Config) *string { return &c.EvidenceKeysFile })},
 	{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", Doc: "Temporal frontend host:port",
 		load: into(str, func(c *Config) *string { return &c.TemporalAddress })},
 	{Name: "TEMPORAL_NAMESPACE", Default: "default", Doc: "Temporal namespace",
@@ -173,8 +175,10 @@ type Config struct {
 	TaskQueue         string
 
 	// MigrationsDatabaseURL is the schema owner's connection string (DatabaseURL
-	// when DPP_MIGRATIONS_DATABASE_URL is unset).
+	// when DPP_MIGRATIONS_DATABASE_URL is unset), used only by `starter migrate`.
 	MigrationsDatabaseURL string
+	// EvidenceKeysFile is the pinned public signing keys file (DPP_EVIDENCE_KEYS).
+	EvidenceKeysFile string
 
 	AWSRegion       string
 	KMSEndpoint     string
@@ -240,10 +244,7 @@ func (c *Config) Sandbox() bool { return c.LWAClientID == "" }
 // Load reads and validates every setting through getenv (os.Getenv in production).
 // All problems are reported together, each naming its variable.
 func Load(getenv func(string) string) (*Config, error) {
-	l := loader{getenv: getenv, settings: make(map[string]Setting, len(Settings))}
-	for _, s := range Settings {
-		l.settings[s.Name] = s
-	}
+	l := newLoader(getenv)
 	c := &Config{}
 	for _, s := range Settings {
 		if s.load == nil {
@@ -292,6 +293,40 @@ func Load(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
+// MigrationsURL is all `starter migrate` reads: the schema owner's connection
+// string from DPP_MIGRATIONS_DATABASE_URL, else DATABASE_URL (else its default),
+// and the name of the variable it came from.
+func MigrationsURL(getenv func(string) string) (dsn, variable string) {
+	l := newLoader(getenv)
+	if v := l.str("DPP_MIGRATIONS_DATABASE_URL"); v != "" {
+		return v, "DPP_MIGRATIONS_DATABASE_URL"
+	}
+	return l.str("DATABASE_URL"), "DATABASE_URL"
+}
+
+// Auditor is the configuration of the auditor's commands (`starter evidence
+// verify|keys|head`, `starter certificate`): a database URL, read-only is enough
+// (dpp_auditor), and the pinned public keys. No KMS, no Temporal, no seller
+// settings, no AWS variables.
+type Auditor struct {
+	DatabaseURL      string
+	EvidenceKeysFile string // DPP_EVIDENCE_KEYS
+}
+
+// LoadAuditor reads only DATABASE_URL and DPP_EVIDENCE_KEYS; requireKeys makes
+// the latter required (commands that verify signatures need it).
+func LoadAuditor(getenv func(string) string, requireKeys bool) (*Auditor, error) {
+	l := newLoader(getenv)
+	a := &Auditor{DatabaseURL: l.str("DATABASE_URL"), EvidenceKeysFile: l.str("DPP_EVIDENCE_KEYS")}
+	if requireKeys && a.EvidenceKeysFile == "" {
+		l.fail("DPP_EVIDENCE_KEYS", "is required: "+l.settings["DPP_EVIDENCE_KEYS"].Doc)
+	}
+	if err := errors.Join(l.errs...); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return a, nil
+}
+
 // PrintHelp writes the table of settings with defaults and meanings.
 func PrintHelp(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -307,6 +342,14 @@ func PrintHelp(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, def, s.Doc)
 	}
 	tw.Flush()
+}
+
+func newLoader(getenv func(string) string) loader {
+	l := loader{getenv: getenv, settings: make(map[string]Setting, len(Settings))}
+	for _, s := range Settings {
+		l.settings[s.Name] = s
+	}
+	return l
 }
 
 type loader struct {

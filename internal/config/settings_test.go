@@ -58,6 +58,7 @@ var nonDefault = map[string]struct {
 	"DPP_SELLER_NAME":                  {value: "Other Seller Ltd"},
 	"DPP_SELLER_ADDRESS":               {value: "2 Low Road|Leeds|LS1 1AA"},
 	"DPP_SELLER_VAT_NUMBER":            {value: "GB987654321"},
+	"DPP_EVIDENCE_KEYS":                {value: "/etc/dpp/evidence-keys.json"},
 	"DPP_OPERATORS":                    {value: "dpo,legal"},
 	"DPP_DPO_CONTACT":                  {value: "dpo@plusranger.example"},
 	"DPP_INVOICE_SERIES":               {value: "PR-26"},

@@ -14,8 +14,13 @@
 // bytes; seq is 8 bytes big-endian, recorded_at is RFC 3339 with nanoseconds in
 // UTC (time.RFC3339Nano; timestamps are truncated to microseconds, Postgres's
 // precision, before hashing), body is the exact JSON stored, and the first entry's
-// prev_hash is 32 zero bytes. A database trigger rejects UPDATE, DELETE and
-// TRUNCATE on evidence_log; Verify detects any change made around it.
+// prev_hash is 32 zero bytes. Database triggers reject UPDATE, DELETE and
+// TRUNCATE on evidence_log, and any INSERT that does not extend the chain (seq =
+// head seq + 1, prev_hash = head hash; the insert then moves the head). Whoever can
+// switch triggers off (the schema owner) can still rewrite rows, and can add a key
+// to signing_keys: Verify with public keys pinned outside the database
+// (ParseKeys, `starter evidence keys`) and heads published outside it (Head,
+// `starter evidence head`) detects that.
 //
 // Nothing in the log may be PII: subjects are order ids or invoice numbers and
 // bodies carry only ids, counts, key references and hashes.
@@ -190,9 +195,7 @@ func Append(ctx context.Context, tx pgx.Tx, s *Signer, e Entry, now time.Time) (
 		r.PrevHash, r.Hash, r.Signature, r.SigningKeyID); err != nil {
 		return Record{}, false, fmt.Errorf("evidence: append %s for %s (seq %d): %w", r.Kind, r.Subject, r.Seq, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE evidence_head SET seq = $1, hash = $2 WHERE id = 1`, r.Seq, r.Hash); err != nil {
-		return Record{}, false, fmt.Errorf("evidence: append: advance head to %d: %w", r.Seq, err)
-	}
+	// The insert's trigger has moved the head onto r (schemas/migrations/00004).
 	return r, true, nil
 }
 
@@ -294,6 +297,9 @@ type VerifyReport struct {
 	Records     int    // entries examined, including a broken one
 	HeadSeq     int64  // the head row's sequence number
 	FirstBroken *Break // nil when the whole chain verifies
+	// Head is the last entry verified (seq 0 and GenesisHash for an empty log),
+	// worth publishing when the chain is OK.
+	Head Head
 }
 
 // OK reports whether the whole chain verified.
@@ -302,17 +308,35 @@ func (r VerifyReport) OK() bool { return r.FirstBroken == nil }
 // verifyBatch is how many entries Verify reads per query (a variable for tests).
 var verifyBatch = 1000
 
-// Verify walks the whole chain in sequence order, in batches: it recomputes every
-// hash, checks every prev_hash link and signature and that sequence numbers have
-// no gaps, and finally that the head row points at the last entry. It stops at the
-// first broken link and reports it; an error is returned only when the database
-// cannot be read.
+// VerifyOptions say what Verify trusts.
+type VerifyOptions struct {
+	// Keys are the trusted public keys by signing key id. nil loads them with
+	// PublicKeys from the database being verified, which trusts whoever can write
+	// signing_keys; auditors pass keys pinned outside the database (ParseKeys).
+	// An entry signed by a key not in Keys is a break.
+	Keys map[string]ed25519.PublicKey
+	// Heads are heads published earlier (`starter evidence head`): the chain must
+	// still contain an entry with each one's seq and hash, so a truncated or
+	// replaced tail is a break even when every remaining entry verifies.
+	Heads []Head
+}
+
+// Verify is VerifyWith with only Keys set.
+func Verify(ctx context.Context, q Querier, keys map[string]ed25519.PublicKey) (VerifyReport, error) {
+	return VerifyWith(ctx, q, VerifyOptions{Keys: keys})
+}
+
+// VerifyWith walks the whole chain in sequence order, in batches: it recomputes
+// every hash, checks every prev_hash link and signature (with opts.Keys) and that
+// sequence numbers have no gaps, that each published head in opts.Heads is still
+// in the chain, and finally that the head row points at the last entry. It stops
+// at the first broken link and reports it; an error is returned only when the
+// database cannot be read.
 //
-// keys are the public keys by signing key id; nil loads them with PublicKeys from
-// q. If q can begin transactions (*pgxpool.Pool, *pgx.Conn), Verify reads in one
+// If q can begin transactions (*pgxpool.Pool, *pgx.Conn), VerifyWith reads in one
 // REPEATABLE READ READ ONLY transaction, so appends committing meanwhile cannot
 // look like a broken head; with a pgx.Tx it reads in that transaction.
-func Verify(ctx context.Context, q Querier, keys map[string]ed25519.PublicKey) (VerifyReport, error) {
+func VerifyWith(ctx context.Context, q Querier, opts VerifyOptions) (VerifyReport, error) {
 	if b, ok := q.(interface {
 		BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
 	}); ok {
@@ -323,11 +347,22 @@ func Verify(ctx context.Context, q Querier, keys map[string]ed25519.PublicKey) (
 		defer func() { _ = tx.Rollback(context.Background()) }()
 		q = tx
 	}
-	if keys == nil {
+	keys, pinned := opts.Keys, opts.Keys != nil
+	if !pinned {
 		var err error
 		if keys, err = PublicKeys(ctx, q); err != nil {
 			return VerifyReport{}, err
 		}
+	}
+	published := map[int64][]byte{}
+	for _, h := range opts.Heads {
+		if h.Seq == 0 && !bytes.Equal(h.Hash, GenesisHash) {
+			return VerifyReport{}, fmt.Errorf("evidence: verify: published head %s: seq 0 is the genesis, whose hash is 32 zero bytes", h)
+		}
+		if prev, ok := published[h.Seq]; ok && !bytes.Equal(prev, h.Hash) {
+			return VerifyReport{}, fmt.Errorf("evidence: verify: two published heads for seq %d with different hashes", h.Seq)
+		}
+		published[h.Seq] = h.Hash
 	}
 
 	var rep VerifyReport
@@ -345,17 +380,33 @@ func Verify(ctx context.Context, q Querier, keys map[string]ed25519.PublicKey) (
 			}
 			pub, ok := keys[r.SigningKeyID]
 			if !ok {
-				rep.FirstBroken = &Break{Seq: r.Seq, Reason: fmt.Sprintf("bad signature: unknown signing key %q", r.SigningKeyID)}
+				reason := fmt.Sprintf("bad signature: unknown signing key %q", r.SigningKeyID)
+				if pinned {
+					reason += " (not among the trusted keys)"
+				}
+				rep.FirstBroken = &Break{Seq: r.Seq, Reason: reason}
 				return rep, nil
 			}
 			if err := VerifyRecord(r, pub, lastHash); err != nil {
 				rep.FirstBroken = err.(*Break)
 				return rep, nil
 			}
+			if want, ok := published[r.Seq]; ok && !bytes.Equal(want, r.Hash) {
+				rep.FirstBroken = &Break{Seq: r.Seq, Reason: fmt.Sprintf(
+					"hash %x differs from the published head %s: the chain was rewritten at or before seq %d", r.Hash, Head{r.Seq, want}, r.Seq)}
+				return rep, nil
+			}
 			lastSeq, lastHash = r.Seq, r.Hash
 		}
 		if len(batch) < verifyBatch {
 			break
+		}
+	}
+	for _, h := range opts.Heads {
+		if h.Seq > lastSeq {
+			rep.FirstBroken = &Break{Seq: lastSeq + 1, Reason: fmt.Sprintf(
+				"the chain ends at seq %d but the published head %s is later: entries were removed", lastSeq, h)}
+			return rep, nil
 		}
 	}
 
@@ -368,6 +419,7 @@ func Verify(ctx context.Context, q Querier, keys map[string]ed25519.PublicKey) (
 	if err != nil {
 		return rep, fmt.Errorf("evidence: verify: read head: %w", err)
 	}
+	rep.Head = Head{Seq: lastSeq, Hash: lastHash}
 	switch {
 	case rep.HeadSeq > lastSeq:
 		rep.FirstBroken = &Break{Seq: lastSeq + 1,

@@ -53,8 +53,7 @@ func LoadOrCreateSigner(ctx context.Context, pool *pgxpool.Pool, v *vault.Vault)
 		return nil, fmt.Errorf("evidence: signer: generate key: %w", err)
 	}
 	defer clear(priv)
-	sum := sha256.Sum256(pub)
-	keyID := "ed25519-" + hex.EncodeToString(sum[:8])
+	keyID := KeyIDFor(pub)
 
 	dk, err := v.NewDataKey(ctx, SigningKeyContext)
 	if err != nil {
@@ -77,6 +76,13 @@ func LoadOrCreateSigner(ctx context.Context, pool *pgxpool.Pool, v *vault.Vault)
 		return nil, errors.New("evidence: signer: no active signing key after creating one")
 	}
 	return s, err
+}
+
+// KeyIDFor is the id a signing key gets: "ed25519-" and the first 8 bytes of the
+// SHA-256 of its public key, in hex.
+func KeyIDFor(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519-" + hex.EncodeToString(sum[:8])
 }
 
 // sealedKeyField binds the sealed private key to its key id (vault additional data).

@@ -72,6 +72,12 @@ func connect(t *testing.T, dsn string) *pgxpool.Pool {
 // the way, as on a worker's first start).
 func appendEvidence(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
+	appendEvidenceFrom(t, pool, 1, n)
+}
+
+// appendEvidenceFrom appends the entries for orders first..last.
+func appendEvidenceFrom(t *testing.T, pool *pgxpool.Pool, first, last int) {
+	t.Helper()
 	ctx := context.Background()
 	k := testenv.KMSForTest(t)
 	client, err := k.Client(ctx)
@@ -86,7 +92,7 @@ func appendEvidence(t *testing.T, pool *pgxpool.Pool, n int) {
 	if err != nil {
 		t.Fatalf("worker creates the signing key: %v", err)
 	}
-	for i := 1; i <= n; i++ {
+	for i := first; i <= last; i++ {
 		order := fmt.Sprintf("202-%07d-0000001", i)
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			_, _, err := evidence.Append(ctx, tx, signer, evidence.Entry{
@@ -147,6 +153,8 @@ func TestRolePrivileges(t *testing.T) {
 			"evidence_log":     {privs: "SELECT INSERT"},
 			"signing_keys":     {privs: "SELECT INSERT"},
 			"evidence_head":    {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
+			// To refuse to start on a schema that is not current (00004).
+			"goose_db_version": {privs: "SELECT"},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -286,7 +294,10 @@ func TestWorkerCannotRewriteEvidence(t *testing.T) {
 	mustFail(t, db.worker, codeInsufficientPrivilege, `UPDATE invoices SET number = number + 1`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `UPDATE signing_keys SET retired_at = now()`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM signing_keys`)
-	mustFail(t, db.worker, codeInsufficientPrivilege, `SELECT * FROM goose_db_version`)
+	// The worker reads the migration table (to check the schema), never writes it.
+	mustWork(t, db.worker, `SELECT * FROM goose_db_version`)
+	mustFail(t, db.worker, codeInsufficientPrivilege, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)`)
+	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM goose_db_version`)
 
 	// What the worker may do on the head, its trigger still polices: no going back.
 	mustFail(t, db.worker, codeRestrictViolation, `UPDATE evidence_head SET seq = 1`)

@@ -93,6 +93,43 @@ func Database(t testing.TB) string {
 	return dsn
 }
 
+// EmptyDatabase creates a database with no migrations applied (what a first
+// deployment starts from) and returns its DSN, as the admin user of
+// DPP_TEST_DATABASE_URL, who owns it. It is dropped when the test ends.
+func EmptyDatabase(t testing.TB) string {
+	t.Helper()
+	adminDSN := os.Getenv(EnvDatabaseURL)
+	if adminDSN == "" {
+		adminDSN = defaultAdminDSN
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin := connectAdmin(t, ctx, adminDSN)
+	defer admin.Close(context.Background())
+	name := "dpp_test_empty_" + testDBSuffix()
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("testenv: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminDSN)
+		if err != nil {
+			t.Errorf("testenv: drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("testenv: drop database %s: %v", name, err)
+		}
+	})
+	dsn, err := withDatabase(adminDSN, name)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return dsn
+}
+
 // Pool is Database plus a connection pool to it, closed when the test ends
 // (before the database is dropped).
 func Pool(t testing.TB) *pgxpool.Pool {
