@@ -53,7 +53,10 @@ func TestBadConfigurationExitsAtOnceNamingEveryProblem(t *testing.T) {
 }
 
 func TestHelpListsTheSettings(t *testing.T) {
-	out, _ := runWorker(t, "-help")
+	out, code := runWorker(t, "-help")
+	if code != 0 {
+		t.Fatalf("worker -help exit code %d, want 0; output:\n%s", code, out)
+	}
 	for _, want := range []string{"DATABASE_URL", "DPP_PII_RETENTION", "720h", "(required)", "DPP_CODEC_PREVIOUS_KMS_KEY_IDS", "DPP_CODEC_MAX_DECODED", "16MiB", "DPP_METRICS_REFRESH"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("-help lacks %s:\n%s", want, out)

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -24,6 +27,9 @@ import (
 // workflow that would break runs already open fails here: guard it with
 // workflow.GetVersion instead.
 func TestReplaySavedHistories(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs local-kms (-short skips it; `make test` runs it)")
+	}
 	plain, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
 	sealed, _ := filepath.Glob(filepath.Join("testdata", "codec", "*.json"))
 	if len(plain) < 5 || len(sealed) < 5 {
@@ -47,6 +53,18 @@ func TestReplaySavedHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	dc, fc := c.Converters()
+	covered := map[string]bool{}
+	t.Cleanup(func() {
+		// The saved histories must exercise every path a change could break.
+		for _, path := range []string{
+			"version " + versionUnchangedSignalKeepsTimer, "version " + versionRecordRetention, "version " + versionReasonCodes,
+			"signal " + SignalCancelled, "continue-as-new", "delivery-promise timeout",
+		} {
+			if !covered[path] {
+				t.Errorf("no saved history covers %s: record one (DPP_SAVE_HISTORIES=1 go test ./internal/app) under a new name", path)
+			}
+		}
+	})
 	for _, f := range append(plain, sealed...) {
 		t.Run(f, func(t *testing.T) {
 			r, err := os.Open(f)
@@ -80,6 +98,7 @@ func TestReplaySavedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			noteCoverage(t, h, dc, covered)
 			Register(replayer, Options{})
 			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
 				OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
@@ -87,5 +106,40 @@ func TestReplaySavedHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// noteCoverage records which paths a history exercises: version markers by
+// change id, signals, continue-as-new, and an order whose wait for delivery
+// ended at the promised date (no delivery report, no early purge).
+func noteCoverage(t *testing.T, h *historypb.History, dc converter.DataConverter, covered map[string]bool) {
+	t.Helper()
+	signals := map[string]bool{}
+	orderTimer := false
+	for _, ev := range h.GetEvents() {
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			m := ev.GetMarkerRecordedEventAttributes()
+			if m.GetMarkerName() != "Version" {
+				continue
+			}
+			var id string
+			if err := dc.FromPayloads(m.GetDetails()["change-id"], &id); err != nil {
+				t.Fatalf("version marker: %v", err)
+			}
+			covered["version "+id] = true
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			name := ev.GetWorkflowExecutionSignaledEventAttributes().GetSignalName()
+			signals[name] = true
+			covered["signal "+name] = true
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+			covered["continue-as-new"] = true
+		case enumspb.EVENT_TYPE_TIMER_FIRED:
+			orderTimer = true
+		}
+	}
+	isOrder := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName() == OrderLifecycleName
+	if isOrder && orderTimer && !signals[SignalDelivered] && !signals[SignalPurgeNow] && !signals[SignalCancelled] {
+		covered["delivery-promise timeout"] = true
 	}
 }

@@ -13,6 +13,9 @@ import (
 type RetentionAuditInput struct {
 	// BatchSize is how many overdue orders one activity looks at (default 100).
 	BatchSize int `json:"batchSize,omitempty"`
+	// MaxBatches bounds one run's history: after that many batches the audit
+	// continues as new (default 200).
+	MaxBatches int `json:"maxBatches,omitempty"`
 	// AsOf is when the audit began: orders due by then are overdue.
 	AsOf       time.Time `json:"asOf,omitempty"`
 	AfterDueAt time.Time `json:"afterDueAt,omitempty"`
@@ -52,10 +55,13 @@ func RetentionAudit(ctx workflow.Context, in RetentionAuditInput) (*RetentionAud
 	if in.BatchSize <= 0 {
 		in.BatchSize = 100
 	}
+	if in.MaxBatches <= 0 {
+		in.MaxBatches = maxAuditBatches
+	}
 	if in.AsOf.IsZero() {
 		in.AsOf = workflow.Now(ctx).UTC()
 	}
-	for i := 0; i < maxAuditBatches; i++ {
+	for i := 0; i < in.MaxBatches; i++ {
 		var res activities.AuditResult
 		if err := workflow.ExecuteActivity(withOptions(ctx, auditOptions), a.AuditRetention, activities.AuditInput{
 			AsOf: in.AsOf, BatchSize: in.BatchSize, AfterDueAt: in.AfterDueAt, AfterID: in.AfterID,

@@ -29,7 +29,7 @@ func TestJSONSchemasMatchTheDecoders(t *testing.T) {
 		"signal.legal-hold": {"by", "note", "reason"}, "signal.release-hold": {"by", "note"},
 		"signal.purge-now": {"by", "note", "reason"}, "signal.cancelled": {"reason"},
 		"order-sync.input": {"name"}, "tax-record-sweep.input": {"batchSize"},
-		"retention-audit.input": {"afterDueAt", "afterId", "asOf", "batchSize", "found", "purged", "running", "runningIds"},
+		"retention-audit.input": {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
 	}
 	files, _ := fs.Glob(schemas.JSONSchemas, "json/*.schema.json")
 	if len(files) != len(fields) {

@@ -210,7 +210,11 @@ func TestHistoriesHoldNoPlaintextAndTheCodecServerRevealsIt(t *testing.T) {
 		map[string]string{"deliveredAt": time.Now().UTC().Format(time.RFC3339)}), "delivered")
 	s.waitStage(ctx, heldID, workflows.StageOnHold)
 	for st := s.status(ctx, heldID); len(st.RejectedSignals) == 0; st = s.status(ctx, heldID) {
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Fatal("the bad legal hold was never rejected")
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	st := s.status(ctx, heldID)
 	if len(st.Holds) != 1 || st.Holds[0].Reason != workflows.HoldDispute || !strings.Contains(st.RejectedSignals[0].Error, "unknown field") {

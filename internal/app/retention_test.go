@@ -23,17 +23,19 @@ func shortRetention(env map[string]string, o *sandbox.Options) {
 	o.LatestDeliveryAfter = 2 * time.Second
 }
 
-// runAudit runs one RetentionAudit on the stack's worker and returns its result.
-func (s *stack) runAudit(ctx context.Context) workflows.RetentionAuditResult {
+// runAudit runs one RetentionAudit on the stack's worker and returns its result
+// (following its continuations) and the ID of its first run.
+func (s *stack) runAudit(ctx context.Context, in workflows.RetentionAuditInput) (workflows.RetentionAuditResult, string) {
 	s.t.Helper()
 	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "retention-audit-" + s.app.Config.TaskQueue, TaskQueue: s.app.Config.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.RetentionAuditName, workflows.RetentionAuditInput{BatchSize: 2})
+	}, workflows.RetentionAuditName, in)
 	s.must(err, "start RetentionAudit")
+	first := run.GetRunID() // Get follows the continuations and moves the run ID on
 	var res workflows.RetentionAuditResult
 	s.must(run.Get(ctx, &res), "RetentionAudit")
-	return res
+	return res, first
 }
 
 // orderRow is what the database knows of an order's retention.
@@ -130,6 +132,11 @@ func TestFailedInvoiceStillEndsInACertifiedPurge(t *testing.T) {
 	if invoices != 0 {
 		t.Fatalf("%d invoices issued", invoices)
 	}
+	if st.DeliverySource != workflows.DeliveryFromPromise {
+		t.Fatalf("delivery source %q: the wait for delivery should have ended at the promised date", st.DeliverySource)
+	}
+	// The replay test keeps this path: an invoice problem and the delivery-promise timeout.
+	s.saveHistory(ctx, workflows.OrderWorkflowID(id), "order_lifecycle_invoice_problem_promise_timeout.json")
 }
 
 func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
@@ -177,7 +184,8 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 		t.Fatalf("overdue before the audit: %d, %v; want 3 (the held one is not)", n, err)
 	}
 
-	res := s.runAudit(ctx)
+	// One order per batch and one batch per run: the audit continues as new.
+	res, firstRun := s.runAudit(ctx, workflows.RetentionAuditInput{BatchSize: 1, MaxBatches: 1})
 	if res.Found != 3 || res.Purged != 2 || res.Running != 1 || len(res.RunningIDs) != 1 || res.RunningIDs[0] != running || res.EvidenceSeq == 0 {
 		t.Fatalf("audit %+v: want 3 found (the held one is not), 2 purged, 1 running (%s)", res, running)
 	}
@@ -207,7 +215,8 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 		t.Fatalf("overdue after the audit: %d, %v; want 1 (the running one)", n, err)
 	}
 	// Again: nothing new to purge; the running one is still reported.
-	again := s.runAudit(ctx)
+	s.saveRunHistory(ctx, "retention-audit-"+s.app.Config.TaskQueue, firstRun, "retention_audit_continue_as_new.json")
+	again, _ := s.runAudit(ctx, workflows.RetentionAuditInput{})
 	if again.Found != 1 || again.Purged != 0 || again.Running != 1 {
 		t.Fatalf("second audit %+v", again)
 	}
@@ -264,4 +273,40 @@ func (s *stack) waitSealedField(ctx context.Context, id, field string) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// A repeated delivery report changes nothing (the workflow.GetVersion guard of
+// unchanged-signal-keeps-timer), and a cancellation purges at once.
+func TestRepeatedDeliveryAndCancellation(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	ids := s.sandbox.Generate(2)
+	delivered, cancelled := ids[0], ids[1]
+	for _, id := range ids {
+		s.startOrder(ctx, id)
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	for range 2 {
+		s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(delivered), "", workflows.SignalDelivered,
+			workflows.DeliveredSignal{DeliveredAt: at}), "delivered")
+	}
+	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(cancelled), "", workflows.SignalCancelled,
+		map[string]string{"reason": workflows.CancelBuyer}), "cancelled")
+
+	res := s.await(ctx, delivered)
+	st := s.status(ctx, delivered)
+	if res.PurgeReason != workflows.PurgeReasonRetention || !st.PurgeDueAt.Equal(at.Add(3*time.Second)) || len(st.RejectedSignals) != 0 {
+		t.Fatalf("delivered order: result %+v, status %+v", res, st)
+	}
+	res = s.await(ctx, cancelled)
+	if res.PurgeReason != workflows.PurgeReasonCancelled || !s.status(ctx, cancelled).Cancelled {
+		t.Fatalf("cancelled order: result %+v", res)
+	}
+	certs, err := s.app.Certificates(ctx, cancelled)
+	s.must(err, "certificates")
+	if len(certs) != 1 || !bytes.Contains(certs[0].Certificate, []byte("Reason: cancelled (buyer-cancelled).")) {
+		t.Fatalf("certificate of the cancelled order: %s", certs[0].Certificate)
+	}
+	s.saveHistory(ctx, workflows.OrderWorkflowID(delivered), "order_lifecycle_repeated_delivery.json")
+	s.saveHistory(ctx, workflows.OrderWorkflowID(cancelled), "order_lifecycle_cancelled.json")
 }

@@ -216,6 +216,7 @@ var (
 // test binary (parent-death signal), so a binary without that TestMain, or one
 // killed by a timeout, leaks no process; only its temporary directory stays.
 func KMSForTest(t testing.TB) *KMS {
+	skipInShortMode(t, "local-kms")
 	t.Helper()
 	sharedKMSMu.Lock()
 	defer sharedKMSMu.Unlock()

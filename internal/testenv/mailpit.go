@@ -246,6 +246,7 @@ var (
 // MailpitForTest returns the test binary's shared Mailpit, starting it on first use. It fails the
 // test if Mailpit cannot start. Call StopMailpit (or StopAll) from TestMain after m.Run.
 func MailpitForTest(t testing.TB) *Mailpit {
+	skipInShortMode(t, "Mailpit")
 	t.Helper()
 	mailpitMu.Lock()
 	defer mailpitMu.Unlock()

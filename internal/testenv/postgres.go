@@ -52,6 +52,7 @@ var (
 // running in parallel (they take turns with an advisory lock). Templates of older
 // migrations stay until someone drops them.
 func Database(t testing.TB) string {
+	skipInShortMode(t, "PostgreSQL")
 	t.Helper()
 	adminDSN := os.Getenv(EnvDatabaseURL)
 	if adminDSN == "" {
@@ -97,6 +98,7 @@ func Database(t testing.TB) string {
 // deployment starts from) and returns its DSN, as the admin user of
 // DPP_TEST_DATABASE_URL, who owns it. It is dropped when the test ends.
 func EmptyDatabase(t testing.TB) string {
+	skipInShortMode(t, "PostgreSQL")
 	t.Helper()
 	adminDSN := os.Getenv(EnvDatabaseURL)
 	if adminDSN == "" {

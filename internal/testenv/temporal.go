@@ -262,6 +262,7 @@ var (
 // fails the test (it never skips) if the server cannot start. Call StopTemporal (or StopAll) from
 // TestMain after m.Run; if a binary forgets, the server still exits when the binary does.
 func TemporalForTest(t testing.TB) *Temporal {
+	skipInShortMode(t, "the Temporal dev server")
 	t.Helper()
 	temporalMu.Lock()
 	defer temporalMu.Unlock()

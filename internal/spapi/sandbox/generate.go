@@ -72,6 +72,7 @@ type genOrder struct {
 	base        spapi.Order // all datasets; fulfillment state fields filled by view
 	created     time.Time
 	cancelledAt time.Time // zero unless cancelled
+	deliveredAt time.Time // set by Deliver; zero: DeliveryAfter after creation
 	corrupt     string    // CorruptOrder mode for getOrder ("" = none)
 	corruptList string    // CorruptInSearch mode for searchOrders ("" = none)
 	tracking    string
@@ -277,6 +278,12 @@ func (g *genOrder) view(now time.Time, deliveryAfter time.Duration) spapi.Order 
 
 	shippedAt := g.created.Add(deliveryAfter / 2)
 	deliveredAt := g.created.Add(deliveryAfter)
+	if !g.deliveredAt.IsZero() {
+		deliveredAt = g.deliveredAt
+		if shippedAt.After(deliveredAt) {
+			shippedAt = deliveredAt
+		}
+	}
 	status, pkgStatus, updated := spapi.StatusUnshipped, "", g.created
 	switch {
 	case !g.cancelledAt.IsZero():

@@ -360,6 +360,23 @@ func (s *Server) Cancel(orderID string) error {
 	return nil
 }
 
+// Deliver marks a generated order's package DELIVERED at the current server time
+// (whole seconds, as SP-API reports), whatever its DeliveryAfter: tests decide
+// when delivery happens instead of racing the clock. It returns an error for an
+// unknown order ID.
+func (s *Server) Deliver(orderID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.orders[orderID]
+	if !ok {
+		return fmt.Errorf("sandbox: Deliver: no generated order with that ID")
+	}
+	if g.deliveredAt.IsZero() {
+		g.deliveredAt = s.opts.Clock().UTC().Truncate(time.Second)
+	}
+	return nil
+}
+
 // CorruptOrder makes getOrder of a generated order return a bad body until
 // called again with how == "": CorruptInvalidJSON ("invalid-json"),
 // CorruptMissingItems ("missing-items"), CorruptBadTime ("bad-time"),
