@@ -385,7 +385,9 @@ func TestMalformedCLIInputFailsAtOnce(t *testing.T) {
 	}
 }
 
-func (s *stack) saveHistory(ctx context.Context, id, file string) { s.saveRunHistory(ctx, id, "", file) }
+func (s *stack) saveHistory(ctx context.Context, id, file string) {
+	s.saveRunHistory(ctx, id, "", file)
+}
 
 // saveRunHistory saves a run's history for the replay test when
 // DPP_SAVE_HISTORIES is set. A committed history is a frozen baseline: it is
