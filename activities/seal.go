@@ -46,6 +46,7 @@ func (a *Activities) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*O
 		LatestDeliveryAt: facts.LatestDeliveryAt, DeliveredAt: facts.DeliveredAt, Cancelled: facts.Cancelled,
 		Business: facts.Business, Currency: facts.Currency, GrandTotalMinor: facts.GrandTotalMinor,
 		SealedFields: facts.SealedFields, PIIRetention: a.Orders.Policy.PIIRetention,
+		RecordedPurgeDueAt: facts.PurgeDueAt, OnHold: facts.OnHold,
 	}, nil
 }
 

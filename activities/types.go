@@ -43,6 +43,11 @@ type OrderFacts struct {
 	PIIRetention time.Duration `json:"piiRetention"`
 	// AlreadyPurged is true when the order's PII was erased before: nothing was fetched.
 	AlreadyPurged bool `json:"alreadyPurged,omitempty"`
+	// RecordedPurgeDueAt and OnHold are the retention state the database holds
+	// (set by an earlier run of the order's workflow), so a run started again
+	// after a terminated one keeps its hold and its due time.
+	RecordedPurgeDueAt *time.Time `json:"recordedPurgeDueAt,omitempty"`
+	OnHold             bool       `json:"onHold,omitempty"`
 }
 
 // IssueInvoiceInput names the order to invoice.

@@ -181,6 +181,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	// (delivery report, hold, release, purge request) is written as it happens.
 	lc.facts = &facts
 	lc.recorded = retentionState{dueAt: sealedDue(facts)}
+	lc.resume(ctx, facts)
 	workflow.Go(ctx, lc.recordRetention)
 	workflow.Go(ctx, lc.sealNotes)
 
@@ -608,4 +609,30 @@ func (lc *lifecycle) recordProblem(ctx workflow.Context, step, code string) erro
 	}
 	lc.status.Problem.EvidenceSeq = res.EvidenceSeq
 	return nil
+}
+
+// HoldRestored is the reason shown for a hold this run found in the database: an
+// earlier run of the order's workflow placed it and was then terminated.
+const HoldRestored = "restored-from-database"
+
+// DeliveryFromDatabase: the due time an earlier run recorded, earlier than the
+// promise, stands for the delivery it was told of.
+const DeliveryFromDatabase = "recorded"
+
+// resume takes over the retention state an earlier run of this order recorded
+// (the run was terminated and the order started again): its hold, and a due
+// time that a delivery report had moved before the promise.
+func (lc *lifecycle) resume(ctx workflow.Context, f activities.OrderFacts) {
+	if f.OnHold {
+		lc.recorded.onHold = true
+		if !lc.status.OnHold {
+			lc.status.OnHold = true
+			lc.status.Holds = append(lc.status.Holds, Hold{Reason: HoldRestored, At: workflow.Now(ctx)})
+		}
+	}
+	if d := f.RecordedPurgeDueAt; d != nil && d.Before(sealedDue(f)) && lc.status.DeliveredAt == nil && !f.Cancelled {
+		at := d.Add(-f.PIIRetention)
+		lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromDatabase
+		lc.recorded.dueAt = *d
+	}
 }

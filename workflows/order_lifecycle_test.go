@@ -436,3 +436,19 @@ func TestNotesAreSealedWithThePIIAndNeverShown(t *testing.T) {
 	require.NotContains(t, string(b), "Smith")
 	require.Equal(t, "order-sync", r.status().Holds[0].ReleasedBy, "a system name signs too")
 }
+
+func TestARunStartedAgainResumesTheRecordedHoldAndDueTime(t *testing.T) {
+	r := newRun(t)
+	due := t0.Add(10 * 24 * time.Hour) // a delivery reported to the terminated run moved it before the promise
+	r.facts.RecordedPurgeDueAt, r.facts.OnHold = &due, true
+	var held OrderStatus
+	r.at(due.Sub(t0)+time.Hour, func() { held = r.status() })
+	r.at(due.Sub(t0)+2*time.Hour, func() { r.signal(SignalReleaseHold, map[string]string{"by": "dpo"}) })
+	r.execute(input())
+	require.True(t, held.OnHold, "the hold the database holds must survive a restart")
+	require.Equal(t, HoldRestored, held.Holds[0].Reason)
+	require.Equal(t, DeliveryFromDatabase, held.DeliverySource)
+	require.Equal(t, due, *held.PurgeDueAt)
+	require.Equal(t, due.Add(2*time.Hour), r.purgedAt, "purged at the release, the recorded due time having passed")
+	require.Equal(t, []activities.RetentionRecord{{AmazonOrderID: testOrder, PurgeDueAt: due}}, r.records, "only the release is written")
+}

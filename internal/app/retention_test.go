@@ -220,6 +220,23 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 	if again.Found != 1 || again.Purged != 0 || again.Running != 1 {
 		t.Fatalf("second audit %+v", again)
 	}
+
+	// The held order, started again, resumes its hold from the database; its
+	// release purges it (the due time has passed).
+	started, err := s.app.StartOrder(ctx, held)
+	s.must(err, "start the held order again")
+	if !started {
+		t.Fatal("the terminated order could not be started again")
+	}
+	s.waitStage(ctx, held, workflows.StageOnHold)
+	if st := s.status(ctx, held); len(st.Holds) != 1 || st.Holds[0].Reason != workflows.HoldRestored {
+		t.Fatalf("restarted held order: %+v", st)
+	}
+	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(held), "", workflows.SignalReleaseHold,
+		map[string]string{"by": "dpo"}), "release")
+	if res := s.await(ctx, held); res.PurgeReason != workflows.PurgeReasonRetention {
+		t.Fatalf("released order: %+v", res)
+	}
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -31,6 +31,11 @@ type Facts struct {
 	Items           []Item     `json:"items"`
 	SealedFields    int        `json:"sealedFields"`
 	PurgedAt        *time.Time `json:"-"`
+	// PurgeDueAt and OnHold are what the database holds of the order's retention
+	// (orders.purge_due_at, orders.on_hold): a workflow started again after its
+	// predecessor was terminated resumes from them.
+	PurgeDueAt *time.Time `json:"-"`
+	OnHold     bool       `json:"-"`
 }
 
 // Item is an order line: product facts and VAT-inclusive prices, no PII.
@@ -114,8 +119,10 @@ func (s *Service) Seal(ctx context.Context, o *spapi.Order) (*Facts, error) {
 // the facts with PurgedAt set plus ErrPurged if its PII was erased.
 func (s *Service) Facts(ctx context.Context, orderID string) (*Facts, error) {
 	var raw []byte
-	var purgedAt *time.Time
-	err := s.Pool.QueryRow(ctx, `SELECT facts, purged_at FROM orders WHERE amazon_order_id = $1`, orderID).Scan(&raw, &purgedAt)
+	var purgedAt, dueAt *time.Time
+	var onHold bool
+	err := s.Pool.QueryRow(ctx, `SELECT facts, purged_at, purge_due_at, on_hold FROM orders WHERE amazon_order_id = $1`,
+		orderID).Scan(&raw, &purgedAt, &dueAt, &onHold)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotSealed
 	}
@@ -126,7 +133,11 @@ func (s *Service) Facts(ctx context.Context, orderID string) (*Facts, error) {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, fmt.Errorf("read order %s: stored facts: %w", orderID, err)
 	}
-	f.PurgedAt = purgedAt
+	f.PurgedAt, f.PurgeDueAt, f.OnHold = purgedAt, dueAt, onHold
+	if dueAt != nil {
+		d := dueAt.UTC()
+		f.PurgeDueAt = &d
+	}
 	if purgedAt != nil {
 		return &f, ErrPurged
 	}
