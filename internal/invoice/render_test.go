@@ -146,7 +146,7 @@ func TestRenderRejectsInvalid(t *testing.T) {
 	assert.Equal(t, "Seller.VATNumber", fe.Field)
 
 	_, err = Render(nil)
-	require.Error(t, err)
+	require.ErrorContains(t, err, "invoice: Document: is nil")
 }
 
 func TestRenderDeterministic(t *testing.T) {

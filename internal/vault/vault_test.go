@@ -105,9 +105,9 @@ func newKey(t testing.TB) (*vault.Vault, *vault.DataKey) {
 
 func TestNewRequiresKeyID(t *testing.T) {
 	_, err := vault.New(newFakeKMS(t), "")
-	require.Error(t, err)
+	require.ErrorContains(t, err, "KMS key id is required")
 	_, err = vault.New(nil, "alias/x")
-	require.Error(t, err)
+	require.ErrorContains(t, err, "KMS client is required")
 }
 
 func TestSealOpenRoundTrip(t *testing.T) {
@@ -206,9 +206,9 @@ func TestDestroy(t *testing.T) {
 func TestContextAndFieldRequired(t *testing.T) {
 	v, k := newKey(t)
 	_, err := v.NewDataKey(context.Background(), vault.Context{OrderID: "x"})
-	require.Error(t, err)
+	require.ErrorContains(t, err, "context needs both OrderID and Purpose")
 	_, err = k.Seal("", []byte("x"))
-	require.Error(t, err)
+	require.ErrorContains(t, err, "field name is required")
 }
 
 type statusErr struct{ code int }

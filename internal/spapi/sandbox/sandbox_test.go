@@ -579,7 +579,7 @@ func TestNewNeverFails(t *testing.T) {
 	_, err := sandbox.NewE(sandbox.Options{Limits: map[string]spapi.Limit{"getOrders": {Rate: 1, Burst: 1}}})
 	require.ErrorContains(t, err, "getOrders")
 	_, err = sandbox.NewE(sandbox.Options{Limits: map[string]spapi.Limit{spapi.OpGetOrder: {Rate: 0, Burst: 1}}})
-	require.Error(t, err)
+	require.ErrorContains(t, err, "rate must be positive")
 	// The fallback server works and still serves the static examples.
 	ids := srv.Generate(2)
 	assert.Len(t, ids, 2)
