@@ -43,4 +43,6 @@ func TestScheduleTableNamesRegisteredWorkflows(t *testing.T) {
 // namesRegistry records the names workflows.Register registers.
 type namesRegistry map[string]bool
 
-func (r namesRegistry) RegisterWorkflowWithOptions(_ interface{}, o workflow.RegisterOptions) { r[o.Name] = true }
+func (r namesRegistry) RegisterWorkflowWithOptions(_ interface{}, o workflow.RegisterOptions) {
+	r[o.Name] = true
+}
