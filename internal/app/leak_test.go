@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -15,11 +16,14 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/spapi"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -334,6 +338,41 @@ func TestNoBuyerPIIInDecodedHistoriesQueriesOrLogs(t *testing.T) {
 		}
 	}
 
+	// A failing order: SP-API answers with a malformed order, the activity fails
+	// and the workflow with it. The decoded failures name what was wrong, never the
+	// buyer (the corrupt value itself carries the marker, so the marker is not
+	// searched for here).
+	badID := s.sandbox.Generate(1)[0]
+	bad, _ := s.sandbox.Order(badID)
+	var badNeedles []needle
+	for _, n := range piiNeedles(t, piiValues(&bad)) {
+		if n.field != "marker" {
+			badNeedles = append(badNeedles, n)
+		}
+	}
+	s.must(s.sandbox.CorruptOrder(badID, sandbox.CorruptBadTime), "corrupt")
+	_, err := s.app.StartOrder(ctx, badID)
+	s.must(err, "start %s", badID)
+	var appErr *temporal.ApplicationError
+	badErr := s.app.Temporal.GetWorkflow(ctx, workflows.OrderWorkflowID(badID), "").Get(ctx, nil)
+	if !errors.As(badErr, &appErr) || appErr.Type() != activities.ErrInvalidOrder {
+		t.Fatalf("malformed order: want an InvalidOrder failure, got %v", badErr)
+	}
+	badEvents := s.events(ctx, workflows.OrderWorkflowID(badID))
+	if _, fs := payloadsAndFailures(badEvents); len(fs) == 0 {
+		t.Fatal("the failed order's history holds no failure: the scan of failures proves nothing")
+	}
+	decodedBad := s.decodedWire(badEvents)
+	if msg := appErr.Message(); msg == "" || !bytes.Contains(decodedBad, []byte(mustJSONString(t, msg))) {
+		t.Fatalf("the decoded history lacks the failure's message %q: failures were not decoded", msg)
+	}
+	if hits := piiHits(decodedBad, badNeedles); len(hits) > 0 {
+		t.Errorf("malformed order %s: buyer PII %v in the decoded history (failures)", badID, hits)
+	}
+	if hits := piiHits([]byte(badErr.Error()), badNeedles); len(hits) > 0 {
+		t.Errorf("malformed order %s: buyer PII %v in the error the client sees", badID, hits)
+	}
+
 	// The scanner reports a buyer's name carried by a payload the codec encrypted,
 	// as it would if a workflow put one in a signal, input or result.
 	t.Run("scanner finds PII in an encrypted payload", func(t *testing.T) {
@@ -356,6 +395,9 @@ func TestNoBuyerPIIInDecodedHistoriesQueriesOrLogs(t *testing.T) {
 
 	// Logs: nothing of either order's PII, though they tell of both orders.
 	logs := []byte(s.logs.String())
+	if hits := piiHits(logs, badNeedles); len(hits) > 0 {
+		t.Errorf("malformed order: buyer PII %v in the logs", hits)
+	}
 	for _, o := range orders {
 		if hits := piiHits(logs, o.needles); len(hits) > 0 {
 			t.Errorf("%s order: buyer PII %v in the logs", o.kind, hits)
