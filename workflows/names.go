@@ -80,6 +80,15 @@ const (
 	QueryStatus       = "status"
 )
 
+// OrderLifecycle updates: the same requests as the signals of the same names,
+// for a caller who wants an answer. Each returns the order's status, or the
+// validator's error; a refused update is not recorded in the history.
+const (
+	UpdateLegalHold   = SignalLegalHold   // {"reason", "by", "note"?}
+	UpdateReleaseHold = SignalReleaseHold // {"by", "note"?}
+	UpdatePurgeNow    = SignalPurgeNow    // {"reason", "by", "note"?}
+)
+
 // Order stages, shown in the OrderStage search attribute and the status query.
 const (
 	StageSealing          = "sealing"

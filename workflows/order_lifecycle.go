@@ -130,6 +130,9 @@ func (o Options) OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResu
 	}); err != nil {
 		return nil, err
 	}
+	if err := lc.setUpdateHandlers(ctx); err != nil {
+		return nil, err
+	}
 	workflow.Go(ctx, lc.receiveSignals)
 	return lc.run(ctx)
 }
@@ -355,45 +358,9 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 		lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromSignal
 		return nil
 	})
-	handle(SignalLegalHold, func(raw json.RawMessage) error {
-		var s HoldSignal
-		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
-			return err
-		}
-		lc.status.Holds = append(lc.status.Holds, Hold{Reason: s.Reason, By: s.By, At: workflow.Now(ctx)})
-		lc.status.OnHold = true
-		lc.addNote(SignalLegalHold, s.Note)
-		return nil
-	})
-	handle(SignalReleaseHold, func(raw json.RawMessage) error {
-		var s ReleaseSignal
-		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
-			return err
-		}
-		if !lc.status.OnHold {
-			return errors.New("no legal hold is in place")
-		}
-		lc.addNote(SignalReleaseHold, s.Note)
-		now := workflow.Now(ctx)
-		for i := range lc.status.Holds {
-			if lc.status.Holds[i].ReleasedAt == nil {
-				lc.status.Holds[i].ReleasedBy, lc.status.Holds[i].ReleasedAt = s.By, &now
-			}
-		}
-		lc.status.OnHold = false
-		return nil
-	})
-	handle(SignalPurgeNow, func(raw json.RawMessage) error {
-		var s PurgeNowSignal
-		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
-			return err
-		}
-		err := lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
-		if err == nil {
-			lc.addNote(SignalPurgeNow, s.Note)
-		}
-		return err
-	})
+	handle(SignalLegalHold, func(raw json.RawMessage) error { return lc.acceptHold(ctx, raw) })
+	handle(SignalReleaseHold, func(raw json.RawMessage) error { return lc.acceptRelease(ctx, raw) })
+	handle(SignalPurgeNow, func(raw json.RawMessage) error { return lc.acceptPurgeNow(ctx, raw) })
 	handle(SignalCancelled, func(raw json.RawMessage) error {
 		var s CancelledSignal
 		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
@@ -405,6 +372,110 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 		sel.Select(ctx)
 	}
 }
+
+func (lc *lifecycle) acceptHold(ctx workflow.Context, raw json.RawMessage) error {
+	var s HoldSignal
+	if err := lc.decodeCoded(ctx, raw, &s); err != nil {
+		return err
+	}
+	lc.status.Holds = append(lc.status.Holds, Hold{Reason: s.Reason, By: s.By, At: workflow.Now(ctx)})
+	lc.status.OnHold = true
+	lc.addNote(SignalLegalHold, s.Note)
+	return nil
+}
+
+func (lc *lifecycle) acceptRelease(ctx workflow.Context, raw json.RawMessage) error {
+	var s ReleaseSignal
+	if err := lc.decodeCoded(ctx, raw, &s); err != nil {
+		return err
+	}
+	if !lc.status.OnHold {
+		return errNoHold
+	}
+	lc.addNote(SignalReleaseHold, s.Note)
+	now := workflow.Now(ctx)
+	for i := range lc.status.Holds {
+		if lc.status.Holds[i].ReleasedAt == nil {
+			lc.status.Holds[i].ReleasedBy, lc.status.Holds[i].ReleasedAt = s.By, &now
+		}
+	}
+	lc.status.OnHold = false
+	return nil
+}
+
+func (lc *lifecycle) acceptPurgeNow(ctx workflow.Context, raw json.RawMessage) error {
+	var s PurgeNowSignal
+	if err := lc.decodeCoded(ctx, raw, &s); err != nil {
+		return err
+	}
+	err := lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
+	if err == nil {
+		lc.addNote(SignalPurgeNow, s.Note)
+	}
+	return err
+}
+
+var errNoHold = errors.New("no legal hold is in place")
+
+// setUpdateHandlers offers legal-hold, release-hold and purge-now as Updates
+// too: a person who wants an answer gets it (the order's status, or why the
+// request was refused), and a refused request leaves no trace in the history
+// because the validator refuses it before it is recorded. The signals stay for
+// scripts and Slack.
+func (lc *lifecycle) setUpdateHandlers(ctx workflow.Context) error {
+	for _, u := range []struct {
+		name     string
+		validate func(raw json.RawMessage) error
+		accept   func(workflow.Context, json.RawMessage) error
+	}{
+		{UpdateLegalHold, func(raw json.RawMessage) error { return lc.validateCoded(raw, &HoldSignal{}) }, lc.acceptHold},
+		{UpdateReleaseHold, func(raw json.RawMessage) error {
+			if err := lc.validateCoded(raw, &ReleaseSignal{}); err != nil {
+				return err
+			}
+			if !lc.status.OnHold {
+				return errNoHold
+			}
+			return nil
+		}, lc.acceptRelease},
+		{UpdatePurgeNow, func(raw json.RawMessage) error { return lc.validateCoded(raw, &PurgeNowSignal{}) }, lc.acceptPurgeNow},
+	} {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, u.name,
+			func(ctx workflow.Context, raw json.RawMessage) (OrderStatus, error) {
+				err := u.accept(ctx, raw)
+				if err != nil && !errors.Is(err, errUnchanged) {
+					return OrderStatus{}, err
+				}
+				if err == nil {
+					lc.changed = true
+				}
+				return lc.status, nil
+			},
+			workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, raw json.RawMessage) error { return u.validate(raw) }})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateCoded is decodeCoded without commands (an update validator may not
+// record anything): the codes, and "by" among the configured operators and
+// system names.
+func (lc *lifecycle) validateCoded(raw json.RawMessage, s codedSignal) error {
+	if err := decodeSignal(raw, s); err != nil {
+		return err
+	}
+	if err := s.CheckCodes(); err != nil {
+		return err
+	}
+	if by := signer(s); by != "" && !slices.Contains(lc.operators, by) && !slices.Contains(SystemActors, by) {
+		return errNotOperator
+	}
+	return nil
+}
+
+var errNotOperator = errors.New(`field "by" is not a configured operator (DPP_OPERATORS) or a system name`)
 
 type validator interface{ Validate() error }
 
@@ -427,7 +498,7 @@ func (lc *lifecycle) decodeCoded(ctx workflow.Context, raw json.RawMessage, s co
 		return err
 	}
 	if by := signer(s); by != "" && !lc.knownActor(ctx, by) {
-		return errors.New(`field "by" is not a configured operator (DPP_OPERATORS) or a system name`)
+		return errNotOperator
 	}
 	return nil
 }
