@@ -166,7 +166,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	lc.setStage(ctx, StageSealing)
 
 	var facts activities.OrderFacts
-	if err := workflow.ExecuteActivity(withOptions(ctx, sealOptions), a.FetchAndSeal,
+	if err := workflow.ExecuteActivity(withSummary(ctx, sealOptions, "fetch the order from SP-API and seal its PII"), a.FetchAndSeal,
 		activities.FetchAndSealInput{AmazonOrderID: id}).Get(ctx, &facts); err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	if !lc.status.Cancelled {
 		lc.setStage(ctx, StageInvoicing)
 		var inv activities.InvoiceRef
-		err := workflow.ExecuteActivity(withOptions(ctx, invoiceOptions), a.IssueInvoice,
+		err := workflow.ExecuteActivity(withSummary(ctx, invoiceOptions, "issue the VAT invoice (a sealed tax record)"), a.IssueInvoice,
 			activities.IssueInvoiceInput{AmazonOrderID: id}).Get(ctx, &inv)
 		switch {
 		case err == nil:
@@ -211,7 +211,8 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	if lc.status.DeliveredAt == nil && lc.status.PurgeRequest == nil {
 		lc.setStage(ctx, StageAwaitingDelivery)
 		wait := facts.LatestDeliveryAt.Sub(workflow.Now(ctx))
-		ok, err := workflow.AwaitWithTimeout(ctx, max(wait, 0), func() bool {
+		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: max(wait, 0), TimerOptions: workflow.TimerOptions{
+			Summary: "wait for delivery, latest " + facts.LatestDeliveryAt.UTC().Format(time.RFC3339)}}, func() bool {
 			return lc.status.DeliveredAt != nil || lc.status.PurgeRequest != nil
 		})
 		if err != nil {
@@ -234,7 +235,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 
 	lc.setStage(ctx, StagePurging)
 	var purged activities.PurgeResult
-	if err := workflow.ExecuteActivity(withOptions(ctx, purgeOptions), a.PurgeOrder, activities.PurgeInput{
+	if err := workflow.ExecuteActivity(withSummary(ctx, purgeOptions, "crypto-erase the PII and sign the certificate ("+reason+")"), a.PurgeOrder, activities.PurgeInput{
 		AmazonOrderID: id, Reason: reason, Detail: detail, RequestedBy: by, DueAt: due,
 	}).Get(ctx, &purged); err != nil {
 		return nil, err
@@ -279,7 +280,9 @@ func (lc *lifecycle) retain(ctx workflow.Context, retention time.Duration) (reas
 			return PurgeReasonRetention, "", *lc.status.PurgeDueAt, nil
 		}
 		lc.changed = false
-		if _, err := workflow.AwaitWithTimeout(ctx, lc.status.PurgeDueAt.Sub(now), func() bool { return lc.changed }); err != nil {
+		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: lc.status.PurgeDueAt.Sub(now),
+			TimerOptions: workflow.TimerOptions{Summary: "retention until " + lc.status.PurgeDueAt.UTC().Format(time.RFC3339)}},
+			func() bool { return lc.changed }); err != nil {
 			return "", "", due, err
 		}
 	}
@@ -290,6 +293,7 @@ func (lc *lifecycle) setStage(ctx workflow.Context, stage string, more ...tempor
 		return
 	}
 	lc.status.Stage = stage
+	workflow.SetCurrentDetails(ctx, lc.details())
 	updates := append([]temporal.SearchAttributeUpdate{OrderStageKey.ValueSet(stage)}, more...)
 	if stage == StageSealing {
 		// Starts by hand (temporal CLI) carry no search attributes: add the order id once.
@@ -706,4 +710,26 @@ func (lc *lifecycle) resume(ctx workflow.Context, f activities.OrderFacts) {
 		lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromDatabase
 		lc.recorded.dueAt = *d
 	}
+}
+
+// details is what the Web UI shows on the order's page: the stage and what it
+// waits for, in Temporal markdown; ids and dates only.
+func (lc *lifecycle) details() string {
+	st := lc.status
+	d := "**" + st.Stage + "**"
+	switch {
+	case st.Stage == StageAwaitingDelivery && lc.facts != nil:
+		d += ": waiting for delivery, latest " + lc.facts.LatestDeliveryAt.UTC().Format(time.RFC3339)
+	case st.Stage == StageRetained && st.PurgeDueAt != nil:
+		d += ": PII kept until " + st.PurgeDueAt.UTC().Format(time.RFC3339) + ", then crypto-erased"
+	case st.Stage == StageOnHold:
+		d += ": legal hold; the purge waits for release-hold"
+	}
+	if st.InvoiceNumber != "" {
+		d += "  \ninvoice " + st.InvoiceNumber
+	}
+	if st.Problem != nil {
+		d += "  \nproblem: " + st.Problem.Code
+	}
+	return d
 }
