@@ -63,11 +63,13 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 			return nil, err
 		}
 		p = syncProgress{Started: time.Now().UTC(), After: after}
-		if a.SyncSettle > 0 {
-			// SP-API takes times to the second: ask for exactly what the watermark will say.
-			before := time.Now().UTC().Add(-a.SyncSettle).Truncate(time.Second)
-			p.Before = &before
-		}
+		// SP-API's times are whole seconds and both bounds are inclusive, so the
+		// pass asks for exactly what the watermark will say, a whole second that
+		// has already ended: every update stamped with it or earlier happened
+		// before the search, and a later pass can tell seen updates (at or before
+		// the watermark) from new ones (after it) without guessing.
+		before := time.Now().UTC().Add(-a.SyncSettle - time.Second).Truncate(time.Second)
+		p.Before = &before
 	}
 	// SP-API's searchOrders allows one request every three minutes after its burst,
 	// so a page can wait in the rate limiter longer than the heartbeat timeout: keep
@@ -187,7 +189,7 @@ func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, handledBefor
 	} else {
 		r.AlreadyStarted++
 	}
-	if o.LastUpdatedTime.Before(handledBefore) {
+	if !o.LastUpdatedTime.After(handledBefore) {
 		r.AlreadyReported++
 		return nil
 	}

@@ -151,6 +151,7 @@ func TestOrderGoesFromSyncToCertificateWithPIISealedThroughout(t *testing.T) {
 		t.Fatal("sandbox did not mark the PII; the leak checks would prove nothing")
 	}
 
+	searchable()
 	first := s.runSync(ctx)
 	if first.Started != 1 || first.Seen != 1 {
 		t.Fatalf("first sync: %+v", first)
@@ -172,6 +173,7 @@ func TestOrderGoesFromSyncToCertificateWithPIISealedThroughout(t *testing.T) {
 	// whole seconds): the next sync reports it.
 	time.Sleep(time.Until(first.Watermark.Truncate(time.Second).Add(time.Second))) // a known deadline, not a readiness wait
 	s.must(s.sandbox.Deliver(id), "deliver")
+	searchable()
 	second := s.runSync(ctx)
 	if second.Delivered != 1 || second.Started != 0 || second.AlreadyStarted != 1 {
 		t.Fatalf("second sync: %+v", second)

@@ -72,10 +72,25 @@ func syncOnce(t *testing.T, acts *activities.Activities) (*activities.SyncResult
 	return &res, v.Get(&res)
 }
 
+// searchable waits until a search started now covers every update stamped up to
+// now: OrderSync searches up to a whole second that has already ended (SP-API's
+// times are whole seconds), so updates of this second are for the pass after next
+// second.
+func searchable() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+}
+
+// pastWatermark waits until a pass started now also puts updates stamped before
+// now behind its watermark, so the pass after it leaves them out.
+func pastWatermark() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(2 * time.Second)))
+}
+
 func TestSyncWatermarkNeverSkipsAnOrder(t *testing.T) {
 	s := newStack(t, nil)
 	ctx := s.ctx()
 	ids := s.sandbox.Generate(250) // three pages of 100
+	searchable()
 	rec := newRecorder()
 	acts := s.app.Activities()
 	acts.Lifecycles = rec
@@ -118,6 +133,7 @@ func TestSyncWatermarkNeverSkipsAnOrder(t *testing.T) {
 	s.must(err, "purge")
 	s.must(s.sandbox.Cancel(purged), "cancel")
 	fresh := s.sandbox.Generate(10)
+	searchable()
 	res, err = syncOnce(t, acts)
 	s.must(err, "third sync")
 	// SP-API takes times to the second, so orders of the watermark's second are
@@ -133,9 +149,7 @@ func TestSyncWatermarkNeverSkipsAnOrder(t *testing.T) {
 
 	// A cancellation is reported once, though the next search sees the order again.
 	s.must(s.sandbox.Cancel(fresh[0]), "cancel")
-	// Order times are whole seconds: the next pass must fall in a later second
-	// than the cancellation for its watermark to cover it.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	searchable()
 	for pass := 0; pass < 2; pass++ {
 		_, err = syncOnce(t, acts)
 		s.must(err, "sync pass %d after the cancellation", pass)
@@ -239,9 +253,9 @@ func TestOneMalformedOrderNeverStallsOrderSync(t *testing.T) {
 	bad := ids[2]
 	s.must(s.sandbox.CorruptInSearch(bad, sandbox.CorruptBadTime), "corrupt in search")
 	s.must(s.sandbox.CorruptOrder(bad, sandbox.CorruptBadTime), "corrupt in getOrder")
-	// Order times are whole seconds: pass in a later second than their creation,
-	// so that the watermark lies after them and the next search leaves them out.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	// Order times are whole seconds: pass late enough that the watermark lies
+	// after them and the next search leaves them out.
+	pastWatermark()
 
 	res := s.runSync(ctx)
 	if res.Seen != 5 || res.Malformed != 1 || res.Started != 4 {
@@ -314,6 +328,7 @@ func TestSyncSettleBoundsTheSearch(t *testing.T) {
 		t.Fatalf("DPP_SYNC_SETTLE=1h: config %s, activities %s", s.app.Config.SyncSettle, s.app.Activities().SyncSettle)
 	}
 	s.sandbox.Generate(3)
+	searchable()
 	before := time.Now().Add(-time.Hour)
 	res := s.runSync(ctx)
 	if res.Seen != 0 {
