@@ -13,7 +13,7 @@ import (
 
 // Metrics OrderSync reports through the SDK's activity metrics handler; they
 // appear on the worker's /metrics with the SDK's labels (activity type, task
-// queue, namespace).
+// queue, namespace), counters with _total appended (dpp_sync_malformed_orders_total).
 const (
 	// MetricMalformedOrders counts malformed orders met on searchOrders pages.
 	MetricMalformedOrders = "dpp_sync_malformed_orders"

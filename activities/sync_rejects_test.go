@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,17 +97,17 @@ func syncPass(t *testing.T, a *Activities, reg *metrics.Registry, name ...string
 	return &res, v.Get(&res)
 }
 
-func metricValue(reg *metrics.Registry, name string) float64 {
-	var b strings.Builder
-	_, _ = reg.WriteTo(&b)
-	total := 0.0
-	for _, line := range strings.Split(b.String(), "\n") {
-		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
-			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-			total += v
+// awaitMetric waits until the named series on /metrics sum to want (the SDK's
+// counters and gauges reach the registry within metrics.ReportInterval) and
+// returns their sum.
+func awaitMetric(reg *metrics.Registry, name string, want float64) float64 {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v := reg.Value(name); v == want || time.Now().After(deadline) {
+			return v
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return total
 }
 
 // Issue 7.2, at the activity: a page with a malformed order (one the search
@@ -135,7 +134,8 @@ func TestSyncRecordsMalformedOrdersAndHandlesTheRest(t *testing.T) {
 	life := &lifecycleLog{started: map[string]int{}, cancelled: map[string]int{}}
 	a := &Activities{Orders: &orders.Service{Pool: pool}, SPAPI: src, Lifecycles: life,
 		MarketplaceIDs: []string{spapi.MarketplaceUK}, SyncLookback: time.Hour}
-	reg := metrics.New()
+	reg := metrics.New(nil)
+	defer reg.Close()
 
 	res, err := syncPass(t, a, reg)
 	if err != nil {
@@ -181,8 +181,8 @@ func TestSyncRecordsMalformedOrdersAndHandlesTheRest(t *testing.T) {
 		got["202-0000004-0000004"].attempts != 1 || got["digest:00ff"].reason != "order.orderId: missing" {
 		t.Fatalf("recorded: %+v", got)
 	}
-	if n := metricValue(reg, "dpp_sync_malformed_orders"); n != 3 {
-		t.Fatalf("dpp_sync_malformed_orders = %v, want 3", n)
+	if n := awaitMetric(reg, "dpp_sync_malformed_orders_total", 3); n != 3 {
+		t.Fatalf("dpp_sync_malformed_orders_total = %v, want 3", n)
 	}
 
 	// Later passes no longer see them in the search, but ask for them again.
@@ -212,7 +212,7 @@ func TestSyncRecordsMalformedOrdersAndHandlesTheRest(t *testing.T) {
 	if got := rejects(); !got["202-0000004-0000004"].resolved || got["202-0000002-0000002"].resolved {
 		t.Fatalf("after the repair: %+v", got)
 	}
-	if n := metricValue(reg, "dpp_sync_rejects_unresolved"); n != 2 {
+	if n := awaitMetric(reg, "dpp_sync_rejects_unresolved", 2); n != 2 {
 		t.Fatalf("dpp_sync_rejects_unresolved = %v, want 2", n)
 	}
 
@@ -284,7 +284,9 @@ func TestRecordingAMalformedOrderIsIdempotentWithinAPass(t *testing.T) {
 	src.page.Rejected = nil
 	src.mu.Unlock()
 	a.SPAPI = &failingSource{pageSource: pageSource{page: src.page}}
-	res, err := syncPass(t, a, metrics.New(), "idem")
+	reg := metrics.New(nil)
+	defer reg.Close()
+	res, err := syncPass(t, a, reg, "idem")
 	if err != nil || res.RejectsRetried != 1 {
 		t.Fatalf("pass with SP-API's getOrder down: %+v, %v", res, err)
 	}

@@ -49,7 +49,8 @@ type App struct {
 	Orders   *orders.Service
 	SPAPI    *spapi.Client
 	Temporal client.Client
-	// Metrics collects the SDK's metrics and ours for /metrics.
+	// Metrics is the Prometheus registry /metrics serves: the SDK's metrics
+	// (through contrib/tally), our gauges, Go runtime and process metrics.
 	Metrics *metrics.Registry
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
@@ -71,13 +72,14 @@ type Options struct {
 // schema is current (it never migrates: `starter migrate` does) and loads the
 // evidence signing key. Close releases it all.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
-	a := &App{Config: cfg, Log: opts.Logger, Metrics: metrics.New()}
+	a := &App{Config: cfg, Log: opts.Logger}
 	if a.Log == nil {
 		var err error
 		if a.Log, err = NewLogger(cfg.LogFormat, cfg.LogLevel); err != nil {
 			return nil, err
 		}
 	}
+	a.Metrics = metrics.New(a.Log.Named("metrics"))
 	ok := false
 	defer func() {
 		if !ok {
@@ -199,6 +201,9 @@ func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
 func (a *App) Close() {
 	if a.Temporal != nil {
 		a.Temporal.Close()
+	}
+	if a.Metrics != nil {
+		_ = a.Metrics.Close()
 	}
 	if a.Pool != nil {
 		a.Pool.Close()

@@ -78,12 +78,12 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// metrics serves the policy gauges' last values (refreshed in the background
-// by StartGauges, so a scrape queries nothing) and the SDK's metrics.
-func (a *App) metrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	_, _ = a.gauges().WriteTo(w)
-	_, _ = a.Metrics.WriteTo(w)
+// metrics serves the App's Prometheus registry: the SDK's metrics, the policy
+// gauges' last values (refreshed in the background by StartGauges, so a scrape
+// queries nothing), Go runtime and process metrics.
+func (a *App) metrics(w http.ResponseWriter, r *http.Request) {
+	a.gauges()
+	a.Metrics.HTTPHandler().ServeHTTP(w, r)
 }
 
 // StartGauges refreshes the policy gauges now and then every DPP_METRICS_REFRESH
@@ -103,9 +103,15 @@ func (a *App) StartGauges(ctx context.Context) (stop func()) {
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-// gauges returns the App's policy gauges, built on first use.
+// gauges returns the App's policy gauges, built and added to App.Metrics on
+// first use.
 func (a *App) gauges() *metrics.Gauges {
-	a.gaugesOnce.Do(func() { a.policyGauges = metrics.NewGauges(a.Log.Named("metrics"), a.PolicyGauges()...) })
+	a.gaugesOnce.Do(func() {
+		a.policyGauges = metrics.NewGauges(a.Log.Named("metrics"), a.PolicyGauges()...)
+		if err := a.Metrics.Register(a.policyGauges); err != nil {
+			a.Log.Error("The policy gauges cannot join /metrics", zap.Error(err))
+		}
+	})
 	return a.policyGauges
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/metrics"
 )
 
 // get fetches path from srv.
@@ -55,18 +56,43 @@ func TestHealthAndMetrics(t *testing.T) {
 	if code, body := get(t, srv, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
-	body := awaitMetric(ctx, t, srv, "dpp_orders_purged 1\n")
+	awaitMetric(ctx, t, srv, "dpp_orders_purged 1\n")
+	// The SDK's counters reach the registry on tally's next report (a second).
+	body := awaitMetric(ctx, t, srv, "\ntemporal_workflow_completed_total{")
 	for _, want := range []string{"dpp_orders_purged 1\n", "dpp_certificates 1\n", "dpp_purges_overdue 0\n",
 		"dpp_orders_sealed 0\n", "dpp_tax_records_overdue 0\n", "# TYPE dpp_sync_lag_seconds gauge",
+		"# HELP dpp_orders_sealed Orders whose buyer PII is held sealed.\n# TYPE dpp_orders_sealed gauge\n",
+		"# HELP dpp_purges_overdue Sealed orders more than an hour past their purge due time",
+		"# HELP dpp_sync_lag_seconds Age of the OrderSync watermark.\n# TYPE dpp_sync_lag_seconds gauge\n",
 		`dpp_gauges_last_refresh_timestamp_seconds{gauge="dpp_orders_sealed"}`,
-		"# TYPE temporal_workflow_completed counter", "temporal_activity_execution_latency_count"} {
+		"# TYPE dpp_gauges_refresh_failures_total counter\n",
+		`dpp_gauges_refresh_failures_total{gauge="dpp_sync_lag_seconds"} 0`,
+		// The SDK's metrics under the names Temporal's Grafana SDK dashboard queries.
+		"# TYPE temporal_workflow_completed_total counter\n", "# TYPE temporal_request_total counter\n",
+		"# TYPE temporal_request_latency_seconds histogram\n",
+		"# TYPE temporal_workflow_task_schedule_to_start_latency_seconds histogram\n",
+		"# TYPE temporal_activity_schedule_to_start_latency_seconds histogram\n",
+		"# TYPE temporal_activity_execution_latency_seconds histogram\n",
+		// Go runtime and process metrics.
+		"# TYPE go_goroutines gauge\n", "go_memstats_heap_alloc_bytes ", "go_gc_duration_seconds_count ",
+		"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_start_time_seconds ",
+	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}
 	}
+	for _, timer := range []string{"temporal_workflow_task_schedule_to_start_latency_seconds", "temporal_request_latency_seconds",
+		"temporal_activity_schedule_to_start_latency_seconds", "temporal_workflow_task_execution_latency_seconds"} {
+		// Buckets up to +Inf with observations in them, labelled by namespace and task queue.
+		bucket := regexp.MustCompile(`(?m)^` + timer + `_bucket\{[^}]*namespace="[^"]+"[^}]*le="0\.1"\} \d+$`)
+		inf := regexp.MustCompile(`(?m)^` + timer + `_bucket\{[^}]*task_queue="[^"]+"[^}]*le="\+Inf"\} [1-9]\d*$`)
+		if !bucket.MatchString(body) || !inf.MatchString(body) {
+			t.Errorf("/metrics lacks the histogram %s:\n%s", timer, body)
+		}
+	}
 }
 
-var countWorkflowRequests = regexp.MustCompile(`(?m)^temporal_request\{[^}]*operation="CountWorkflowExecutions"[^}]*\} (\d+)$`)
+var countWorkflowRequests = regexp.MustCompile(`(?m)^temporal_request_total\{[^}]*operation="CountWorkflowExecutions"[^}]*\} (\d+)$`)
 
 // A scrape serves the gauges' last values: it queries neither PostgreSQL nor
 // Temporal's visibility store, and keeps answering when both are gone. Health
@@ -92,11 +118,19 @@ func TestScrapesQueryNothingAndAnswersRevealNoErrors(t *testing.T) {
 		}
 		return strings.Join(all, ",")
 	}
+	// The SDK's counters reach /metrics on tally's next report: let those of
+	// earlier calls arrive first, and those of the scrapes' after.
+	settle := func() { time.Sleep(2 * metrics.ReportInterval) }
+	settle()
 	first := counts()
 	for range 5 {
 		if now := counts(); now != first {
 			t.Fatalf("CountWorkflowExecutions calls went from %s to %s over scrapes", first, now)
 		}
+	}
+	settle()
+	if now := counts(); now != first {
+		t.Fatalf("CountWorkflowExecutions calls went from %s to %s over scrapes", first, now)
 	}
 
 	// PostgreSQL gone: scrapes still answer with the last values.

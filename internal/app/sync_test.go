@@ -212,23 +212,31 @@ func (s *stack) rejects(ctx context.Context) map[string]rejectRow {
 	return out
 }
 
-// metric returns the sum of a metric's series on the worker's /metrics.
-func (s *stack) metric(name string) float64 {
+// awaitMetric scrapes the worker's /metrics until the named series sum to want
+// (the SDK's counters and gauges reach the registry within
+// metrics.ReportInterval) and returns their sum.
+func (s *stack) awaitMetric(name string, want float64) float64 {
 	s.t.Helper()
-	rec := httptest.NewRecorder()
-	s.app.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusOK {
-		s.t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
-	}
-	total := 0.0
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
-			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-			s.must(err, "metric line %q", line)
-			total += v
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec := httptest.NewRecorder()
+		s.app.HTTPHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		if rec.Code != http.StatusOK {
+			s.t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
 		}
+		total := 0.0
+		for _, line := range strings.Split(rec.Body.String(), "\n") {
+			if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
+				v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+				s.must(err, "metric line %q", line)
+				total += v
+			}
+		}
+		if total == want || time.Now().After(deadline) {
+			return total
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return total
 }
 
 func (s *stack) workflowExists(ctx context.Context, orderID string) bool {
@@ -277,10 +285,10 @@ func TestOneMalformedOrderNeverStallsOrderSync(t *testing.T) {
 		r.reason != "order.createdTime: not an RFC 3339 date-time" {
 		t.Fatalf("recorded rejects: %+v", rej)
 	}
-	if n := s.metric("dpp_sync_malformed_orders"); n != 1 {
-		t.Fatalf("dpp_sync_malformed_orders = %v, want 1", n)
+	if n := s.awaitMetric("dpp_sync_malformed_orders_total", 1); n != 1 {
+		t.Fatalf("dpp_sync_malformed_orders_total = %v, want 1", n)
 	}
-	if n := s.metric("dpp_sync_rejects_unresolved"); n != 1 {
+	if n := s.awaitMetric("dpp_sync_rejects_unresolved", 1); n != 1 {
 		t.Fatalf("dpp_sync_rejects_unresolved = %v, want 1", n)
 	}
 
@@ -307,7 +315,7 @@ func TestOneMalformedOrderNeverStallsOrderSync(t *testing.T) {
 	if r := s.rejects(ctx)[bad]; !r.resolved || r.resolution != "valid-on-retry" {
 		t.Fatalf("after the repair: %+v", r)
 	}
-	if n := s.metric("dpp_sync_rejects_unresolved"); n != 0 {
+	if n := s.awaitMetric("dpp_sync_rejects_unresolved", 0); n != 0 {
 		t.Fatalf("dpp_sync_rejects_unresolved = %v, want 0", n)
 	}
 	// A fourth pass has nothing left to retry.

@@ -2,12 +2,10 @@ package metrics
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -22,7 +20,7 @@ type Gauge struct {
 }
 
 // Gauges refreshes a set of gauges every interval (Run) and serves their last
-// values (WriteTo). A failed refresh of a gauge keeps its last value, counts a
+// values (it is a Prometheus collector: Collect). A failed refresh of a gauge keeps its last value, counts a
 // failure and logs the error; its last-refresh timestamp shows how stale it is.
 // The zero value is not usable; use NewGauges.
 type Gauges struct {
@@ -30,6 +28,8 @@ type Gauges struct {
 	log     *zap.Logger
 	timeout time.Duration
 	now     func() time.Time
+
+	descs []*prometheus.Desc // descs[i] describes gauges[i]
 
 	mu    sync.Mutex
 	state map[string]*gaugeState
@@ -53,6 +53,7 @@ func NewGauges(log *zap.Logger, gauges ...Gauge) *Gauges {
 	g := &Gauges{gauges: gauges, log: log, timeout: DefaultGaugeTimeout, now: time.Now, state: map[string]*gaugeState{}}
 	for _, x := range gauges {
 		g.state[x.Name] = &gaugeState{}
+		g.descs = append(g.descs, prometheus.NewDesc(x.Name, x.Help, nil, nil))
 	}
 	return g
 }
@@ -99,33 +100,43 @@ func (g *Gauges) Refresh(ctx context.Context) (failed int) {
 	return failed
 }
 
-// WriteTo writes the last values in the Prometheus text format: each gauge that
-// was read at least once, then the time of each gauge's last successful refresh
-// (dpp_gauges_last_refresh_timestamp_seconds) and its failed refreshes
-// (dpp_gauges_refresh_failures_total).
-func (g *Gauges) WriteTo(w io.Writer) (int64, error) {
+// Describe and Collect make Gauges a Prometheus collector (Registry.Register):
+// each gauge that was read at least once, with its HELP text; the time of each
+// gauge's last successful refresh (dpp_gauges_last_refresh_timestamp_seconds,
+// 0: never); and its failed refreshes (dpp_gauges_refresh_failures_total). A
+// scrape reads the last values from memory and never runs a Read.
+func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range g.descs {
+		ch <- d
+	}
+	ch <- refreshedDesc
+	ch <- failuresDesc
+}
+
+// Collect: see Describe.
+func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var b strings.Builder
-	for _, x := range g.gauges {
+	for i, x := range g.gauges {
 		if st := g.state[x.Name]; st.ok {
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", x.Name, x.Help, x.Name, x.Name, st.value)
+			ch <- prometheus.MustNewConstMetric(g.descs[i], prometheus.GaugeValue, st.value)
 		}
 	}
-	b.WriteString("# HELP dpp_gauges_last_refresh_timestamp_seconds When each dpp gauge was last computed (Unix time; 0: never).\n" +
-		"# TYPE dpp_gauges_last_refresh_timestamp_seconds gauge\n")
 	for _, x := range g.gauges {
 		var ts float64
 		if st := g.state[x.Name]; st.ok {
 			ts = float64(st.refreshed.UnixMilli()) / 1000
 		}
-		fmt.Fprintf(&b, "dpp_gauges_last_refresh_timestamp_seconds{gauge=%q} %g\n", x.Name, ts)
+		ch <- prometheus.MustNewConstMetric(refreshedDesc, prometheus.GaugeValue, ts, x.Name)
 	}
-	b.WriteString("# HELP dpp_gauges_refresh_failures_total Failed computations of each dpp gauge (the details are logged).\n" +
-		"# TYPE dpp_gauges_refresh_failures_total counter\n")
 	for _, x := range g.gauges {
-		fmt.Fprintf(&b, "dpp_gauges_refresh_failures_total{gauge=%q} %d\n", x.Name, g.state[x.Name].failures)
+		ch <- prometheus.MustNewConstMetric(failuresDesc, prometheus.CounterValue, float64(g.state[x.Name].failures), x.Name)
 	}
-	n, err := io.WriteString(w, b.String())
-	return int64(n), err
 }
+
+var (
+	refreshedDesc = prometheus.NewDesc("dpp_gauges_last_refresh_timestamp_seconds",
+		"When each dpp gauge was last computed (Unix time; 0: never).", []string{"gauge"}, nil)
+	failuresDesc = prometheus.NewDesc("dpp_gauges_refresh_failures_total",
+		"Failed computations of each dpp gauge (the details are logged).", []string{"gauge"}, nil)
+)

@@ -3,24 +3,34 @@ package metrics
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
 
 const dbError = "failed to connect to `user=dpp_worker database=dpp`: 10.0.0.5:5432: password authentication failed"
 
+// scrape serves g alone from a Prometheus registry, as /metrics does.
 func scrape(t *testing.T, g *Gauges) string {
 	t.Helper()
-	var b strings.Builder
-	if _, err := g.WriteTo(&b); err != nil {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(g); err != nil {
 		t.Fatal(err)
 	}
-	return b.String()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 func TestGaugesServeTheirLastValuesAndNeverReadOnAScrape(t *testing.T) {
@@ -55,7 +65,7 @@ func TestGaugesServeTheirLastValuesAndNeverReadOnAScrape(t *testing.T) {
 		t.Fatalf("%d reads for one refresh and five scrapes", n)
 	}
 	out := scrape(t, g)
-	for _, want := range []string{"# TYPE dpp_orders_sealed gauge\ndpp_orders_sealed 7\n", "dpp_sync_lag_seconds 1.5\n",
+	for _, want := range []string{"# HELP dpp_orders_sealed Orders sealed.\n# TYPE dpp_orders_sealed gauge\ndpp_orders_sealed 7\n", "dpp_sync_lag_seconds 1.5\n",
 		`dpp_gauges_last_refresh_timestamp_seconds{gauge="dpp_orders_sealed"} 1.8e+09`} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("lacks %q:\n%s", want, out)

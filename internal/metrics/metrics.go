@@ -1,172 +1,144 @@
-// Package metrics is a small Prometheus-text registry that the Temporal SDK
-// reports into (it implements client.MetricsHandler) and that our own code
-// updates; the worker serves it on /metrics. It avoids pulling a metrics stack
-// into the worker for a few dozen series.
+// Package metrics is the worker's Prometheus registry, served on /metrics.
+//
+// The Temporal SDK reports into it the way Temporal documents for Go: through
+// go.temporal.io/sdk/contrib/tally and tally's Prometheus reporter, with
+// Prometheus naming (counters end in _total, timers in _seconds) and timers as
+// histograms, so Temporal's published Grafana SDK dashboard
+// (temporal-go-java-sdks-tally.json) and the usual schedule-to-start alerts work
+// on it unchanged. Our own policy gauges (Gauges), the Go runtime and the
+// process metrics join the same registry.
 package metrics
 
 import (
-	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"strings"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.uber.org/zap"
 )
 
-type kind int
-
-const (
-	counter kind = iota
-	gauge
-	timer
-)
-
-type series struct {
-	kind  kind
-	value float64 // counter total or gauge value; timer: sum of seconds
-	count int64   // timer observations
+// Buckets are the histogram buckets (seconds) of every SDK timer: from a
+// millisecond (a request, a workflow task) to an hour (a schedule-to-start
+// behind a long outage); longer observations, such as an order's 30-day
+// end-to-end latency, land in +Inf.
+var Buckets = []float64{
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
 }
 
-// Registry holds every series. The zero value is not usable; use New.
+// ReportInterval is how often tally hands the SDK's counters and gauges to the
+// Prometheus registry (timers go at once): a counter an activity increments is
+// on /metrics within this long.
+const ReportInterval = time.Second
+
+// Registry is the worker's Prometheus registry with the SDK's handler reporting
+// into it. The zero value is not usable; use New. Close stops the reporting.
 type Registry struct {
+	prom    *prometheus.Registry
+	scope   tally.Scope
+	closer  io.Closer
+	handler client.MetricsHandler
+	http    http.Handler
+	log     *zap.Logger
+
 	mu     sync.Mutex
-	series map[string]map[string]*series // name -> rendered labels -> series
-	kinds  map[string]kind
+	warned map[string]bool
 }
 
-// New returns an empty registry.
-func New() *Registry {
-	return &Registry{series: map[string]map[string]*series{}, kinds: map[string]kind{}}
+// New returns a registry holding the Go runtime and process collectors, ready
+// for the SDK (Handler) and for our collectors (Register). log (nil: none)
+// hears of series the registry refuses.
+func New(log *zap.Logger) *Registry {
+	return newRegistry(log, ReportInterval)
 }
 
-// Handler returns the registry as a Temporal SDK metrics handler.
-func (r *Registry) Handler() client.MetricsHandler { return handler{r: r} }
-
-// Counter returns a counter of ours.
-func (r *Registry) Counter(name string, tags map[string]string) client.MetricsCounter {
-	return handler{r: r, tags: tags}.Counter(name)
-}
-
-// Gauge returns a gauge of ours.
-func (r *Registry) Gauge(name string, tags map[string]string) client.MetricsGauge {
-	return handler{r: r, tags: tags}.Gauge(name)
-}
-
-func (r *Registry) get(name string, k kind, tags map[string]string) *series {
-	name = sanitize(name)
-	labels := renderLabels(tags)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.kinds[name]; !ok {
-		r.kinds[name] = k
-		r.series[name] = map[string]*series{}
+func newRegistry(log *zap.Logger, interval time.Duration) *Registry {
+	if log == nil {
+		log = zap.NewNop()
 	}
-	s, ok := r.series[name][labels]
-	if !ok {
-		s = &series{kind: r.kinds[name]}
-		r.series[name][labels] = s
-	}
-	return s
-}
-
-func (r *Registry) add(s *series, f func(*series)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f(s)
-}
-
-// WriteTo writes every series in the Prometheus text exposition format.
-func (r *Registry) WriteTo(w io.Writer) (int64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, name := range slices.Sorted(maps.Keys(r.series)) {
-		switch r.kinds[name] {
-		case counter:
-			fmt.Fprintf(&b, "# TYPE %s counter\n", name)
-		case gauge:
-			fmt.Fprintf(&b, "# TYPE %s gauge\n", name)
-		case timer:
-			fmt.Fprintf(&b, "# TYPE %s summary\n", name)
-		}
-		byLabels := r.series[name]
-		for _, labels := range slices.Sorted(maps.Keys(byLabels)) {
-			s := byLabels[labels]
-			if s.kind == timer {
-				fmt.Fprintf(&b, "%s_sum%s %g\n%s_count%s %d\n", name, labels, s.value, name, labels, s.count)
-				continue
-			}
-			fmt.Fprintf(&b, "%s%s %g\n", name, labels, s.value)
-		}
-	}
-	n, err := io.WriteString(w, b.String())
-	return int64(n), err
-}
-
-type handler struct {
-	r    *Registry
-	tags map[string]string
-}
-
-func (h handler) WithTags(tags map[string]string) client.MetricsHandler {
-	merged := maps.Clone(h.tags)
-	if merged == nil {
-		merged = map[string]string{}
-	}
-	maps.Copy(merged, tags)
-	return handler{r: h.r, tags: merged}
-}
-
-func (h handler) Counter(name string) client.MetricsCounter {
-	s := h.r.get(name, counter, h.tags)
-	return counterFunc(func(d int64) { h.r.add(s, func(s *series) { s.value += float64(d) }) })
-}
-
-func (h handler) Gauge(name string) client.MetricsGauge {
-	s := h.r.get(name, gauge, h.tags)
-	return gaugeFunc(func(v float64) { h.r.add(s, func(s *series) { s.value = v }) })
-}
-
-func (h handler) Timer(name string) client.MetricsTimer {
-	s := h.r.get(name, timer, h.tags)
-	return timerFunc(func(d time.Duration) {
-		h.r.add(s, func(s *series) { s.value += d.Seconds(); s.count++ })
+	r := &Registry{prom: prometheus.NewRegistry(), log: log, warned: map[string]bool{}}
+	r.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer:              r.prom,
+		DefaultTimerType:        tallyprom.HistogramTimerType,
+		DefaultHistogramBuckets: Buckets,
+		// A name reported with a second set of label names cannot join a
+		// Prometheus registry: that series is dropped, and said once, instead
+		// of the reporter's default panic.
+		OnRegisterError: r.registerError,
 	})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:         reporter,
+		Separator:              tallyprom.DefaultSeparator,
+		SanitizeOptions:        &sdktally.PrometheusSanitizeOptions,
+		OmitCardinalityMetrics: true,
+	}, interval)
+	r.scope, r.closer = sdktally.NewPrometheusNamingScope(scope), closer
+	r.handler = sdktally.NewMetricsHandler(r.scope)
+	r.http = promhttp.HandlerFor(r.prom, promhttp.HandlerOpts{
+		ErrorLog:      zapErrorLog{r.log},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	return r
 }
 
-type (
-	counterFunc func(int64)
-	gaugeFunc   func(float64)
-	timerFunc   func(time.Duration)
-)
+func (r *Registry) registerError(err error) {
+	r.mu.Lock()
+	first := !r.warned[err.Error()]
+	r.warned[err.Error()] = true
+	r.mu.Unlock()
+	if first {
+		r.log.Warn("A metric series cannot join the Prometheus registry and is dropped", zap.Error(err))
+	}
+}
 
-func (f counterFunc) Inc(d int64)          { f(d) }
-func (f gaugeFunc) Update(v float64)       { f(v) }
-func (f timerFunc) Record(d time.Duration) { f(d) }
+// Handler is the registry as the Temporal SDK's metrics handler
+// (client.Options.MetricsHandler); activities and workflows reach it through
+// activity.GetMetricsHandler and workflow.GetMetricsHandler. Counters get
+// _total and timers _seconds appended to their names.
+func (r *Registry) Handler() client.MetricsHandler { return r.handler }
 
-// sanitize makes a metric or label name valid for Prometheus.
-func sanitize(name string) string {
-	b := []byte(name)
-	for i, c := range b {
-		ok := c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
-		if !ok {
-			b[i] = '_'
+// Register adds a collector of ours (e.g. Gauges) to the registry.
+func (r *Registry) Register(c prometheus.Collector) error { return r.prom.Register(c) }
+
+// Gatherer is the registry, for tests and tools that read it directly.
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.prom }
+
+// HTTPHandler serves the registry in the Prometheus exposition format. A
+// collector that fails is left out of the answer and logged; the answer never
+// carries an error's text.
+func (r *Registry) HTTPHandler() http.Handler {
+	return r.http
+}
+
+// Value is the sum of every series of the named counter or gauge as /metrics
+// would serve it now (0 if there is none), for tests and tools. The SDK's
+// counters and gauges arrive up to ReportInterval after they change.
+func (r *Registry) Value(name string) float64 {
+	families, _ := r.prom.Gather()
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
 		}
 	}
-	return string(b)
+	return total
 }
 
-func renderLabels(tags map[string]string) string {
-	if len(tags) == 0 {
-		return ""
-	}
-	parts := make([]string, 0, len(tags))
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		v := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(tags[k])
-		parts = append(parts, fmt.Sprintf(`%s="%s"`, sanitize(k), v))
-	}
-	return "{" + strings.Join(parts, ",") + "}"
-}
+// Close reports what the SDK buffered one last time and stops reporting.
+func (r *Registry) Close() error { return r.closer.Close() }
+
+type zapErrorLog struct{ log *zap.Logger }
+
+func (l zapErrorLog) Println(v ...any) { l.log.Sugar().Warn(v...) }
