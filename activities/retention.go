@@ -52,8 +52,8 @@ func (a *Activities) RecordOrderProblem(ctx context.Context, in OrderProblemInpu
 	if err != nil {
 		return nil, err
 	}
-	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"step": in.Step, "code": in.Code}).
-		Counter("dpp_order_problems").Inc(1)
+	// dpp_order_problems is counted by the workflow (once per problem, never on
+	// replay), not here, where a retry after a lost answer would count it twice.
 	return &OrderProblemResult{EvidenceSeq: rec.Seq}, nil
 }
 
