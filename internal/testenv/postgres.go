@@ -74,24 +74,7 @@ func Database(t testing.TB) string {
 		" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
 		t.Fatalf("testenv: create database %s from %s: %v", name, tmpl, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, adminDSN)
-		if err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
-		}
-	})
-	dsn, err := withDatabase(adminDSN, name)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	return dsn
+	return dropAtEnd(t, adminDSN, name)
 }
 
 // EmptyDatabase creates a database with no migrations applied (what a first
@@ -112,24 +95,7 @@ func EmptyDatabase(t testing.TB) string {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("testenv: create database %s: %v", name, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, adminDSN)
-		if err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
-		}
-	})
-	dsn, err := withDatabase(adminDSN, name)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	return dsn
+	return dropAtEnd(t, adminDSN, name)
 }
 
 // Pool is Database plus a connection pool to it, closed when the test ends
@@ -281,4 +247,27 @@ func testDBSuffix() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// dropAtEnd drops the test's database when the test ends and returns its DSN.
+func dropAtEnd(t testing.TB, adminDSN, name string) string {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminDSN)
+		if err != nil {
+			t.Errorf("testenv: drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("testenv: drop database %s: %v", name, err)
+		}
+	})
+	dsn, err := withDatabase(adminDSN, name)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return dsn
 }
