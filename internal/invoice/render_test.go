@@ -332,12 +332,27 @@ func TestRenderHugeAddressFallsBackToStackedBlocks(t *testing.T) {
 	requiredCommon(t, d, text)
 }
 
+// BenchmarkRender renders a typical full invoice whose text is all in
+// Windows-1252 (Latin-1 names, "£") and one that needs characters outside it
+// (a Polish "Ł"), reporting the PDF's size as pdf-bytes.
 func BenchmarkRender(b *testing.B) {
-	d := fixture(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Render(d); err != nil {
-			b.Fatal(err)
-		}
+	latin1 := fixture(b)
+	latin1.Customer.Name = "Siân O'Brien-Müller"
+	for _, bc := range []struct {
+		name string
+		d    *Document
+	}{{"cp1252", latin1}, {"unicode", fixture(b)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			size := 0
+			for b.Loop() {
+				pdf, err := Render(bc.d)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(pdf)
+			}
+			b.ReportMetric(float64(size), "pdf-bytes")
+		})
 	}
 }
