@@ -202,7 +202,9 @@ type PurgeNowSignal struct {
 
 // CancelledSignal reports the order's cancellation: its PII is purged at once.
 type CancelledSignal struct {
-	Reason  string `json:"reason"`
+	// Reason is one of CancelReasons, or empty (left out of the JSON) when
+	// none was given.
+	Reason  string `json:"reason,omitempty"`
 	problem error
 	strict  error // see HoldSignal; also an empty reason (leave it out instead)
 }

@@ -150,7 +150,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"reason":"dispute","by":"` + strings.Repeat("a", MaxByLength) + `"}`},
 		"signal.release-hold": {`{"by":"order-sync"}`, `{"by":"dpo","note":"x"}`},
 		"signal.purge-now":    {`{` + purge + `,"note":"A-to-z 117"}`},
-		"signal.cancelled":    {`{}`, `{"reason":"seller-cancelled"}`},
+		"signal.cancelled":    {`{}`, `{"reason":"seller-cancelled"}`, marshal(CancelledSignal{})},
 	}
 	// Every way a payload can be wrong that the schema can express, per schema.
 	reject := map[string][]string{
