@@ -95,7 +95,9 @@ func (r *renderer) enc(s string) string {
 		}
 		e, ok := charmap.Windows1252.EncodeRune(c)
 		if !ok {
+			// Stop this pass cheaply: with an error set, fpdf's calls do nothing.
 			r.needsUnicode = true
+			r.pdf.SetErrorf("invoice: text outside Windows-1252")
 			e = '?'
 		}
 		b = append(b, e)
@@ -156,11 +158,11 @@ func (r *renderer) render() ([]byte, error) {
 	p.Ln(4)
 	r.vatSummary()
 
-	if err := p.Error(); err != nil {
-		return nil, fmt.Errorf("invoice: render: %w", err)
-	}
 	if r.needsUnicode {
 		return nil, nil // Render starts again with the embedded font
+	}
+	if err := p.Error(); err != nil {
+		return nil, fmt.Errorf("invoice: render: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := p.Output(&buf); err != nil {
