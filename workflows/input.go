@@ -215,6 +215,9 @@ func (s *DeliveredSignal) UnmarshalJSON(b []byte) error {
 	}
 	var v plain
 	s.problem = firstError(errors.Join(decodeStrict(b, &v), exactFields(b, &v)))
+	if s.problem == nil && !validOffset(v.DeliveredAt) {
+		s.problem = errors.New(`field "deliveredAt" is not an RFC 3339 time (e.g. 2026-11-27T10:00:00Z)`)
+	}
 	s.DeliveredAt = v.DeliveredAt
 	return nil
 }
@@ -490,10 +493,17 @@ func rfc3339(field string, s *string, dst *time.Time) error {
 	if s == nil {
 		return nil
 	}
-	if err := dst.UnmarshalText([]byte(*s)); err != nil {
+	if err := dst.UnmarshalText([]byte(*s)); err != nil || !validOffset(*dst) {
 		return fmt.Errorf("field %q is not an RFC 3339 time (e.g. 2026-11-27T10:00:00Z)", field)
 	}
 	return nil
+}
+
+// validOffset reports whether t's UTC offset is one RFC 3339 allows (less
+// than 24 hours; time.Time's parser takes "+24:00").
+func validOffset(t time.Time) bool {
+	_, off := t.Zone()
+	return off > -24*3600 && off < 24*3600
 }
 
 // Validate names the first thing wrong with the input.

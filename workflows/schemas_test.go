@@ -145,7 +145,8 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 				AfterID: id(7), Found: 250, Purged: 3, Running: 101, RunningIDs: strings.Split(strings.Trim(strings.ReplaceAll(ids(100), `"`, ""), "[]"), ",")}), // continue-as-new
 			`{"maxBatches":1000,"found":0,"runningIds":[]}`, `{"asOf":"2026-11-27T03:00:00+01:00"}`,
 		},
-		"signal.delivered": {`{"deliveredAt":"2026-11-27T10:00:00.5+01:00"}`},
+		"signal.delivered": {`{"deliveredAt":"2026-11-27T10:00:00.5+01:00"}`, `{"deliveredAt":"2026-11-27T10:00:00-00:00"}`,
+			`{"deliveredAt":"2026-11-27T10:00:00.123456789123+23:59"}`},
 		"signal.legal-hold": {`{` + hold + `,"note":""}`, `{` + hold + `,"note":` + long("é", MaxNoteLength) + `}`,
 			`{"reason":"dispute","by":"` + strings.Repeat("a", MaxByLength) + `"}`},
 		"signal.release-hold": {`{"by":"order-sync"}`, `{"by":"dpo","note":"x"}`},
@@ -169,13 +170,16 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"retention-audit.input": {
 			`{"batchSize":0}`, `{"batchSize":1001}`, `{"maxBatches":0}`, `{"maxBatches":2.5}`, `{"maxBatches":1001}`,
 			`{"asOf":"yesterday"}`, `{"asOf":5}`, `{"asOf":null}`, `{"afterDueAt":"2026-13-01T00:00:00Z"}`,
-			`{"afterDueAt":"2026-11-27 10:00:00"}`, `{"afterId":"abc"}`, `{"afterId":""}`, `{"afterId":7}`,
+			`{"afterDueAt":"2026-11-27 10:00:00"}`, `{"asOf":"2026-11-27t10:00:00z"}`, `{"asOf":"2016-12-31T23:59:60Z"}`,
+			`{"afterDueAt":"2026-11-27T10:00:00-24:00"}`, `{"afterId":"abc"}`, `{"afterId":""}`, `{"afterId":7}`,
 			`{"found":-1}`, `{"purged":1.5}`, `{"running":"3"}`, `{"running":1e16}`,
 			`{"runningIds":` + ids(101) + `}`, `{"runningIds":["x"]}`, `{"runningIds":[null]}`, `{"runningIds":"205-1234567-7654321"}`,
 			`{"runningIds":null}`, `{"extra":1}`, `{"BatchSize":5}`, `null`,
 		},
 		"signal.delivered": {
 			`{}`, `{"deliveredAt":"yesterday"}`, `{"deliveredAt":5}`, `{"deliveredAt":null}`,
+			`{"deliveredAt":"2026-11-27t10:00:00z"}`, `{"deliveredAt":"2016-12-31T23:59:60Z"}`, `{"deliveredAt":"2026-11-27T10:00:00+24:00"}`,
+			`{"deliveredAt":"2026-11-27T24:00:00Z"}`, `{"deliveredAt":"2026-02-30T10:00:00Z"}`, `{"deliveredAt":"2026-11-27T10:00Z"}`,
 			`{"deliveredAt":"2026-11-27T10:00:00Z","by":"dpo"}`, `{"DeliveredAt":"2026-11-27T10:00:00Z"}`, `null`,
 		},
 		"signal.legal-hold": {
