@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +34,8 @@ func (in *OrderInput) UnmarshalJSON(b []byte) error {
 	var v struct {
 		AmazonOrderID *string `json:"amazonOrderId"`
 	}
-	if err := decodeStrict(b, &v); err != nil {
-		in.problem = err
+	if err := errors.Join(decodeStrict(b, &v), exactFields(b, &v)); err != nil {
+		in.problem = firstError(err)
 		return nil
 	}
 	if v.AmazonOrderID != nil {
@@ -72,6 +75,57 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
+// exactFields names the first field of the JSON object b whose name matches a
+// field of v only when case is ignored (encoding/json accepts "BatchSize" for
+// "batchSize"; the JSON Schemas do not), or whose value is null (no schema
+// allows null; encoding/json would silently keep the zero value). Call it
+// after decodeStrict succeeded.
+func exactFields(b []byte, v any) error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return nil // decodeStrict reports it
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	known := jsonFields(v)
+	for _, k := range names {
+		if !slices.Contains(known, strconv.Quote(k)) {
+			return fmt.Errorf("unknown field; the fields are: %s", strings.Join(known, ", "))
+		}
+		if string(bytes.TrimSpace(m[k])) == "null" {
+			return fmt.Errorf("field %q must not be null; leave it out instead", k)
+		}
+	}
+	return nil
+}
+
+// firstError is the first of the errors joined in err (errors.Join), or err.
+func firstError(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+		return j.Unwrap()[0]
+	}
+	return err
+}
+
+// wholeNumber checks an optional JSON integer (decoded as a float64, so that
+// 5, 5.0 and 5e0 are all accepted as JSON Schema's "integer" does) against
+// [lo, hi] and returns it, or 0 when it is absent.
+func wholeNumber(field string, v *float64, lo, hi int64) (int, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if *v != math.Trunc(*v) {
+		return 0, fmt.Errorf("field %q must be a whole number", field)
+	}
+	if *v < float64(lo) || *v > float64(hi) {
+		return 0, fmt.Errorf("field %q must be from %d to %d", field, lo, hi)
+	}
+	return int(*v), nil
+}
+
 func describeJSONError(err error, v any) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
@@ -96,6 +150,10 @@ func describeJSONError(err error, v any) error {
 
 func jsonKind(goType string) string {
 	switch {
+	case strings.Contains(goType, "[]string"):
+		return "list of strings"
+	case strings.Contains(goType, "float64"), strings.Contains(goType, "int"):
+		return "number"
 	case strings.Contains(goType, "string"):
 		return "string"
 	case strings.Contains(goType, "time.Time"):
@@ -120,6 +178,9 @@ type HoldSignal struct {
 	// Note is optional free text, sealed with the order's PII and erased with it.
 	Note    string `json:"note,omitempty"`
 	problem error
+	// strict is what only runs that take reasons as codes reject (CheckCodes):
+	// a field named in the wrong case, or null.
+	strict error
 }
 
 // ReleaseSignal releases the legal holds.
@@ -127,6 +188,7 @@ type ReleaseSignal struct {
 	By      string `json:"by"`
 	Note    string `json:"note,omitempty"`
 	problem error
+	strict  error // see HoldSignal
 }
 
 // PurgeNowSignal asks for the purge at once (Amazon's or the buyer's request).
@@ -135,12 +197,16 @@ type PurgeNowSignal struct {
 	By      string `json:"by"`
 	Note    string `json:"note,omitempty"`
 	problem error
+	strict  error // see HoldSignal
 }
 
 // CancelledSignal reports the order's cancellation: its PII is purged at once.
 type CancelledSignal struct {
-	Reason  string `json:"reason"`
+	// Reason is one of CancelReasons, or empty (left out of the JSON) when
+	// none was given.
+	Reason  string `json:"reason,omitempty"`
 	problem error
+	strict  error // see HoldSignal; also an empty reason (leave it out instead)
 }
 
 func (s *DeliveredSignal) UnmarshalJSON(b []byte) error {
@@ -148,7 +214,10 @@ func (s *DeliveredSignal) UnmarshalJSON(b []byte) error {
 		DeliveredAt time.Time `json:"deliveredAt"`
 	}
 	var v plain
-	s.problem = decodeStrict(b, &v)
+	s.problem = firstError(errors.Join(decodeStrict(b, &v), exactFields(b, &v)))
+	if s.problem == nil && !validOffset(v.DeliveredAt) {
+		s.problem = errors.New(`field "deliveredAt" is not an RFC 3339 time (e.g. 2026-11-27T10:00:00Z)`)
+	}
 	s.DeliveredAt = v.DeliveredAt
 	return nil
 }
@@ -172,6 +241,9 @@ func (s *HoldSignal) UnmarshalJSON(b []byte) error {
 	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
+	if s.problem == nil {
+		s.strict = exactFields(b, &v)
+	}
 	s.Reason, s.By, s.Note = v.Reason, v.By, v.Note
 	return nil
 }
@@ -182,7 +254,7 @@ func (s HoldSignal) Validate() error { return firstProblem(s.problem, "reason", 
 // CheckCodes names the first field that is not a code of its list, an operator
 // identifier or within its length limit.
 func (s HoldSignal) CheckCodes() error {
-	return errors.Join(checkCode("reason", s.Reason, HoldReasons), checkBy(s.By), checkNote(s.Note))
+	return errors.Join(s.strict, checkCode("reason", s.Reason, HoldReasons), checkBy(s.By), checkNote(s.Note))
 }
 
 func (s *ReleaseSignal) UnmarshalJSON(b []byte) error {
@@ -192,6 +264,9 @@ func (s *ReleaseSignal) UnmarshalJSON(b []byte) error {
 	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
+	if s.problem == nil {
+		s.strict = exactFields(b, &v)
+	}
 	s.By, s.Note = v.By, v.Note
 	return nil
 }
@@ -200,7 +275,9 @@ func (s *ReleaseSignal) UnmarshalJSON(b []byte) error {
 func (s ReleaseSignal) Validate() error { return firstProblem(s.problem, "by", s.By) }
 
 // CheckCodes: see HoldSignal.CheckCodes.
-func (s ReleaseSignal) CheckCodes() error { return errors.Join(checkBy(s.By), checkNote(s.Note)) }
+func (s ReleaseSignal) CheckCodes() error {
+	return errors.Join(s.strict, checkBy(s.By), checkNote(s.Note))
+}
 
 func (s *PurgeNowSignal) UnmarshalJSON(b []byte) error {
 	type plain struct {
@@ -210,6 +287,9 @@ func (s *PurgeNowSignal) UnmarshalJSON(b []byte) error {
 	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
+	if s.problem == nil {
+		s.strict = exactFields(b, &v)
+	}
 	s.Reason, s.By, s.Note = v.Reason, v.By, v.Note
 	return nil
 }
@@ -221,16 +301,24 @@ func (s PurgeNowSignal) Validate() error {
 
 // CheckCodes: see HoldSignal.CheckCodes.
 func (s PurgeNowSignal) CheckCodes() error {
-	return errors.Join(checkCode("reason", s.Reason, PurgeNowReasons), checkBy(s.By), checkNote(s.Note))
+	return errors.Join(s.strict, checkCode("reason", s.Reason, PurgeNowReasons), checkBy(s.By), checkNote(s.Note))
 }
 
 func (s *CancelledSignal) UnmarshalJSON(b []byte) error {
 	type plain struct {
-		Reason string `json:"reason"`
+		Reason *string `json:"reason"`
 	}
 	var v plain
 	s.problem = decodeStrict(b, &v)
-	s.Reason = v.Reason
+	if s.problem == nil {
+		s.strict = exactFields(b, &v)
+	}
+	if v.Reason != nil {
+		s.Reason = *v.Reason
+		if s.Reason == "" && s.strict == nil {
+			s.strict = errors.New(`field "reason" is empty; leave it out when there is no reason`)
+		}
+	}
 	return nil
 }
 
@@ -240,8 +328,8 @@ func (s CancelledSignal) Validate() error { return s.problem }
 
 // CheckCodes: the reason, when given, is one of CancelReasons.
 func (s CancelledSignal) CheckCodes() error {
-	if s.Reason == "" {
-		return nil
+	if s.strict != nil || s.Reason == "" {
+		return s.strict
 	}
 	return checkCode("reason", s.Reason, CancelReasons)
 }
@@ -281,4 +369,147 @@ func jsonFields(v any) []string {
 		}
 	}
 	return names
+}
+
+// Inputs of the scheduled workflows. Like OrderInput they decode strictly and
+// never fail to decode: a problem is kept and reported by Validate, and the
+// workflow fails at once with ErrInvalidInput naming the field (never its
+// value). Their JSON Schemas are in schemas/json; TestJSONSchemasAgreeWithTheDecoders
+// keeps both in step.
+
+// Limits of the scheduled workflows' inputs (also in their JSON Schemas).
+const (
+	maxBatchSize  = 1000 // batchSize: rows per activity
+	maxMaxBatches = 1000 // maxBatches: activities per run before continue-as-new
+	maxCount      = 1<<53 - 1
+)
+
+// OrderSyncInput is OrderSync's input: {} from the order-sync schedule, or
+// {"name": "..."} for a separate watermark. It is the JSON of
+// activities.SyncOrdersInput, which the schedule sends.
+type OrderSyncInput struct {
+	// Name of the watermark row (default order-sync).
+	Name    string `json:"name,omitempty"`
+	problem error
+}
+
+// UnmarshalJSON decodes strictly and records, rather than returns, any problem.
+func (in *OrderSyncInput) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Name *string `json:"name"`
+	}
+	if err := errors.Join(decodeStrict(b, &v), exactFields(b, &v)); err != nil {
+		in.problem = firstError(err)
+		return nil
+	}
+	if v.Name != nil {
+		in.Name = *v.Name
+	}
+	return nil
+}
+
+// Validate names the first thing wrong with the input.
+func (in OrderSyncInput) Validate() error {
+	if in.problem != nil {
+		return fmt.Errorf(`OrderSync input: %w; want {} or {"name": "order-sync"}`, in.problem)
+	}
+	return nil
+}
+
+// UnmarshalJSON decodes strictly and records, rather than returns, any problem.
+func (in *TaxRecordSweepInput) UnmarshalJSON(b []byte) error {
+	var v struct {
+		BatchSize *float64 `json:"batchSize"`
+	}
+	err := errors.Join(decodeStrict(b, &v), exactFields(b, &v))
+	if err == nil {
+		in.BatchSize, err = wholeNumber("batchSize", v.BatchSize, 1, maxBatchSize)
+	}
+	in.problem = firstError(err)
+	return nil
+}
+
+// Validate names the first thing wrong with the input.
+func (in TaxRecordSweepInput) Validate() error {
+	if in.problem != nil {
+		return fmt.Errorf(`TaxRecordSweep input: %w; want {} or {"batchSize": 100}`, in.problem)
+	}
+	return nil
+}
+
+// UnmarshalJSON decodes strictly and records, rather than returns, any
+// problem. Every field decodes: the audit continues as new with its own input.
+func (in *RetentionAuditInput) UnmarshalJSON(b []byte) error {
+	var v struct {
+		BatchSize  *float64 `json:"batchSize"`
+		MaxBatches *float64 `json:"maxBatches"`
+		AsOf       *string  `json:"asOf"`
+		AfterDueAt *string  `json:"afterDueAt"`
+		AfterID    *string  `json:"afterId"`
+		Found      *float64 `json:"found"`
+		Purged     *float64 `json:"purged"`
+		Running    *float64 `json:"running"`
+		RunningIDs []string `json:"runningIds"`
+	}
+	*in = RetentionAuditInput{}
+	if err := errors.Join(decodeStrict(b, &v), exactFields(b, &v)); err != nil {
+		in.problem = firstError(err)
+		return nil
+	}
+	var errs []error
+	whole := func(dst *int, field string, src *float64, lo, hi int64) {
+		n, err := wholeNumber(field, src, lo, hi)
+		*dst = n
+		errs = append(errs, err)
+	}
+	whole(&in.BatchSize, "batchSize", v.BatchSize, 1, maxBatchSize)
+	whole(&in.MaxBatches, "maxBatches", v.MaxBatches, 1, maxMaxBatches)
+	errs = append(errs, rfc3339("asOf", v.AsOf, &in.AsOf), rfc3339("afterDueAt", v.AfterDueAt, &in.AfterDueAt))
+	if v.AfterID != nil {
+		in.AfterID = *v.AfterID
+		if !amazonOrderIDPattern.MatchString(in.AfterID) {
+			errs = append(errs, errors.New(`field "afterId" is not an Amazon order id (3-7-7 digits)`))
+		}
+	}
+	whole(&in.Found, "found", v.Found, 0, maxCount)
+	whole(&in.Purged, "purged", v.Purged, 0, maxCount)
+	whole(&in.Running, "running", v.Running, 0, maxCount)
+	if len(v.RunningIDs) > maxAuditRunningIDs {
+		errs = append(errs, fmt.Errorf(`field "runningIds" has more than %d ids`, maxAuditRunningIDs))
+	}
+	for _, id := range v.RunningIDs {
+		if !amazonOrderIDPattern.MatchString(id) {
+			errs = append(errs, errors.New(`field "runningIds" holds something that is not an Amazon order id (3-7-7 digits)`))
+			break
+		}
+	}
+	in.RunningIDs = v.RunningIDs
+	in.problem = firstError(errors.Join(errs...))
+	return nil
+}
+
+// rfc3339 parses an optional RFC 3339 time field into dst.
+func rfc3339(field string, s *string, dst *time.Time) error {
+	if s == nil {
+		return nil
+	}
+	if err := dst.UnmarshalText([]byte(*s)); err != nil || !validOffset(*dst) {
+		return fmt.Errorf("field %q is not an RFC 3339 time (e.g. 2026-11-27T10:00:00Z)", field)
+	}
+	return nil
+}
+
+// validOffset reports whether t's UTC offset is one RFC 3339 allows (less
+// than 24 hours; time.Time's parser takes "+24:00").
+func validOffset(t time.Time) bool {
+	_, off := t.Zone()
+	return off > -24*3600 && off < 24*3600
+}
+
+// Validate names the first thing wrong with the input.
+func (in RetentionAuditInput) Validate() error {
+	if in.problem != nil {
+		return fmt.Errorf(`RetentionAudit input: %w; want {} or {"batchSize": 100, "maxBatches": 200}`, in.problem)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
@@ -10,20 +11,28 @@ import (
 // updated since the watermark, starts an OrderLifecycle per new order and reports
 // deliveries and cancellations to running ones. The watermark lives in Postgres
 // and only moves once a whole search has been handled, so no order is skipped.
-func OrderSync(ctx workflow.Context, in activities.SyncOrdersInput) (*activities.SyncResult, error) {
+// A bad input fails the run at once (ErrInvalidInput), naming the field.
+func OrderSync(ctx workflow.Context, in OrderSyncInput) (*activities.SyncResult, error) {
+	if err := in.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+	}
 	var a *activities.Activities
 	var res activities.SyncResult
-	err := workflow.ExecuteActivity(withOptions(ctx, syncOptions), a.SyncOrders, in).Get(ctx, &res)
+	err := workflow.ExecuteActivity(withOptions(ctx, syncOptions), a.SyncOrders,
+		activities.SyncOrdersInput{Name: in.Name}).Get(ctx, &res)
 	if err != nil {
 		return nil, err
 	}
 	return &res, nil
 }
 
-// TaxRecordSweepInput configures the sweep; zero values take defaults.
+// TaxRecordSweepInput configures the sweep; zero values take defaults. It
+// decodes strictly (input.go).
 type TaxRecordSweepInput struct {
-	// BatchSize is how many tax records one activity purges (default 100).
+	// BatchSize is how many tax records one activity purges (1 to 1000,
+	// default 100).
 	BatchSize int `json:"batchSize,omitempty"`
+	problem   error
 }
 
 // TaxRecordSweepResult counts what the sweep purged.
@@ -35,8 +44,12 @@ type TaxRecordSweepResult struct {
 const maxSweepBatches = 200
 
 // TaxRecordSweep is run daily by the tax-record-sweep Schedule: it crypto-erases
-// VAT invoices older than the tax retention, each with its certificate.
+// VAT invoices older than the tax retention, each with its certificate. A bad
+// input fails the run at once (ErrInvalidInput), naming the field.
 func TaxRecordSweep(ctx workflow.Context, in TaxRecordSweepInput) (*TaxRecordSweepResult, error) {
+	if err := in.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+	}
 	var a *activities.Activities
 	if in.BatchSize <= 0 {
 		in.BatchSize = 100

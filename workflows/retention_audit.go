@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
@@ -10,11 +11,13 @@ import (
 
 // RetentionAuditInput configures the audit; zero values take defaults. The
 // remaining fields carry a run's progress into the next when it continues as new.
+// It decodes strictly (input.go).
 type RetentionAuditInput struct {
-	// BatchSize is how many overdue orders one activity looks at (default 100).
+	// BatchSize is how many overdue orders one activity looks at (1 to 1000,
+	// default 100).
 	BatchSize int `json:"batchSize,omitempty"`
 	// MaxBatches bounds one run's history: after that many batches the audit
-	// continues as new (default 200).
+	// continues as new (1 to 1000, default 200).
 	MaxBatches int `json:"maxBatches,omitempty"`
 	// AsOf is when the audit began: orders due by then are overdue.
 	AsOf       time.Time `json:"asOf,omitempty"`
@@ -25,6 +28,7 @@ type RetentionAuditInput struct {
 	Purged     int      `json:"purged,omitempty"`
 	Running    int      `json:"running,omitempty"`
 	RunningIDs []string `json:"runningIds,omitempty"`
+	problem    error
 }
 
 // RetentionAuditResult counts what the audit found and did.
@@ -49,8 +53,12 @@ const maxAuditBatches = 200
 // due time that no legal hold stops, whatever became of its workflow (failed,
 // terminated, timed out, never started), and purges it with a certificate
 // (reason retention-audit). An order whose workflow still runs is left to it and
-// reported as overdue. The summary goes to the evidence log.
+// reported as overdue. The summary goes to the evidence log. A bad input fails
+// the run at once (ErrInvalidInput), naming the field.
 func RetentionAudit(ctx workflow.Context, in RetentionAuditInput) (*RetentionAuditResult, error) {
+	if err := in.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+	}
 	var a *activities.Activities
 	if in.BatchSize <= 0 {
 		in.BatchSize = 100

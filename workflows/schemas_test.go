@@ -1,29 +1,106 @@
 package workflows
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
+	"maps"
+	"path"
+	"reflect"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/schemas"
 )
 
-// TestJSONSchemasMatchTheDecoders keeps schemas/json honest: every example in a
-// schema is accepted by the workflow's own decoder, and the schema lists exactly
-// the fields the decoder knows.
-func TestJSONSchemasMatchTheDecoders(t *testing.T) {
-	decoders := map[string]func(raw []byte) error{
-		"order-lifecycle.input": func(raw []byte) error { var v OrderInput; json.Unmarshal(raw, &v); return v.Validate() },
-		"signal.delivered":      func(raw []byte) error { return decodeSignal(raw, &DeliveredSignal{}) },
-		"signal.legal-hold":     func(raw []byte) error { return decodeCodedSignal(raw, &HoldSignal{}) },
-		"signal.release-hold":   func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
-		"signal.purge-now":      func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
-		"signal.cancelled":      func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
+// decoders decode a payload as the workflow does (for signals: as a run that
+// takes reasons as codes) and return what it rejects it for, or nil.
+var decoders = map[string]func(raw []byte) error{
+	"order-lifecycle.input":  func(raw []byte) error { var v OrderInput; return unmarshalAndValidate(raw, &v) },
+	"order-sync.input":       func(raw []byte) error { var v OrderSyncInput; return unmarshalAndValidate(raw, &v) },
+	"tax-record-sweep.input": func(raw []byte) error { var v TaxRecordSweepInput; return unmarshalAndValidate(raw, &v) },
+	"retention-audit.input":  func(raw []byte) error { var v RetentionAuditInput; return unmarshalAndValidate(raw, &v) },
+	"signal.delivered":       func(raw []byte) error { return decodeSignal(raw, &DeliveredSignal{}) },
+	"signal.legal-hold":      func(raw []byte) error { return decodeCodedSignal(raw, &HoldSignal{}) },
+	"signal.release-hold":    func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
+	"signal.purge-now":       func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
+	"signal.cancelled":       func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
+}
+
+// unmarshalAndValidate decodes raw as the SDK's JSON payload converter does.
+func unmarshalAndValidate[T any, P interface {
+	*T
+	Validate() error
+}](raw []byte, v P) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return err
 	}
+	return v.Validate()
+}
+
+// compiledSchemas compiles every schema in schemas/json with a JSON Schema
+// draft 2020-12 validator, formats asserted, and returns them by name
+// (file name without .schema.json).
+func compiledSchemas(t *testing.T) map[string]*jsonschema.Schema {
+	t.Helper()
+	files, err := fs.Glob(schemas.JSONSchemas, "json/*.schema.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no schemas: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	out := map[string]*jsonschema.Schema{}
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "json/"), ".schema.json")
+		b, _ := fs.ReadFile(schemas.JSONSchemas, f)
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if m, _ := doc.(map[string]any); m["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+			t.Errorf("%s: $schema is %v, want draft 2020-12", f, m["$schema"])
+		}
+		url := "https://plusranger.co.uk/dpp/schemas/" + path.Base(f)
+		if m, _ := doc.(map[string]any); m["$id"] != url {
+			t.Errorf("%s: $id is %v, want %s", f, m["$id"], url)
+		}
+		if err := c.AddResource(url, doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		sch, err := c.Compile(url)
+		if err != nil {
+			t.Fatalf("%s does not compile: %v", f, err)
+		}
+		out[name] = sch
+	}
+	return out
+}
+
+// validates reports whether the schema accepts the JSON document raw.
+func validates(t *testing.T, sch *jsonschema.Schema, raw string) error {
+	t.Helper()
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(raw))
+	if err != nil {
+		t.Fatalf("test input %s is not JSON: %v", raw, err)
+	}
+	return sch.Validate(inst)
+}
+
+// TestJSONSchemasAgreeWithTheDecoders keeps schemas/json and the workflows'
+// decoders from drifting apart: a real JSON Schema validator (draft 2020-12)
+// compiles every schema and checks its examples, and on every example, every
+// input that must be accepted and every input that must be rejected, the
+// validator and the workflow's own decoder give the same answer.
+func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
+	compiled := compiledSchemas(t)
 	fields := map[string][]string{
 		"order-lifecycle.input": {"amazonOrderId"}, "signal.delivered": {"deliveredAt"},
 		"signal.legal-hold": {"by", "note", "reason"}, "signal.release-hold": {"by", "note"},
@@ -31,35 +108,172 @@ func TestJSONSchemasMatchTheDecoders(t *testing.T) {
 		"order-sync.input": {"name"}, "tax-record-sweep.input": {"batchSize"},
 		"retention-audit.input": {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
 	}
-	files, _ := fs.Glob(schemas.JSONSchemas, "json/*.schema.json")
-	if len(files) != len(fields) {
-		t.Fatalf("want %d schemas, found %v", len(fields), files)
+	if len(compiled) != len(fields) || len(decoders) != len(fields) {
+		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
 	}
-	for _, f := range files {
-		name := strings.TrimSuffix(strings.TrimPrefix(f, "json/"), ".schema.json")
-		b, _ := fs.ReadFile(schemas.JSONSchemas, f)
-		var s struct {
-			Properties map[string]any    `json:"properties"`
-			Examples   []json.RawMessage `json:"examples"`
+	id := func(n int) string { return fmt.Sprintf("%03d-%07d-%07d", n%1000, n, n) }
+	ids := func(n int) string {
+		var q []string
+		for i := range n {
+			q = append(q, strconv.Quote(id(i)))
 		}
-		if err := json.Unmarshal(b, &s); err != nil {
-			t.Fatalf("%s: %v", f, err)
+		return "[" + strings.Join(q, ",") + "]"
+	}
+	marshal := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
 		}
-		var props []string
-		for p := range s.Properties {
-			props = append(props, p)
-		}
-		sort.Strings(props)
-		if strings.Join(props, ",") != strings.Join(fields[name], ",") {
-			t.Errorf("%s: properties %v, decoder knows %v", name, props, fields[name])
-		}
-		if decode := decoders[name]; decode != nil {
+		return string(b)
+	}
+	asOf := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	const hold, purge = `"reason":"dispute","by":"dpo"`, `"reason":"buyer-erasure-request","by":"dpo"`
+	long := func(s string, n int) string { return strconv.Quote(strings.Repeat(s, n)) }
+	accept := map[string][]string{
+		"order-lifecycle.input": {`{"amazonOrderId":"205-1234567-7654321"}`},
+		"order-sync.input": {
+			marshal(activities.SyncOrdersInput{}), // what the order-sync schedule sends
+			marshal(activities.SyncOrdersInput{Name: "seller-2"}), `{"name":""}`,
+		},
+		"tax-record-sweep.input": {
+			marshal(TaxRecordSweepInput{}), marshal(TaxRecordSweepInput{BatchSize: 100}), // schedule, continue-as-new
+			`{"batchSize":1}`, `{"batchSize":1000}`, `{"batchSize":5.0}`, `{"batchSize":1e2}`,
+		},
+		"retention-audit.input": {
+			marshal(RetentionAuditInput{}), // what the retention-audit schedule sends (zero times included)
+			marshal(RetentionAuditInput{BatchSize: 100, MaxBatches: 200, AsOf: asOf, AfterDueAt: asOf.Add(-time.Hour),
+				AfterID: id(7), Found: 250, Purged: 3, Running: 101, RunningIDs: strings.Split(strings.Trim(strings.ReplaceAll(ids(100), `"`, ""), "[]"), ",")}), // continue-as-new
+			`{"maxBatches":1000,"found":0,"runningIds":[]}`, `{"asOf":"2026-11-27T03:00:00+01:00"}`,
+		},
+		"signal.delivered": {`{"deliveredAt":"2026-11-27T10:00:00.5+01:00"}`, `{"deliveredAt":"2026-11-27T10:00:00-00:00"}`,
+			`{"deliveredAt":"2026-11-27T10:00:00.123456789123+23:59"}`},
+		"signal.legal-hold": {`{` + hold + `,"note":""}`, `{` + hold + `,"note":` + long("é", MaxNoteLength) + `}`,
+			`{"reason":"dispute","by":"` + strings.Repeat("a", MaxByLength) + `"}`},
+		"signal.release-hold": {`{"by":"order-sync"}`, `{"by":"dpo","note":"x"}`},
+		"signal.purge-now":    {`{` + purge + `,"note":"A-to-z 117"}`},
+		"signal.cancelled":    {`{}`, `{"reason":"seller-cancelled"}`, marshal(CancelledSignal{})},
+	}
+	// Every way a payload can be wrong that the schema can express, per schema.
+	reject := map[string][]string{
+		"order-lifecycle.input": {
+			`{}`, `{"amazonOrderId":""}`, `{"amazonOrderId":205}`, `{"amazonOrderId":"205-123"}`, `{"amazonOrderId":null}`,
+			`{"amazonOrderId":"205-1234567-7654321","extra":1}`, `{"AmazonOrderId":"205-1234567-7654321"}`,
+			`null`, `[]`, `"205-1234567-7654321"`,
+		},
+		"order-sync.input": {
+			`{"name":5}`, `{"name":null}`, `{"batchSize":10}`, `{"Name":"x"}`, `null`, `[]`, `5`,
+		},
+		"tax-record-sweep.input": {
+			`{"batchSize":0}`, `{"batchSize":-1}`, `{"batchSize":1.5}`, `{"batchSize":"100"}`, `{"batchSize":1001}`,
+			`{"batchSize":1e20}`, `{"batchSize":null}`, `{"batchsize":5}`, `{"extra":1}`, `null`, `[]`,
+		},
+		"retention-audit.input": {
+			`{"batchSize":0}`, `{"batchSize":1001}`, `{"maxBatches":0}`, `{"maxBatches":2.5}`, `{"maxBatches":1001}`,
+			`{"asOf":"yesterday"}`, `{"asOf":5}`, `{"asOf":null}`, `{"afterDueAt":"2026-13-01T00:00:00Z"}`,
+			`{"afterDueAt":"2026-11-27 10:00:00"}`, `{"asOf":"2026-11-27t10:00:00z"}`, `{"asOf":"2016-12-31T23:59:60Z"}`,
+			`{"afterDueAt":"2026-11-27T10:00:00-24:00"}`, `{"afterId":"abc"}`, `{"afterId":""}`, `{"afterId":7}`,
+			`{"found":-1}`, `{"purged":1.5}`, `{"running":"3"}`, `{"running":1e16}`,
+			`{"runningIds":` + ids(101) + `}`, `{"runningIds":["x"]}`, `{"runningIds":[null]}`, `{"runningIds":"205-1234567-7654321"}`,
+			`{"runningIds":null}`, `{"extra":1}`, `{"BatchSize":5}`, `null`,
+		},
+		"signal.delivered": {
+			`{}`, `{"deliveredAt":"yesterday"}`, `{"deliveredAt":5}`, `{"deliveredAt":null}`,
+			`{"deliveredAt":"2026-11-27t10:00:00z"}`, `{"deliveredAt":"2016-12-31T23:59:60Z"}`, `{"deliveredAt":"2026-11-27T10:00:00+24:00"}`,
+			`{"deliveredAt":"2026-11-27T24:00:00Z"}`, `{"deliveredAt":"2026-02-30T10:00:00Z"}`, `{"deliveredAt":"2026-11-27T10:00Z"}`,
+			`{"deliveredAt":"2026-11-27T10:00:00Z","by":"dpo"}`, `{"DeliveredAt":"2026-11-27T10:00:00Z"}`, `null`,
+		},
+		"signal.legal-hold": {
+			`{"by":"dpo"}`, `{"reason":"dispute"}`, `{"reason":"because","by":"dpo"}`, `{"reason":5,"by":"dpo"}`,
+			`{"reason":"dispute","by":"Jane Doe"}`, `{"reason":"dispute","by":"jane@example.com"}`,
+			`{"reason":"dispute","by":"` + strings.Repeat("a", MaxByLength+1) + `"}`,
+			`{` + hold + `,"note":` + long("é", MaxNoteLength+1) + `}`, `{` + hold + `,"note":5}`, `{` + hold + `,"note":null}`,
+			`{` + hold + `,"extra":1}`, `{"Reason":"dispute","by":"dpo"}`, `{"reason":null,"by":"dpo"}`, `null`,
+		},
+		"signal.release-hold": {
+			`{}`, `{"by":""}`, `{"by":"Jane"}`, `{"by":"dpo","note":` + long("x", MaxNoteLength+1) + `}`,
+			`{"by":"dpo","note":null}`, `{"by":"dpo","reason":"dispute"}`, `{"By":"dpo"}`, `null`,
+		},
+		"signal.purge-now": {
+			`{"by":"dpo"}`, `{"reason":"dispute","by":"dpo"}`, `{"reason":"buyer-erasure-request","by":"-dpo"}`,
+			`{` + purge + `,"note":` + long("x", MaxNoteLength+1) + `}`, `{` + purge + `,"note":null}`,
+			`{` + purge + `,"extra":1}`, `{"reason":"buyer-erasure-request","BY":"dpo"}`, `null`,
+		},
+		"signal.cancelled": {
+			`{"reason":"because"}`, `{"reason":""}`, `{"reason":5}`, `{"reason":null}`, `{"extra":1}`,
+			`{"Reason":"buyer-cancelled"}`, `null`, `[]`,
+		},
+	}
+	for name, sch := range compiled {
+		t.Run(name, func(t *testing.T) {
+			b, _ := fs.ReadFile(schemas.JSONSchemas, "json/"+name+".schema.json")
+			var s struct {
+				Properties map[string]any    `json:"properties"`
+				Examples   []json.RawMessage `json:"examples"`
+			}
+			if err := json.Unmarshal(b, &s); err != nil {
+				t.Fatal(err)
+			}
+			props := slices.Sorted(maps.Keys(s.Properties))
+			if !slices.Equal(props, fields[name]) {
+				t.Errorf("properties %v, decoder knows %v", props, fields[name])
+			}
+			if len(s.Examples) == 0 {
+				t.Error("no examples")
+			}
+			decode := decoders[name]
+			var good []string
 			for _, ex := range s.Examples {
-				if err := decode(ex); err != nil {
-					t.Errorf("%s: example %s rejected: %v", name, ex, err)
+				good = append(good, string(ex))
+			}
+			for _, in := range append(good, accept[name]...) {
+				if err := validates(t, sch, in); err != nil {
+					t.Errorf("schema rejects %s: %v", in, err)
+				}
+				if err := decode([]byte(in)); err != nil {
+					t.Errorf("decoder rejects %s: %v", in, err)
 				}
 			}
-		}
+			if len(reject[name]) == 0 {
+				t.Fatal("no inputs that must fail")
+			}
+			for _, in := range reject[name] {
+				if validates(t, sch, in) == nil {
+					t.Errorf("schema accepts %s", in)
+				}
+				if err := decode([]byte(in)); err == nil {
+					t.Errorf("decoder accepts %s", in)
+				} else if strings.Contains(err.Error(), "Jane") || strings.Contains(err.Error(), "yesterday") || strings.Contains(err.Error(), "because") {
+					t.Errorf("decoder's error echoes the value: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// The continue-as-new input of RetentionAudit decodes to the very value it was
+// made from: every field survives the strict decoder.
+func TestRetentionAuditInputRoundTrips(t *testing.T) {
+	at := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	want := RetentionAuditInput{BatchSize: 100, MaxBatches: 200, AsOf: at, AfterDueAt: at.Add(-time.Hour),
+		AfterID: "205-1234567-7654321", Found: 250, Purged: 3, Running: 2, RunningIDs: []string{"205-1234567-7654321", "206-1234567-7654321"}}
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got RetentionAuditInput
+	if err := json.Unmarshal(b, &got); err != nil || got.Validate() != nil {
+		t.Fatalf("%v %v", err, got.Validate())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded %+v, want %+v", got, want)
+	}
+	var sweep TaxRecordSweepInput
+	if err := json.Unmarshal([]byte(`{"batchSize":100}`), &sweep); err != nil || sweep.Validate() != nil || sweep.BatchSize != 100 {
+		t.Fatalf("%+v", sweep)
+	}
+	var sync OrderSyncInput
+	if err := json.Unmarshal([]byte(`{"name":"seller-2"}`), &sync); err != nil || sync.Validate() != nil || sync.Name != "seller-2" {
+		t.Fatalf("%+v", sync)
 	}
 }
 

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/go-pdf/fpdf"
+	"codeberg.org/go-pdf/fpdf"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/text/encoding/charmap"
 )
 
 // Page geometry in millimetres (A4 portrait).
@@ -20,10 +21,13 @@ const (
 	marginBottom = 18.0
 	contentWidth = 210.0 - marginLeft - marginRight
 
-	fontFamily = "Go"
-	bodySize   = 9.5
-	lineHeight = 4.6
-	dateLayout = "2 January 2006"
+	// coreFamily is the PDF core font used for documents whose text is all
+	// in Windows-1252; unicodeFamily is the embedded font used for the rest.
+	coreFamily    = "Helvetica"
+	unicodeFamily = "Go"
+	bodySize      = 9.5
+	lineHeight    = 4.6
+	dateLayout    = "2 January 2006"
 )
 
 // Line table column widths (sum == contentWidth).
@@ -33,14 +37,26 @@ var tableCols = [...]float64{78, 14, 30, 20, 38}
 // renders to byte-identical output: the PDF creation and modification dates
 // are set to d.IssueDate and no random identifiers are written.
 //
-// Text is set in the Go fonts (embedded, subset), which cover Latin, Greek
-// and Cyrillic scripts; characters outside the Basic Multilingual Plane are
-// replaced by "?".
+// Fonts: a document whose text is all in Windows-1252 (ASCII, "£", "€",
+// the accented letters of Western European names), as nearly every invoice
+// of a UK seller is, is set in Helvetica, a PDF core font that every reader
+// provides: no font is parsed or embedded, which keeps rendering cheap and
+// the PDF small. A document with any other character (a Polish "Ł", Czech
+// "ř", Greek, Cyrillic ...) is set in the Go fonts instead, embedded as a
+// subset; they cover Latin, Greek and Cyrillic scripts, so no character is
+// silently lost. Only characters outside the Basic Multilingual Plane
+// (emoji), which the embedded font tables cannot address, become "?".
 func Render(d *Document) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	r := &renderer{d: d, pdf: fpdf.New("P", "mm", "A4", "")}
+	r := &renderer{d: d, pdf: fpdf.New("P", "mm", "A4", ""), core: true}
+	pdf, err := r.render()
+	if err != nil || !r.needsUnicode {
+		return pdf, err
+	}
+	// Some text is not in Windows-1252: render again with the embedded font.
+	r = &renderer{d: d, pdf: fpdf.New("P", "mm", "A4", "")}
 	return r.render()
 }
 
@@ -48,6 +64,53 @@ type renderer struct {
 	d       *Document
 	pdf     *fpdf.Fpdf
 	inTable bool // repeat the line table header on new pages
+	// core selects Helvetica with Windows-1252 encoding; needsUnicode records
+	// that some text could not be encoded so (the document must be rendered
+	// with the embedded font).
+	core         bool
+	needsUnicode bool
+}
+
+// enc converts text for the PDF writer: to Windows-1252 bytes for the core
+// font (noting any character it lacks), unchanged for the embedded font.
+func (r *renderer) enc(s string) string {
+	if !r.core {
+		return s
+	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for _, c := range s {
+		if c < 0x80 {
+			b = append(b, byte(c))
+			continue
+		}
+		e, ok := charmap.Windows1252.EncodeRune(c)
+		if !ok {
+			// Stop this pass cheaply: with an error set, fpdf's calls do nothing.
+			r.needsUnicode = true
+			r.pdf.SetErrorf("invoice: text outside Windows-1252")
+			e = '?'
+		}
+		b = append(b, e)
+	}
+	return string(b)
+}
+
+// width is the width of text in the current font.
+func (r *renderer) width(s string) float64 { return r.pdf.GetStringWidth(r.enc(s)) }
+
+// text prints one line of text with CellFormat.
+func (r *renderer) text(w, h float64, s string, ln int, align string) {
+	r.pdf.CellFormat(w, h, r.enc(clean(s)), "", ln, align, false, 0, "")
 }
 
 func (r *renderer) heading() string {
@@ -63,8 +126,10 @@ func (r *renderer) render() ([]byte, error) {
 	p, d := r.pdf, r.d
 	// AliasNbPages must precede the fonts so that digits are in the subset.
 	p.AliasNbPages("{nb}")
-	p.AddUTF8FontFromBytes(fontFamily, "", goregular.TTF)
-	p.AddUTF8FontFromBytes(fontFamily, "B", gobold.TTF)
+	if !r.core {
+		p.AddUTF8FontFromBytes(unicodeFamily, "", goregular.TTF)
+		p.AddUTF8FontFromBytes(unicodeFamily, "B", gobold.TTF)
+	}
 	p.SetCatalogSort(true)
 	p.SetCreationDate(d.IssueDate)
 	p.SetModificationDate(d.IssueDate)
@@ -80,7 +145,7 @@ func (r *renderer) render() ([]byte, error) {
 
 	p.AddPage()
 	r.font("B", 18)
-	p.CellFormat(contentWidth, 9, r.heading(), "", 1, "L", false, 0, "")
+	r.text(contentWidth, 9, r.heading(), 1, "L")
 	p.Ln(2)
 
 	r.details()
@@ -93,6 +158,9 @@ func (r *renderer) render() ([]byte, error) {
 	p.Ln(4)
 	r.vatSummary()
 
+	if r.needsUnicode {
+		return nil, nil // Render starts again with the embedded font
+	}
 	if err := p.Error(); err != nil {
 		return nil, fmt.Errorf("invoice: render: %w", err)
 	}
@@ -103,7 +171,13 @@ func (r *renderer) render() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (r *renderer) font(style string, size float64) { r.pdf.SetFont(fontFamily, style, size) }
+func (r *renderer) font(style string, size float64) {
+	if r.core {
+		r.pdf.SetFont(coreFamily, style, size)
+		return
+	}
+	r.pdf.SetFont(unicodeFamily, style, size)
+}
 
 // bottom is the lowest y at which text may end on a page.
 func (r *renderer) bottom() float64 {
@@ -136,7 +210,7 @@ func (r *renderer) pageHeader() {
 	}
 	r.font("", 8)
 	r.pdf.SetTextColor(90, 90, 90)
-	r.pdf.CellFormat(contentWidth, 5, clean(r.heading()+" "+r.d.Number+" (continued)"), "", 1, "L", false, 0, "")
+	r.text(contentWidth, 5, r.heading()+" "+r.d.Number+" (continued)", 1, "L")
 	r.pdf.SetTextColor(0, 0, 0)
 	r.pdf.Ln(2)
 	if r.inTable {
@@ -148,8 +222,7 @@ func (r *renderer) pageFooter() {
 	r.pdf.SetY(-12)
 	r.font("", 8)
 	r.pdf.SetTextColor(90, 90, 90)
-	txt := clean("Invoice " + r.d.Number + " - page " + strconv.Itoa(r.pdf.PageNo()) + " of {nb}")
-	r.pdf.CellFormat(contentWidth, 5, txt, "", 0, "C", false, 0, "")
+	r.text(contentWidth, 5, "Invoice "+r.d.Number+" - page "+strconv.Itoa(r.pdf.PageNo())+" of {nb}", 0, "C")
 	r.pdf.SetTextColor(0, 0, 0)
 }
 
@@ -412,12 +485,12 @@ func (r *renderer) cell(x, y, w float64, text, align string) {
 	text = clean(text)
 	avail := w - 2*p.GetCellMargin()
 	size, _ := p.GetFontSize()
-	if tw := p.GetStringWidth(text); tw > avail && tw > 0 {
+	if tw := r.width(text); tw > avail && tw > 0 {
 		p.SetFontSize(max(size*avail/tw, 3))
 		defer p.SetFontSize(size)
 	}
 	p.SetXY(x, y)
-	p.CellFormat(w, lineHeight, text, "", 0, align, false, 0, "")
+	r.text(w, lineHeight, text, 0, align)
 }
 
 // wrap splits text into lines no wider than w (less the cell margins) in the
@@ -436,7 +509,7 @@ func (r *renderer) wrap(text string, w float64) []string {
 		if cur != "" {
 			cand = cur + " " + word
 		}
-		if p.GetStringWidth(cand) <= avail {
+		if r.width(cand) <= avail {
 			cur = cand
 			continue
 		}
@@ -445,10 +518,10 @@ func (r *renderer) wrap(text string, w float64) []string {
 			cur = ""
 		}
 		// Break an over-long word by characters.
-		for p.GetStringWidth(word) > avail {
+		for r.width(word) > avail {
 			runes := []rune(word)
 			n := 1
-			for n < len(runes) && p.GetStringWidth(string(runes[:n+1])) <= avail {
+			for n < len(runes) && r.width(string(runes[:n+1])) <= avail {
 				n++
 			}
 			lines = append(lines, string(runes[:n]))

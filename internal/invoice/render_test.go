@@ -190,7 +190,15 @@ func manyLines(t testing.TB, n int) *Document {
 }
 
 func TestRenderPaginates(t *testing.T) {
-	d := manyLines(t, 80)
+	t.Run("embedded font", func(t *testing.T) { testRenderPaginates(t, manyLines(t, 80)) })
+	t.Run("core font", func(t *testing.T) {
+		d := manyLines(t, 80)
+		d.Customer.Name = "Siân O'Brien-Müller"
+		testRenderPaginates(t, d)
+	})
+}
+
+func testRenderPaginates(t *testing.T, d *Document) {
 	_, text := renderText(t, d)
 	pages := strings.Split(strings.TrimRight(text, "\f"), "\f")
 	require.Greater(t, len(pages), 2, "80 lines should need more than two pages")
@@ -332,12 +340,86 @@ func TestRenderHugeAddressFallsBackToStackedBlocks(t *testing.T) {
 	requiredCommon(t, d, text)
 }
 
-func BenchmarkRender(b *testing.B) {
-	d := fixture(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Render(d); err != nil {
-			b.Fatal(err)
+// BenchmarkRender renders a typical full invoice whose text is all in
+// Windows-1252 (Latin-1 names, "£") and one that needs characters outside it
+// (a Polish "Ł"), reporting the PDF's size as pdf-bytes.
+// latin1Fixture is fixture with a buyer whose name is in Windows-1252.
+func latin1Fixture(t testing.TB) *Document {
+	d := fixture(t)
+	d.Customer.Name = "Siân O'Brien-Müller"
+	return d
+}
+
+// embedsFont reports whether pdf embeds a font program.
+func embedsFont(pdf []byte) bool { return bytes.Contains(pdf, []byte("/FontFile")) }
+
+// An invoice whose text is all in Windows-1252, as nearly all of a UK seller's
+// are, uses Helvetica, a core font: no font is embedded, the PDF is small, and
+// "£", "€" and Western European accents come out intact.
+func TestRenderWindows1252UsesTheCoreFont(t *testing.T) {
+	d := latin1Fixture(t)
+	d.Seller.Address[0] = "Unit 4, Riverside Works – Café Façade"
+	d.Lines[0].Description = "Crème brûlée «2×» € ‰ Ørsted Ñ ß œ Š Ÿ"
+	pdf, text := renderText(t, d)
+	requiredCommon(t, d, text)
+	assert.Contains(t, text, "Siân O'Brien-Müller")
+	assert.Contains(t, text, "page 1 of 1")
+	assert.False(t, embedsFont(pdf), "no font program should be embedded")
+	assert.Contains(t, string(pdf), "/BaseFont /Helvetica")
+	assert.Contains(t, string(pdf), "/Encoding /WinAnsiEncoding")
+	assert.Less(t, len(pdf), 8<<10, "a one-page invoice without an embedded font")
+}
+
+// A character outside Windows-1252 anywhere in the document (the buyer's
+// name, their address, the seller's details, a description) switches the
+// whole document to the embedded Go fonts: it is printed, never dropped or
+// replaced. Glyphs the Go fonts lack (CJK) are drawn as the font's
+// missing-glyph box and their text is still in the PDF.
+func TestRenderOutsideWindows1252EmbedsAFont(t *testing.T) {
+	for _, text := range []string{"Łukasz Wałęsa", "Antonín Dvořák", "Ελένη Παπαδοπούλου", "Жанна Иванова", "Nguyễn Thị", "王小明"} {
+		for field, set := range map[string]func(d *Document){
+			"customer name":    func(d *Document) { d.Customer.Name = text },
+			"customer address": func(d *Document) { d.Customer.Address[1] = text },
+			"seller name":      func(d *Document) { d.Seller.Name = text },
+			"description":      func(d *Document) { d.Lines[2].Description = text },
+		} {
+			t.Run(text+"/"+field, func(t *testing.T) {
+				d := latin1Fixture(t)
+				set(d)
+				pdf, out := renderText(t, d)
+				assert.Contains(t, out, text)
+				assert.True(t, embedsFont(pdf), "the embedded font must be used")
+				assert.Contains(t, out, "£94.22")
+			})
 		}
+	}
+	// Emoji (outside the Basic Multilingual Plane) alone need no fallback:
+	// both fonts print them as "?".
+	d := latin1Fixture(t)
+	d.Lines[0].Description = "Mug 😀"
+	pdf, out := renderText(t, d)
+	assert.Contains(t, out, "Mug ?")
+	assert.False(t, embedsFont(pdf))
+}
+
+func BenchmarkRender(b *testing.B) {
+	latin1 := fixture(b)
+	latin1.Customer.Name = "Siân O'Brien-Müller"
+	for _, bc := range []struct {
+		name string
+		d    *Document
+	}{{"cp1252", latin1}, {"unicode", fixture(b)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			size := 0
+			for b.Loop() {
+				pdf, err := Render(bc.d)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(pdf)
+			}
+			b.ReportMetric(float64(size), "pdf-bytes")
+		})
 	}
 }
