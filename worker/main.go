@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -21,9 +20,6 @@ import (
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
 )
-
-// defaultMemoryLimit is the worker's soft memory limit unless GOMEMLIMIT is set.
-const defaultMemoryLimit = 150 << 20
 
 func main() {
 	flag.Usage = func() {
@@ -36,12 +32,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft limit, not a cap: measured with `make bench`, it keeps a worker
-		// holding 2,000 open orders under 200 MiB at no measurable GC cost.
-		// Set GOMEMLIMIT to override it.
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
+	app.SetMemoryLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {

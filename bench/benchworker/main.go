@@ -50,6 +50,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	app.SetMemoryLimit() // the production worker's, so the benchmark measures what runs
 	if v := os.Getenv("BENCH_KEY_CACHE_TTL"); v != "" && cfg.KeyCacheTTL == 0 {
 		if cfg.KeyCacheTTL, err = time.ParseDuration(v); err != nil {
 			fmt.Fprintln(os.Stderr, "benchworker: BENCH_KEY_CACHE_TTL:", err)
