@@ -66,10 +66,39 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.MigrationsDatabaseURL })},
 	{Name: "DPP_EVIDENCE_KEYS", Doc: "file of the pinned public signing keys (`starter evidence keys > FILE`, kept outside the database) that `starter evidence verify` and `starter certificate` trust; required by them, not used by the worker",
 		load: into(str, func(c *Config) *string { return &c.EvidenceKeysFile })},
-	{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", Doc: "Temporal frontend host:port",
-		load: into(str, func(c *Config) *string { return &c.TemporalAddress })},
-	{Name: "TEMPORAL_NAMESPACE", Default: "default", Doc: "Temporal namespace",
-		load: into(str, func(c *Config) *string { return &c.TemporalNamespace })},
+	// The Temporal connection: the SDK's environment configuration (envconfig),
+	// the variables the temporal CLI reads too. Unset ones come from the profile
+	// of the SDK's configuration file, if there is one (temporal.go).
+	{Name: "TEMPORAL_ADDRESS", Default: DefaultTemporalAddress, Doc: "Temporal frontend host:port (Temporal Cloud: <namespace>.<account>.tmprl.cloud:7233, or the regional endpoint with an API key); unset: the profile's address, else the default",
+		load: temporalVar},
+	{Name: "TEMPORAL_NAMESPACE", Default: DefaultTemporalNamespace, Doc: "Temporal namespace (Temporal Cloud: <namespace>.<account>); unset: the profile's namespace, else the default",
+		load: temporalVar},
+	{Name: "TEMPORAL_API_KEY", Secret: true, Doc: "Temporal Cloud API key, sent as a bearer token; turns TLS on (with the system's CAs) unless TEMPORAL_TLS=false. Never logged",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS", Doc: "true or false: connect to Temporal over TLS; empty means on when TEMPORAL_API_KEY or any TEMPORAL_TLS_* variable is set, else off",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_CERT_PATH", Doc: "PEM file of the client certificate for mTLS (Temporal Cloud with certificates, or an mTLS cluster); needs TEMPORAL_TLS_CLIENT_KEY_PATH",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_KEY_PATH", Doc: "PEM file of the client certificate's private key (keep it readable by the worker only)",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_CERT_DATA", Doc: "the client certificate as PEM text, instead of TEMPORAL_TLS_CLIENT_CERT_PATH; needs TEMPORAL_TLS_CLIENT_KEY_DATA",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_KEY_DATA", Secret: true, Doc: "the client certificate's private key as PEM text, instead of TEMPORAL_TLS_CLIENT_KEY_PATH",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", Doc: "PEM file of the CA(s) that sign the Temporal server's certificate; empty means the system's CAs (right for Temporal Cloud)",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_SERVER_CA_CERT_DATA", Doc: "the server CA(s) as PEM text, instead of TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_SERVER_NAME", Doc: "name the Temporal server's certificate must carry (SNI), when it differs from the host of TEMPORAL_ADDRESS",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", Doc: "true skips checking the server certificate's name (never in production)",
+		load: temporalVar},
+	{Name: "TEMPORAL_CLIENT_AUTHORITY", Doc: "value of the HTTP/2 :authority header (a proxy in front of Temporal that routes by it); empty means the address",
+		load: temporalVar},
+	{Name: "TEMPORAL_PROFILE", Doc: "profile of the Temporal configuration file to use (`temporal config set --profile ...` writes them); empty means \"default\", which may be absent. Variables set here override the profile's values",
+		load: temporalVar},
+	{Name: "TEMPORAL_CONFIG_FILE", Doc: "the Temporal configuration file (TOML, as the temporal CLI writes it); empty means <user config dir>/temporalio/temporal.toml if it exists. Its codec settings are ignored: the worker encrypts payloads itself",
+		load: temporalVar},
 	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls",
 		load: into(str, func(c *Config) *string { return &c.TaskQueue })},
 	{Name: "AWS_REGION", Default: "eu-west-2", Doc: "AWS region of the KMS key",
@@ -169,10 +198,15 @@ var Settings = []Setting{
 // Config is the validated configuration. Every field is set by the load of a
 // setting in Settings (TestEverySettingReachesConfig checks that each one is).
 type Config struct {
-	DatabaseURL       string
+	DatabaseURL string
+	// TemporalAddress and TemporalNamespace are where the client connects:
+	// TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, else the profile's, else the defaults.
 	TemporalAddress   string
 	TemporalNamespace string
-	TaskQueue         string
+	// TemporalEnv holds the Temporal SDK variables that are set (TEMPORAL_*),
+	// which app.New hands to the SDK's envconfig loader (TemporalProfile).
+	TemporalEnv TemporalEnv
+	TaskQueue   string
 
 	// MigrationsDatabaseURL is the schema owner's connection string (DatabaseURL
 	// when DPP_MIGRATIONS_DATABASE_URL is unset), used only by `starter migrate`.
@@ -252,6 +286,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		s.load(&l, c, s.Name)
 	}
+	l.loadTemporal(c)
 	if c.MigrationsDatabaseURL == "" {
 		c.MigrationsDatabaseURL = c.DatabaseURL
 	}
