@@ -10,10 +10,10 @@ import (
 // updated since the watermark, starts an OrderLifecycle per new order and reports
 // deliveries and cancellations to running ones. The watermark lives in Postgres
 // and only moves once a whole search has been handled, so no order is skipped.
-func OrderSync(ctx workflow.Context, in activities.SyncOrdersInput) (*activities.SyncResult, error) {
+func (o Options) OrderSync(ctx workflow.Context, in activities.SyncOrdersInput) (*activities.SyncResult, error) {
 	var a *activities.Activities
 	var res activities.SyncResult
-	err := workflow.ExecuteActivity(withOptions(ctx, syncOptions), a.SyncOrders, in).Get(ctx, &res)
+	err := workflow.ExecuteActivity(withOptions(ctx, onQueue(syncOptions, o.SPAPISyncTaskQueue)), a.SyncOrders, in).Get(ctx, &res)
 	if err != nil {
 		return nil, err
 	}

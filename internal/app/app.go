@@ -121,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if a.SPAPI, err = spapi.New(spapi.Config{
 		Endpoint: cfg.SPAPIEndpoint, TokenURL: cfg.LWATokenURL, ClientID: cfg.LWAClientID,
 		ClientSecret: cfg.LWAClientSecret, RefreshToken: cfg.LWARefreshToken, Logger: a.Log.Named("spapi"),
+		Limits: a.spapiLimits(),
 	}); err != nil {
 		return nil, err
 	}
@@ -239,11 +240,22 @@ func (a *App) WorkerOptions() worker.Options {
 
 // NewWorkerWithOptions builds a worker with the given options and every
 // workflow and activity registered.
+// With them come the workers of the SP-API task queues (SPAPIQueues), built
+// from the production options and started and stopped with it.
 func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
 	w := worker.New(a.Temporal, a.Config.TaskQueue, o)
-	workflows.Register(w, workflows.Options{Operators: a.Config.Operators})
-	w.RegisterActivity(a.Activities())
-	return w
+	workflows.Register(w, a.workflowOptions())
+	// Every worker registers every activity: a task scheduled on a queue before
+	// its activity moved to another one is still served.
+	acts := a.Activities()
+	w.RegisterActivity(acts)
+	ws := &workers{Worker: w}
+	for _, q := range a.SPAPIQueues() {
+		sw := worker.New(a.Temporal, q.Name, a.spapiWorkerOptions(q))
+		sw.RegisterActivity(acts)
+		ws.spapi = append(ws.spapi, sw)
+	}
+	return ws
 }
 
 // Close releases every connection.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ var (
 	vatRates  = (*loader).vatRates
 	origin    = (*loader).origin
 	size      = (*loader).size
+	number    = (*loader).number
 )
 
 func oneOf(allowed ...string) func(*loader, string) string {
@@ -119,6 +121,12 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.LWAClientSecret })},
 	{Name: "LWA_REFRESH_TOKEN", Secret: true, Doc: "LWA refresh token of the seller authorisation",
 		load: into(str, func(c *Config) *string { return &c.LWARefreshToken })},
+	{Name: "DPP_SPAPI_TASK_QUEUE", Doc: "task queue of FetchAndSeal, the step that calls SP-API getOrder: every worker polls it and the server dispatches its tasks at getOrder's published rate (0.5/s) for all workers together; empty means DPP_TASK_QUEUE + \"-spapi\" (dpp-spapi)",
+		load: into(str, func(c *Config) *string { return &c.SPAPITaskQueue })},
+	{Name: "DPP_SPAPI_SYNC_TASK_QUEUE", Doc: "task queue of SyncOrders, the OrderSync pass that calls SP-API searchOrders: dispatched at searchOrders' published rate (one pass per 180 s), one pass at a time per worker; empty means DPP_TASK_QUEUE + \"-spapi-sync\" (dpp-spapi-sync)",
+		load: into(str, func(c *Config) *string { return &c.SPAPISyncTaskQueue })},
+	{Name: "DPP_SPAPI_SANDBOX_SPEEDUP", Default: "1", Doc: "sandbox only (no LWA credentials): multiply Amazon's published SP-API rates by this factor, in the client's limiter and on the SP-API task queues, so a demo (`make run` sets 100) or a test sees orders flow fast; must stay 1 against Amazon",
+		load: into(number, func(c *Config) *float64 { return &c.SPAPISandboxSpeedup })},
 	{Name: "SPAPI_MARKETPLACE_IDS", Default: "A1F83G8C2ARO7P", Doc: "comma-separated marketplace ids OrderSync searches (default: UK)",
 		load: into(list, func(c *Config) *[]string { return &c.MarketplaceIDs })},
 	{Name: "DPP_PII_RETENTION", Default: "720h", Doc: "how long buyer PII is kept after delivery before purge (Go duration; policy: 30 days)",
@@ -224,6 +232,11 @@ type Config struct {
 	LWAClientSecret string
 	LWARefreshToken string
 	MarketplaceIDs  []string
+	// SPAPITaskQueue and SPAPISyncTaskQueue name the SP-API task queues as set
+	// (empty: derived from TaskQueue; app.SPAPIQueues resolves them).
+	SPAPITaskQueue, SPAPISyncTaskQueue string
+	// SPAPISandboxSpeedup multiplies Amazon's rates, sandbox only (DPP_SPAPI_SANDBOX_SPEEDUP).
+	SPAPISandboxSpeedup float64
 
 	PIIRetention     time.Duration
 	TaxRetention     time.Duration
@@ -318,6 +331,15 @@ func Load(getenv func(string) string) (*Config, error) {
 		} else if actor.IsSystem(id) {
 			l.fail("DPP_OPERATORS", fmt.Sprintf("entry %d is a system name (%s); choose another", i+1, strings.Join(actor.System, ", ")))
 		}
+	}
+	if c.SPAPISandboxSpeedup != 1 && !c.Sandbox() {
+		l.fail("DPP_SPAPI_SANDBOX_SPEEDUP", "applies only to the SP-API sandbox: with LWA credentials Amazon's published rates hold (unset it)")
+	}
+	if q := c.SPAPITaskQueue; q != "" && (q == c.TaskQueue || q == c.SPAPISyncTaskQueue) {
+		l.fail("DPP_SPAPI_TASK_QUEUE", "must differ from DPP_TASK_QUEUE and DPP_SPAPI_SYNC_TASK_QUEUE: each queue has its own rate")
+	}
+	if q := c.SPAPISyncTaskQueue; q != "" && q == c.TaskQueue {
+		l.fail("DPP_SPAPI_SYNC_TASK_QUEUE", "must differ from DPP_TASK_QUEUE: each queue has its own rate")
 	}
 	if len(c.MarketplaceIDs) == 0 {
 		l.fail("SPAPI_MARKETPLACE_IDS", "must name at least one marketplace")
@@ -454,6 +476,17 @@ func (l *loader) duration(name string) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// number parses a factor: a finite decimal from 1 to 1,000,000.
+func (l *loader) number(name string) float64 {
+	v := l.str(name)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || f < 1 || f > 1e6 {
+		l.fail(name, fmt.Sprintf("must be a number from 1 to 1000000, got %q", v))
+		return 1
+	}
+	return f
 }
 
 func (l *loader) oneOf(name string, allowed ...string) string {

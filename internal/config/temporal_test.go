@@ -87,3 +87,28 @@ func TestTemporalSecretsAreNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// DPP_SPAPI_SANDBOX_SPEEDUP raises Amazon's rates only where there is no Amazon.
+func TestSandboxSpeedupOnlyInTheSandbox(t *testing.T) {
+	kv := minimal()
+	kv["DPP_SPAPI_SANDBOX_SPEEDUP"] = "100"
+	if c, err := Load(env(kv)); err != nil || c.SPAPISandboxSpeedup != 100 {
+		t.Fatalf("sandbox: %v %v", c, err)
+	}
+	kv["LWA_CLIENT_ID"], kv["LWA_CLIENT_SECRET"], kv["LWA_REFRESH_TOKEN"] = "amzn1.application-oa2-client.x", "s", "r"
+	if _, err := Load(env(kv)); err == nil || !strings.Contains(err.Error(), "DPP_SPAPI_SANDBOX_SPEEDUP applies only to the SP-API sandbox") {
+		t.Fatalf("with LWA credentials: %v", err)
+	}
+	for _, v := range []string{"0.5", "fast", "NaN"} {
+		kv := minimal()
+		kv["DPP_SPAPI_SANDBOX_SPEEDUP"] = v
+		if _, err := Load(env(kv)); err == nil || !strings.Contains(err.Error(), "DPP_SPAPI_SANDBOX_SPEEDUP must be a number from 1") {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	kv = minimal()
+	kv["DPP_SPAPI_TASK_QUEUE"] = "dpp"
+	if _, err := Load(env(kv)); err == nil || !strings.Contains(err.Error(), "DPP_SPAPI_TASK_QUEUE must differ") {
+		t.Fatalf("same queue: %v", err)
+	}
+}
