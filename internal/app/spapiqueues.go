@@ -125,4 +125,3 @@ func (w *workers) Stop() {
 }
 
 var _ worker.Worker = (*workers)(nil)
-
