@@ -33,7 +33,7 @@ BENCH_OUT ?=
 CHAOS_ORDERS ?= 200
 BENCHFLAGS ?=
 
-.PHONY: help tools lint test test-short bench bench-go chaos run fmt
+.PHONY: help tools deps lint test test-short bench bench-go chaos run reset fmt
 
 help: ## Show this help
 	@echo "Usage: make <target>"
@@ -69,10 +69,13 @@ lint: $(BIN)/staticcheck $(BIN)/workflowcheck ## go vet, staticcheck, and workfl
 	fi; \
 	exit $$status
 
-test: $(TEST_TOOLS) ## Unit and integration tests, one package at a time (what CI runs)
+deps: ## Install what tests and the dev stack need besides Go (pdftotext, psql, PostgreSQL running), or say how
+	@./scripts/ensure-deps
+
+test: $(TEST_TOOLS) deps ## Unit and integration tests, one package at a time (what CI runs)
 	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 
-test-short: ## Unit tests only (-short: integration tests skip themselves)
+test-short: ## Unit tests only (-short: tests that need PostgreSQL, Temporal, local-kms or Mailpit skip themselves, saying so)
 	$(GO) test -short -count=1 $(TESTFLAGS) ./...
 
 bench: $(TEST_TOOLS) ## Harness: BENCH_ORDERS orders end to end vs a no-op baseline (table + JSON), then bench-go
@@ -85,8 +88,11 @@ bench-go: $(TEST_TOOLS) ## Go benchmarks, one package at a time
 chaos: $(TEST_TOOLS) ## Fault injection: CHAOS_ORDERS orders while workers are SIGKILLed, PostgreSQL restarts, KMS stops; checks invariants
 	$(GO) run ./bench -chaos -orders $(CHAOS_ORDERS) $(BENCHFLAGS)
 
-run: ## The whole dev stack in the foreground (Temporal + Web UI, local-kms, Mailpit, SP-API sandbox, worker); Ctrl-C stops it
+run: deps ## The whole dev stack in the foreground (Temporal + Web UI, local-kms, Mailpit, SP-API sandbox, worker); Ctrl-C stops it
 	./scripts/dev-stack
+
+reset: ## Wipe the dev stack's state: this checkout's database and .data/ (Temporal history, KMS keys, Mailpit); stop make run first
+	./scripts/dev-stack --reset
 
 fmt: ## gofmt -s every Go file
 	gofmt -s -w $$(find . -name '*.go' -not -path './bin/*' -not -path './.data/*' -not -path './.git/*')

@@ -30,11 +30,12 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/plusranger/dpp/internal/store"
+	"github.com/plusranger/dpp/workflows"
 )
 
 // searchAttributes are registered at the dev server's start, as scripts/dev-stack
-// and internal/testenv do.
-var searchAttributes = []string{"AmazonOrderId=Keyword", "OrderStage=Keyword", "PurgeDueAt=Datetime", "ComplianceDeadline=Datetime", "OrderProblem=Keyword"}
+// and internal/testenv do: workflows' one table of them.
+var searchAttributes = workflows.SearchAttributeFlags()
 
 func randHex(n int) string {
 	b := make([]byte, n)

@@ -64,3 +64,9 @@ func onQueue(o workflow.ActivityOptions, taskQueue string) workflow.ActivityOpti
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)
 }
+
+// withSummary adds the one line the Web UI shows for the activity (no PII).
+func withSummary(ctx workflow.Context, o workflow.ActivityOptions, summary string) workflow.Context {
+	o.Summary = summary
+	return workflow.WithActivityOptions(ctx, o)
+}

@@ -131,6 +131,9 @@ func (o Options) OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResu
 	}); err != nil {
 		return nil, err
 	}
+	if err := lc.setUpdateHandlers(ctx); err != nil {
+		return nil, err
+	}
 	workflow.Go(ctx, lc.receiveSignals)
 	return lc.run(ctx)
 }
@@ -166,7 +169,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	lc.setStage(ctx, StageSealing)
 
 	var facts activities.OrderFacts
-	if err := workflow.ExecuteActivity(withOptions(ctx, onQueue(sealOptions, lc.spapiTaskQueue)), a.FetchAndSeal,
+	if err := workflow.ExecuteActivity(withSummary(ctx, onQueue(sealOptions, lc.spapiTaskQueue), "fetch the order from SP-API and seal its PII"), a.FetchAndSeal,
 		activities.FetchAndSealInput{AmazonOrderID: id}).Get(ctx, &facts); err != nil {
 		return nil, err
 	}
@@ -192,7 +195,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	if !lc.status.Cancelled {
 		lc.setStage(ctx, StageInvoicing)
 		var inv activities.InvoiceRef
-		err := workflow.ExecuteActivity(withOptions(ctx, invoiceOptions), a.IssueInvoice,
+		err := workflow.ExecuteActivity(withSummary(ctx, invoiceOptions, "issue the VAT invoice (a sealed tax record)"), a.IssueInvoice,
 			activities.IssueInvoiceInput{AmazonOrderID: id}).Get(ctx, &inv)
 		switch {
 		case err == nil:
@@ -211,7 +214,8 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	if lc.status.DeliveredAt == nil && lc.status.PurgeRequest == nil {
 		lc.setStage(ctx, StageAwaitingDelivery)
 		wait := facts.LatestDeliveryAt.Sub(workflow.Now(ctx))
-		ok, err := workflow.AwaitWithTimeout(ctx, max(wait, 0), func() bool {
+		ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: max(wait, 0), TimerOptions: workflow.TimerOptions{
+			Summary: "wait for delivery, latest " + facts.LatestDeliveryAt.UTC().Format(time.RFC3339)}}, func() bool {
 			return lc.status.DeliveredAt != nil || lc.status.PurgeRequest != nil
 		})
 		if err != nil {
@@ -234,7 +238,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 
 	lc.setStage(ctx, StagePurging)
 	var purged activities.PurgeResult
-	if err := workflow.ExecuteActivity(withOptions(ctx, purgeOptions), a.PurgeOrder, activities.PurgeInput{
+	if err := workflow.ExecuteActivity(withSummary(ctx, purgeOptions, "crypto-erase the PII and sign the certificate ("+reason+")"), a.PurgeOrder, activities.PurgeInput{
 		AmazonOrderID: id, Reason: reason, Detail: detail, RequestedBy: by, DueAt: due,
 	}).Get(ctx, &purged); err != nil {
 		return nil, err
@@ -279,7 +283,9 @@ func (lc *lifecycle) retain(ctx workflow.Context, retention time.Duration) (reas
 			return PurgeReasonRetention, "", *lc.status.PurgeDueAt, nil
 		}
 		lc.changed = false
-		if _, err := workflow.AwaitWithTimeout(ctx, lc.status.PurgeDueAt.Sub(now), func() bool { return lc.changed }); err != nil {
+		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: lc.status.PurgeDueAt.Sub(now),
+			TimerOptions: workflow.TimerOptions{Summary: "retention until " + lc.status.PurgeDueAt.UTC().Format(time.RFC3339)}},
+			func() bool { return lc.changed }); err != nil {
 			return "", "", due, err
 		}
 	}
@@ -290,6 +296,7 @@ func (lc *lifecycle) setStage(ctx workflow.Context, stage string, more ...tempor
 		return
 	}
 	lc.status.Stage = stage
+	workflow.SetCurrentDetails(ctx, lc.details())
 	updates := append([]temporal.SearchAttributeUpdate{OrderStageKey.ValueSet(stage)}, more...)
 	if stage == StageSealing {
 		// Starts by hand (temporal CLI) carry no search attributes: add the order id once.
@@ -358,45 +365,9 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 		lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromSignal
 		return nil
 	})
-	handle(SignalLegalHold, func(raw json.RawMessage) error {
-		var s HoldSignal
-		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
-			return err
-		}
-		lc.status.Holds = append(lc.status.Holds, Hold{Reason: s.Reason, By: s.By, At: workflow.Now(ctx)})
-		lc.status.OnHold = true
-		lc.addNote(SignalLegalHold, s.Note)
-		return nil
-	})
-	handle(SignalReleaseHold, func(raw json.RawMessage) error {
-		var s ReleaseSignal
-		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
-			return err
-		}
-		if !lc.status.OnHold {
-			return errors.New("no legal hold is in place")
-		}
-		lc.addNote(SignalReleaseHold, s.Note)
-		now := workflow.Now(ctx)
-		for i := range lc.status.Holds {
-			if lc.status.Holds[i].ReleasedAt == nil {
-				lc.status.Holds[i].ReleasedBy, lc.status.Holds[i].ReleasedAt = s.By, &now
-			}
-		}
-		lc.status.OnHold = false
-		return nil
-	})
-	handle(SignalPurgeNow, func(raw json.RawMessage) error {
-		var s PurgeNowSignal
-		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
-			return err
-		}
-		err := lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
-		if err == nil {
-			lc.addNote(SignalPurgeNow, s.Note)
-		}
-		return err
-	})
+	handle(SignalLegalHold, func(raw json.RawMessage) error { return lc.acceptHold(ctx, raw) })
+	handle(SignalReleaseHold, func(raw json.RawMessage) error { return lc.acceptRelease(ctx, raw) })
+	handle(SignalPurgeNow, func(raw json.RawMessage) error { return lc.acceptPurgeNow(ctx, raw) })
 	handle(SignalCancelled, func(raw json.RawMessage) error {
 		var s CancelledSignal
 		if err := lc.decodeCoded(ctx, raw, &s); err != nil {
@@ -408,6 +379,110 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 		sel.Select(ctx)
 	}
 }
+
+func (lc *lifecycle) acceptHold(ctx workflow.Context, raw json.RawMessage) error {
+	var s HoldSignal
+	if err := lc.decodeCoded(ctx, raw, &s); err != nil {
+		return err
+	}
+	lc.status.Holds = append(lc.status.Holds, Hold{Reason: s.Reason, By: s.By, At: workflow.Now(ctx)})
+	lc.status.OnHold = true
+	lc.addNote(SignalLegalHold, s.Note)
+	return nil
+}
+
+func (lc *lifecycle) acceptRelease(ctx workflow.Context, raw json.RawMessage) error {
+	var s ReleaseSignal
+	if err := lc.decodeCoded(ctx, raw, &s); err != nil {
+		return err
+	}
+	if !lc.status.OnHold {
+		return errNoHold
+	}
+	lc.addNote(SignalReleaseHold, s.Note)
+	now := workflow.Now(ctx)
+	for i := range lc.status.Holds {
+		if lc.status.Holds[i].ReleasedAt == nil {
+			lc.status.Holds[i].ReleasedBy, lc.status.Holds[i].ReleasedAt = s.By, &now
+		}
+	}
+	lc.status.OnHold = false
+	return nil
+}
+
+func (lc *lifecycle) acceptPurgeNow(ctx workflow.Context, raw json.RawMessage) error {
+	var s PurgeNowSignal
+	if err := lc.decodeCoded(ctx, raw, &s); err != nil {
+		return err
+	}
+	err := lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
+	if err == nil {
+		lc.addNote(SignalPurgeNow, s.Note)
+	}
+	return err
+}
+
+var errNoHold = errors.New("no legal hold is in place")
+
+// setUpdateHandlers offers legal-hold, release-hold and purge-now as Updates
+// too: a person who wants an answer gets it (the order's status, or why the
+// request was refused), and a refused request leaves no trace in the history
+// because the validator refuses it before it is recorded. The signals stay for
+// scripts and Slack.
+func (lc *lifecycle) setUpdateHandlers(ctx workflow.Context) error {
+	for _, u := range []struct {
+		name     string
+		validate func(raw json.RawMessage) error
+		accept   func(workflow.Context, json.RawMessage) error
+	}{
+		{UpdateLegalHold, func(raw json.RawMessage) error { return lc.validateCoded(raw, &HoldSignal{}) }, lc.acceptHold},
+		{UpdateReleaseHold, func(raw json.RawMessage) error {
+			if err := lc.validateCoded(raw, &ReleaseSignal{}); err != nil {
+				return err
+			}
+			if !lc.status.OnHold {
+				return errNoHold
+			}
+			return nil
+		}, lc.acceptRelease},
+		{UpdatePurgeNow, func(raw json.RawMessage) error { return lc.validateCoded(raw, &PurgeNowSignal{}) }, lc.acceptPurgeNow},
+	} {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, u.name,
+			func(ctx workflow.Context, raw json.RawMessage) (OrderStatus, error) {
+				err := u.accept(ctx, raw)
+				if err != nil && !errors.Is(err, errUnchanged) {
+					return OrderStatus{}, err
+				}
+				if err == nil {
+					lc.changed = true
+				}
+				return lc.status, nil
+			},
+			workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, raw json.RawMessage) error { return u.validate(raw) }})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateCoded is decodeCoded without commands (an update validator may not
+// record anything): the codes, and "by" among the configured operators and
+// system names.
+func (lc *lifecycle) validateCoded(raw json.RawMessage, s codedSignal) error {
+	if err := decodeSignal(raw, s); err != nil {
+		return err
+	}
+	if err := s.CheckCodes(); err != nil {
+		return err
+	}
+	if by := signer(s); by != "" && !slices.Contains(lc.operators, by) && !slices.Contains(SystemActors, by) {
+		return errNotOperator
+	}
+	return nil
+}
+
+var errNotOperator = errors.New(`field "by" is not a configured operator (DPP_OPERATORS) or a system name`)
 
 type validator interface{ Validate() error }
 
@@ -430,7 +505,7 @@ func (lc *lifecycle) decodeCoded(ctx workflow.Context, raw json.RawMessage, s co
 		return err
 	}
 	if by := signer(s); by != "" && !lc.knownActor(ctx, by) {
-		return errors.New(`field "by" is not a configured operator (DPP_OPERATORS) or a system name`)
+		return errNotOperator
 	}
 	return nil
 }
@@ -638,4 +713,26 @@ func (lc *lifecycle) resume(ctx workflow.Context, f activities.OrderFacts) {
 		lc.status.DeliveredAt, lc.status.DeliverySource = &at, DeliveryFromDatabase
 		lc.recorded.dueAt = *d
 	}
+}
+
+// details is what the Web UI shows on the order's page: the stage and what it
+// waits for, in Temporal markdown; ids and dates only.
+func (lc *lifecycle) details() string {
+	st := lc.status
+	d := "**" + st.Stage + "**"
+	switch {
+	case st.Stage == StageAwaitingDelivery && lc.facts != nil:
+		d += ": waiting for delivery, latest " + lc.facts.LatestDeliveryAt.UTC().Format(time.RFC3339)
+	case st.Stage == StageRetained && st.PurgeDueAt != nil:
+		d += ": PII kept until " + st.PurgeDueAt.UTC().Format(time.RFC3339) + ", then crypto-erased"
+	case st.Stage == StageOnHold:
+		d += ": legal hold; the purge waits for release-hold"
+	}
+	if st.InvoiceNumber != "" {
+		d += "  \ninvoice " + st.InvoiceNumber
+	}
+	if st.Problem != nil {
+		d += "  \nproblem: " + st.Problem.Code
+	}
+	return d
 }

@@ -452,3 +452,56 @@ func TestARunStartedAgainResumesTheRecordedHoldAndDueTime(t *testing.T) {
 	require.Equal(t, due.Add(2*time.Hour), r.purgedAt, "purged at the release, the recorded due time having passed")
 	require.Equal(t, []activities.RetentionRecord{{AmazonOrderID: testOrder, PurgeDueAt: due}}, r.records, "only the release is written")
 }
+
+// updateAnswer is what an Update answered: the status, or why it was refused.
+type updateAnswer struct {
+	st       OrderStatus
+	rejected error
+	done     bool
+}
+
+// update sends an Update; its answer arrives in a (the callbacks run later).
+func (r *run) update(name string, payload any, a *updateAnswer) {
+	r.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { a.rejected, a.done = err, true },
+		OnComplete: func(v any, err error) {
+			require.NoError(r.t, err)
+			a.st, a.done = v.(OrderStatus), true
+		},
+	}, payload)
+}
+
+func TestUpdatesAnswerAndRefuseBeforeAnythingIsRecorded(t *testing.T) {
+	r := newRun(t)
+	answers := make([]updateAnswer, 6)
+	n := 0
+	ask := func(at time.Duration, name string, payload map[string]string) {
+		a := &answers[n]
+		n++
+		r.at(at, func() { r.update(name, payload, a) })
+	}
+	ask(1*time.Hour, UpdateReleaseHold, map[string]string{"by": "dpo"})                                 // nothing to release
+	ask(2*time.Hour, UpdateLegalHold, map[string]string{"reason": "litigation", "by": "mallory"})       // not an operator
+	ask(3*time.Hour, UpdateLegalHold, map[string]string{"reason": "HMRC enquiry", "by": "dpo"})         // free text
+	ask(4*time.Hour, UpdateLegalHold, map[string]string{"reason": "litigation", "by": "legal"})         // accepted
+	ask(5*time.Hour, UpdateReleaseHold, map[string]string{"by": "dpo"})                                 // accepted
+	ask(6*time.Hour, UpdatePurgeNow, map[string]string{"reason": "buyer-erasure-request", "by": "dpo"}) // accepted
+	res := r.execute(input())
+
+	for i, a := range answers {
+		require.True(t, a.done, "update %d was never answered", i)
+	}
+	require.ErrorContains(t, answers[0].rejected, "no legal hold is in place")
+	require.ErrorContains(t, answers[1].rejected, `"by" is not a configured operator`)
+	require.ErrorContains(t, answers[2].rejected, `"reason" must be one of`)
+	require.NoError(t, answers[3].rejected)
+	require.True(t, answers[3].st.OnHold, "the answer is the status after the hold")
+	require.NoError(t, answers[4].rejected)
+	require.False(t, answers[4].st.OnHold)
+	require.NoError(t, answers[5].rejected)
+	require.Equal(t, "buyer-erasure-request", answers[5].st.PurgeRequest.Detail)
+	require.Equal(t, PurgeReasonPurgeNow, res.PurgeReason)
+	require.Equal(t, t0.Add(6*time.Hour), r.purgedAt)
+	require.Empty(t, r.status().RejectedSignals, "refused updates are answered, not recorded")
+}

@@ -12,22 +12,18 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/workflows"
 )
 
-// searchAttributes are the keys the Web UI searches by.
-var searchAttributes = map[string]enumspb.IndexedValueType{
-	workflows.AmazonOrderIDKey.GetName():      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	workflows.OrderStageKey.GetName():         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	workflows.PurgeDueAtKey.GetName():         enumspb.INDEXED_VALUE_TYPE_DATETIME,
-	workflows.ComplianceDeadlineKey.GetName(): enumspb.INDEXED_VALUE_TYPE_DATETIME,
-	workflows.OrderProblemKey.GetName():       enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+// searchAttributes are the keys the Web UI searches by (workflows.SearchAttributes).
+func searchAttributes() map[string]enumspb.IndexedValueType {
+	out := make(map[string]enumspb.IndexedValueType, len(workflows.SearchAttributes))
+	for _, k := range workflows.SearchAttributes {
+		out[k.GetName()] = k.GetValueType()
+	}
+	return out
 }
-
-// retentionAuditInterval: the audit is a daily safety net under every order's own purge.
-const retentionAuditInterval = 24 * time.Hour
 
 // Setup registers the search attributes and creates or updates the schedules.
 // Running it again converges on the configuration; it never duplicates.
@@ -39,8 +35,9 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list search attributes of namespace %s: %w", ns, err)
 	}
+	want := searchAttributes()
 	missing := map[string]enumspb.IndexedValueType{}
-	for name, typ := range searchAttributes {
+	for name, typ := range want {
 		if have, ok := existing.GetCustomAttributes()[name]; !ok {
 			missing[name] = typ
 		} else if have != typ {
@@ -53,18 +50,18 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("add search attributes: %w", err)
 		}
 	}
-	report = append(report, fmt.Sprintf("search attributes: %d present, %d added", len(searchAttributes)-len(missing), len(missing)))
+	report = append(report, fmt.Sprintf("search attributes: %d present, %d added", len(want)-len(missing), len(missing)))
 
-	for _, s := range []struct {
-		id, workflow string
-		every        time.Duration
-		arg          any
-	}{
-		{workflows.OrderSyncScheduleID, workflows.OrderSyncName, a.Config.SyncInterval, activities.SyncOrdersInput{}},
-		{workflows.TaxRecordSweepScheduleID, workflows.TaxRecordSweepName, a.Config.TaxSweepInterval, workflows.TaxRecordSweepInput{}},
-		{workflows.RetentionAuditScheduleID, workflows.RetentionAuditName, retentionAuditInterval, workflows.RetentionAuditInput{}},
-	} {
-		line, err := a.upsertSchedule(ctx, s.id, s.workflow, s.every, s.arg)
+	// The worker's settings set the intervals they name; the table has the rest.
+	intervals := map[string]time.Duration{
+		workflows.OrderSyncScheduleID:      a.Config.SyncInterval,
+		workflows.TaxRecordSweepScheduleID: a.Config.TaxSweepInterval,
+	}
+	for _, s := range workflows.Schedules {
+		if d, ok := intervals[s.ID]; ok && s.Calendar == nil {
+			s.Every = d
+		}
+		line, err := a.upsertSchedule(ctx, s)
 		if err != nil {
 			return report, err
 		}
@@ -73,23 +70,60 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 	return report, nil
 }
 
-func (a *App) upsertSchedule(ctx context.Context, id, workflowType string, interval time.Duration, arg any) (string, error) {
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: interval}}}
+// ScheduleSpec is the Temporal spec of a schedule of the table.
+func ScheduleSpec(s workflows.Schedule) client.ScheduleSpec {
+	if c := s.Calendar; c != nil {
+		return client.ScheduleSpec{TimeZoneName: c.TimeZone, Calendars: []client.ScheduleCalendarSpec{{
+			Minute: []client.ScheduleRange{{Start: c.Minute}}, Hour: []client.ScheduleRange{{Start: c.Hour}},
+			DayOfMonth: scheduleRanges(c.DaysOfMonth, 1, 31), Month: scheduleRanges(c.Months, 1, 12),
+			Comment: c.Comment,
+		}}}
+	}
+	return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: s.Every}}}
+}
+
+// scheduleRanges matches each value, or every value from lo to hi when there are none.
+func scheduleRanges(vs []int, lo, hi int) []client.ScheduleRange {
+	if len(vs) == 0 {
+		return []client.ScheduleRange{{Start: lo, End: hi}}
+	}
+	out := make([]client.ScheduleRange, len(vs))
+	for i, v := range vs {
+		out[i] = client.ScheduleRange{Start: v}
+	}
+	return out
+}
+
+// describe says when a schedule runs, for setup's report.
+func describe(s workflows.Schedule) string {
+	if s.Calendar != nil {
+		return s.Calendar.Comment
+	}
+	return "every " + s.Every.String()
+}
+
+func (a *App) upsertSchedule(ctx context.Context, s workflows.Schedule) (string, error) {
+	spec := ScheduleSpec(s)
+	// A run may take up to ten intervals (a day for calendar schedules) before the next is skipped.
+	timeout := 10 * s.Every
+	if s.Calendar != nil {
+		timeout = 24 * time.Hour
+	}
 	action := &client.ScheduleWorkflowAction{
-		ID: id, Workflow: workflowType, Args: []any{arg}, TaskQueue: a.Config.TaskQueue,
-		WorkflowExecutionTimeout: interval * 10,
+		ID: s.ID, Workflow: s.Workflow, Args: []any{s.Input}, TaskQueue: a.Config.TaskQueue,
+		WorkflowExecutionTimeout: timeout,
 	}
 	sc := a.Temporal.ScheduleClient()
-	_, err := sc.Create(ctx, client.ScheduleOptions{ID: id, Spec: spec, Action: action,
+	_, err := sc.Create(ctx, client.ScheduleOptions{ID: s.ID, Spec: spec, Action: action,
 		// One pass at a time: a slow pass is not doubled, and the next one catches up.
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
 	if err == nil {
-		return fmt.Sprintf("schedule %s: created, every %s", id, interval), nil
+		return fmt.Sprintf("schedule %s: created, %s", s.ID, describe(s)), nil
 	}
 	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return "", fmt.Errorf("create schedule %s: %w", id, err)
+		return "", fmt.Errorf("create schedule %s: %w", s.ID, err)
 	}
-	err = sc.GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+	err = sc.GetHandle(ctx, s.ID).Update(ctx, client.ScheduleUpdateOptions{
 		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 			in.Description.Schedule.Spec = &spec
 			in.Description.Schedule.Action = action
@@ -98,9 +132,9 @@ func (a *App) upsertSchedule(ctx context.Context, id, workflowType string, inter
 		},
 	})
 	if err != nil {
-		return "", fmt.Errorf("update schedule %s: %w", id, err)
+		return "", fmt.Errorf("update schedule %s: %w", s.ID, err)
 	}
-	return fmt.Sprintf("schedule %s: updated, every %s", id, interval), nil
+	return fmt.Sprintf("schedule %s: updated, %s", s.ID, describe(s)), nil
 }
 
 // StartOrder starts an order's lifecycle; false if it already ran or runs.

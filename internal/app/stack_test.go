@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func newStack(t *testing.T, tweak func(env map[string]string, opts *sandbox.Opti
 	t.Helper()
 	temporal := testenv.TemporalForTest(t)
 	kms := testenv.KMSForTest(t)
-	opts := sandbox.Options{Seed: time.Now().UnixNano(), Marker: marker, DeliveryAfter: time.Hour,
+	opts := sandbox.Options{Seed: testSeed(t), Marker: marker, DeliveryAfter: time.Hour,
 		LatestDeliveryAfter: 2 * time.Hour, Limits: sandbox.TestLimits()}
 	// The worker connects as its least-privileged role; the database was migrated
 	// as the owner (testenv clones a migrated template, as `starter migrate` leaves it).
@@ -105,6 +106,21 @@ func newStack(t *testing.T, tweak func(env map[string]string, opts *sandbox.Opti
 	s.start()
 	t.Cleanup(func() { s.stop() })
 	return s
+}
+
+// testSeed returns the seed of the test's sandbox: DPP_TEST_SEED when set, so a
+// failure can be reproduced, else a new one. It is logged either way.
+func testSeed(t *testing.T) int64 {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	if v := os.Getenv("DPP_TEST_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
+			t.Fatalf("DPP_TEST_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("seed=%d (rerun with DPP_TEST_SEED=%d)", seed, seed)
+	return seed
 }
 
 // start builds the app and starts a worker, as worker/main.go does.

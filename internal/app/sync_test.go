@@ -167,6 +167,10 @@ func TestSetupIsIdempotent(t *testing.T) {
 	if action, ok := audit.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || action.Workflow != "RetentionAudit" {
 		t.Fatalf("retention-audit action %+v", audit.Schedule.Action)
 	}
+	if spec := audit.Schedule.Spec; spec.TimeZoneName != "Europe/London" || len(spec.Calendars) != 1 ||
+		spec.Calendars[0].Hour[0].Start != 3 || spec.Calendars[0].Minute[0].Start != 30 {
+		t.Fatalf("retention-audit spec %+v: want daily at 03:30 Europe/London", spec)
+	}
 	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "retention-audit").Delete(ctx), "delete")
 }
 

@@ -35,8 +35,9 @@ import (
 const EnvTemporalAddress = "DPP_TEST_TEMPORAL_ADDRESS"
 
 // TemporalSearchAttributes are the custom search attributes the dev server registers at start, in
-// the `--search-attribute NAME=Type` form. They mirror the names in DESIGN.md; scripts/dev-stack
-// registers the same set.
+// the `--search-attribute NAME=Type` form. workflows.SearchAttributes is the table; this copy
+// exists because workflows' own tests import testenv, and names_test.go keeps it (and
+// scripts/dev-stack and docker-compose.yml) equal to the table.
 var TemporalSearchAttributes = []string{
 	"AmazonOrderId=Keyword",
 	"OrderStage=Keyword",
