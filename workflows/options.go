@@ -45,7 +45,7 @@ var (
 // Default suffixes of the SP-API task queues: DPP_TASK_QUEUE "dpp" gives
 // "dpp-spapi" (FetchAndSeal, one getOrder call each, dispatched at most at
 // getOrder's rate for all workers together) and "dpp-spapi-sync" (SyncOrders,
-// one pass at a time per worker). DPP_SPAPI_TASK_QUEUE and
+// one pass at a time per worker; see internal/app/spapiqueues.go). DPP_SPAPI_TASK_QUEUE and
 // DPP_SPAPI_SYNC_TASK_QUEUE name others.
 const (
 	SPAPITaskQueueSuffix     = "-spapi"

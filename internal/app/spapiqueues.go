@@ -23,22 +23,27 @@ import (
 //     getOrder's published rate (0.5/s), the cluster never starts more getOrder
 //     calls than Amazon allows, retries included.
 //   - SyncOrders makes many calls in one pass (searchOrders pages, getOrder for
-//     orders it found malformed): its queue dispatches passes at most at
-//     searchOrders' rate (one per 180 s, Amazon's refill of one token), one at
-//     a time per worker, and the pass's calls go through the worker's
-//     client-side limiter. The order-sync schedule never overlaps passes
-//     (SCHEDULE_OVERLAP_POLICY_SKIP), so one pass runs in the cluster at a time.
+//     orders it found malformed), so a queue rate would bound passes, not calls.
+//     Its queue has no server rate: the order-sync schedule never overlaps
+//     passes (SCHEDULE_OVERLAP_POLICY_SKIP), so one pass runs in the cluster at
+//     a time, at most one per worker (MaxConcurrent 1) even when started by
+//     hand; its calls go through that worker's client-side limiter; and with
+//     LWA credentials DPP_SYNC_INTERVAL may not be shorter than Amazon's refill
+//     of one searchOrders call (3m). A server rate of 0.0056/s would not help:
+//     the server divides a queue's rate among its partitions (4 by default), so
+//     a scheduled pass would wait up to twelve minutes for its partition's token.
 type SPAPIQueue struct {
 	Name string
-	// ActivitiesPerSecond is the queue's dispatch rate for all workers together.
+	// ActivitiesPerSecond is the queue's dispatch rate for all workers together
+	// (0: no limit).
 	ActivitiesPerSecond float64
 	// MaxConcurrent bounds the queue's activities running on one worker (0: the SDK's default).
 	MaxConcurrent int
 }
 
 // SPAPIQueues are the SP-API task queues this configuration uses, with their
-// rates: Amazon's published ones, times DPP_SPAPI_SANDBOX_SPEEDUP (only ever
-// above 1 in the sandbox).
+// limits: FetchAndSeal's at getOrder's published rate, times
+// DPP_SPAPI_SANDBOX_SPEEDUP (only ever above 1 in the sandbox).
 func (a *App) SPAPIQueues() []SPAPIQueue {
 	cfg, limits := a.Config, a.spapiLimits()
 	seal, sync := cfg.SPAPITaskQueue, cfg.SPAPISyncTaskQueue
@@ -50,7 +55,7 @@ func (a *App) SPAPIQueues() []SPAPIQueue {
 	}
 	return []SPAPIQueue{
 		{Name: seal, ActivitiesPerSecond: limits[spapi.OpGetOrder].Rate},
-		{Name: sync, ActivitiesPerSecond: limits[spapi.OpSearchOrders].Rate, MaxConcurrent: 1},
+		{Name: sync, MaxConcurrent: 1},
 	}
 }
 

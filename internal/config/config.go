@@ -123,7 +123,7 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.LWARefreshToken })},
 	{Name: "DPP_SPAPI_TASK_QUEUE", Doc: "task queue of FetchAndSeal, the step that calls SP-API getOrder: every worker polls it and the server dispatches its tasks at getOrder's published rate (0.5/s) for all workers together; empty means DPP_TASK_QUEUE + \"-spapi\" (dpp-spapi)",
 		load: into(str, func(c *Config) *string { return &c.SPAPITaskQueue })},
-	{Name: "DPP_SPAPI_SYNC_TASK_QUEUE", Doc: "task queue of SyncOrders, the OrderSync pass that calls SP-API searchOrders: dispatched at searchOrders' published rate (one pass per 180 s), one pass at a time per worker; empty means DPP_TASK_QUEUE + \"-spapi-sync\" (dpp-spapi-sync)",
+	{Name: "DPP_SPAPI_SYNC_TASK_QUEUE", Doc: "task queue of SyncOrders, the OrderSync pass that calls SP-API searchOrders (and getOrder): one pass at a time per worker, its calls paced by the worker's limiter (the schedule never overlaps passes); empty means DPP_TASK_QUEUE + \"-spapi-sync\" (dpp-spapi-sync)",
 		load: into(str, func(c *Config) *string { return &c.SPAPISyncTaskQueue })},
 	{Name: "DPP_SPAPI_SANDBOX_SPEEDUP", Default: "1", Doc: "sandbox only (no LWA credentials): multiply Amazon's published SP-API rates by this factor, in the client's limiter and on the SP-API task queues, so a demo (`make run` sets 100) or a test sees orders flow fast; must stay 1 against Amazon",
 		load: into(number, func(c *Config) *float64 { return &c.SPAPISandboxSpeedup })},
@@ -135,7 +135,7 @@ var Settings = []Setting{
 		load: into(duration, func(c *Config) *time.Duration { return &c.TaxRetention })},
 	{Name: "DPP_DELIVERY_FALLBACK", Default: "720h", Doc: "when an order has no latest delivery date, treat it as delivered this long after purchase",
 		load: into(duration, func(c *Config) *time.Duration { return &c.DeliveryFallback })},
-	{Name: "DPP_SYNC_INTERVAL", Default: "5m", Doc: "how often the OrderSync schedule runs",
+	{Name: "DPP_SYNC_INTERVAL", Default: "5m", Doc: "how often the OrderSync schedule runs; with LWA credentials at least 3m (each pass calls searchOrders, which Amazon refills once per 180 s)",
 		load: into(duration, func(c *Config) *time.Duration { return &c.SyncInterval })},
 	{Name: "DPP_SYNC_SETTLE", Default: "2m", Doc: "OrderSync searches up to this long before now (Amazon wants lastUpdatedBefore at least 2 minutes back); 0 searches up to the server's now",
 		load: into(duration, func(c *Config) *time.Duration { return &c.SyncSettle })},
@@ -285,6 +285,10 @@ type Config struct {
 	AlwaysFullInvoice      bool
 }
 
+// minSyncInterval: with LWA credentials, OrderSync passes may not begin more
+// often than Amazon refills one searchOrders call (0.0056/s: every 178.6 s).
+const minSyncInterval = 3 * time.Minute
+
 // Sandbox reports whether SP-API calls go to a sandbox (no LWA credentials).
 func (c *Config) Sandbox() bool { return c.LWAClientID == "" }
 
@@ -331,6 +335,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		} else if actor.IsSystem(id) {
 			l.fail("DPP_OPERATORS", fmt.Sprintf("entry %d is a system name (%s); choose another", i+1, strings.Join(actor.System, ", ")))
 		}
+	}
+	if !c.Sandbox() && c.SyncInterval > 0 && c.SyncInterval < minSyncInterval {
+		l.fail("DPP_SYNC_INTERVAL", fmt.Sprintf("must be at least %s against Amazon: every pass calls searchOrders, which Amazon refills once per 180 s (0.0056/s)", minSyncInterval))
 	}
 	if c.SPAPISandboxSpeedup != 1 && !c.Sandbox() {
 		l.fail("DPP_SPAPI_SANDBOX_SPEEDUP", "applies only to the SP-API sandbox: with LWA credentials Amazon's published rates hold (unset it)")

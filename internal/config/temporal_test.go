@@ -112,3 +112,20 @@ func TestSandboxSpeedupOnlyInTheSandbox(t *testing.T) {
 		t.Fatalf("same queue: %v", err)
 	}
 }
+
+// Against Amazon a sync pass may not begin more often than searchOrders refills.
+func TestSyncIntervalKeepsSearchOrdersRate(t *testing.T) {
+	kv := minimal()
+	kv["DPP_SYNC_INTERVAL"] = "30s"
+	if _, err := Load(env(kv)); err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	kv["LWA_CLIENT_ID"], kv["LWA_CLIENT_SECRET"], kv["LWA_REFRESH_TOKEN"] = "amzn1.application-oa2-client.x", "s", "r"
+	if _, err := Load(env(kv)); err == nil || !strings.Contains(err.Error(), "DPP_SYNC_INTERVAL must be at least 3m0s against Amazon") {
+		t.Fatalf("with LWA credentials: %v", err)
+	}
+	kv["DPP_SYNC_INTERVAL"] = "3m"
+	if _, err := Load(env(kv)); err != nil {
+		t.Fatal(err)
+	}
+}
