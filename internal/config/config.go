@@ -93,7 +93,7 @@ var Settings = []Setting{
 		load: temporalVar},
 	{Name: "TEMPORAL_TLS_SERVER_NAME", Doc: "name the Temporal server's certificate must carry (SNI), when it differs from the host of TEMPORAL_ADDRESS",
 		load: temporalVar},
-	{Name: "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", Doc: "true skips checking the server certificate's name (never in production)",
+	{Name: "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", Doc: "true accepts any server certificate: the SDK then checks neither its CA nor its name (never in production)",
 		load: temporalVar},
 	{Name: "TEMPORAL_CLIENT_AUTHORITY", Doc: "value of the HTTP/2 :authority header (a proxy in front of Temporal that routes by it); empty means the address",
 		load: temporalVar},
