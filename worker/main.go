@@ -66,7 +66,8 @@ func run(ctx context.Context, cfg *config.Config) error {
 	}
 	defer w.Stop()
 	a.Log.Info("Worker started", zap.String("taskQueue", cfg.TaskQueue), zap.String("temporal", cfg.TemporalAddress),
-		zap.String("namespace", cfg.TemporalNamespace), zap.String("http", cfg.HTTPAddr), zap.Bool("spapiSandbox", cfg.Sandbox()))
+		zap.String("namespace", cfg.TemporalNamespace), zap.String("http", cfg.HTTPAddr), zap.Bool("spapiSandbox", cfg.Sandbox()),
+		zap.Any("spapiTaskQueues", a.SPAPIQueues()))
 	select {
 	case <-ctx.Done():
 		a.Log.Info("Stopping worker")

@@ -42,6 +42,25 @@ var (
 	retentionRecordOptions = workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: retry()}
 )
 
+// Default suffixes of the SP-API task queues: DPP_TASK_QUEUE "dpp" gives
+// "dpp-spapi" (FetchAndSeal, one getOrder call each, dispatched at most at
+// getOrder's rate for all workers together) and "dpp-spapi-sync" (SyncOrders,
+// one pass at a time per worker; see internal/app/spapiqueues.go). DPP_SPAPI_TASK_QUEUE and
+// DPP_SPAPI_SYNC_TASK_QUEUE name others.
+const (
+	SPAPITaskQueueSuffix     = "-spapi"
+	SPAPISyncTaskQueueSuffix = "-spapi-sync"
+)
+
+// onQueue runs activities on taskQueue ("": the workflow's). Replay does not
+// compare an activity's task queue with its history, so moving an activity to
+// another queue needs no version guard; tasks already scheduled on the old
+// queue are still served there (every worker registers every activity).
+func onQueue(o workflow.ActivityOptions, taskQueue string) workflow.ActivityOptions {
+	o.TaskQueue = taskQueue
+	return o
+}
+
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)
 }

@@ -124,7 +124,8 @@ func (o Options) OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResu
 			"OrderLifecycle input: amazonOrderId does not match the workflow ID %q; start it with ID %q",
 			id, OrderWorkflowID(in.AmazonOrderID)), ErrInvalidInput, nil)
 	}
-	lc := &lifecycle{status: OrderStatus{AmazonOrderID: in.AmazonOrderID, Holds: []Hold{}}, operators: o.Operators}
+	lc := &lifecycle{status: OrderStatus{AmazonOrderID: in.AmazonOrderID, Holds: []Hold{}}, operators: o.Operators,
+		spapiTaskQueue: o.SPAPITaskQueue}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (OrderStatus, error) {
 		return lc.status, nil
 	}); err != nil {
@@ -147,6 +148,8 @@ type lifecycle struct {
 	recorded retentionState
 	// operators may sign signals (Options.Operators).
 	operators []string
+	// spapiTaskQueue is where FetchAndSeal runs (Options.SPAPITaskQueue).
+	spapiTaskQueue string
 	// codes is the versionReasonCodes decision, made at the first signal that needs it.
 	codes *bool
 	// notes wait to be sealed with the order's PII; nextNote numbers them.
@@ -166,7 +169,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	lc.setStage(ctx, StageSealing)
 
 	var facts activities.OrderFacts
-	if err := workflow.ExecuteActivity(withSummary(ctx, sealOptions, "fetch the order from SP-API and seal its PII"), a.FetchAndSeal,
+	if err := workflow.ExecuteActivity(withSummary(ctx, onQueue(sealOptions, lc.spapiTaskQueue), "fetch the order from SP-API and seal its PII"), a.FetchAndSeal,
 		activities.FetchAndSealInput{AmazonOrderID: id}).Get(ctx, &facts); err != nil {
 		return nil, err
 	}

@@ -12,13 +12,13 @@ import (
 // deliveries and cancellations to running ones. The watermark lives in Postgres
 // and only moves once a whole search has been handled, so no order is skipped.
 // A bad input fails the run at once (ErrInvalidInput), naming the field.
-func OrderSync(ctx workflow.Context, in OrderSyncInput) (*activities.SyncResult, error) {
+func (o Options) OrderSync(ctx workflow.Context, in OrderSyncInput) (*activities.SyncResult, error) {
 	if err := in.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 	}
 	var a *activities.Activities
 	var res activities.SyncResult
-	err := workflow.ExecuteActivity(withOptions(ctx, syncOptions), a.SyncOrders,
+	err := workflow.ExecuteActivity(withOptions(ctx, onQueue(syncOptions, o.SPAPISyncTaskQueue)), a.SyncOrders,
 		activities.SyncOrdersInput{Name: in.Name}).Get(ctx, &res)
 	if err != nil {
 		return nil, err

@@ -14,12 +14,18 @@ type Options struct {
 	// Operators are the identifiers people may sign signals with ("by"):
 	// DPP_OPERATORS. The system's own names (SystemActors) are always accepted.
 	Operators []string
+	// SPAPITaskQueue and SPAPISyncTaskQueue are the task queues of the
+	// activities that call Amazon's SP-API (FetchAndSeal; SyncOrders), where
+	// the worker enforces Amazon's rates for every worker at once
+	// (DPP_SPAPI_TASK_QUEUE, DPP_SPAPI_SYNC_TASK_QUEUE). Empty: the workflow's
+	// own task queue.
+	SPAPITaskQueue, SPAPISyncTaskQueue string
 }
 
 // Register registers every workflow under its stable name.
 func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(o.OrderLifecycle, registerOpts(OrderLifecycleName))
-	r.RegisterWorkflowWithOptions(OrderSync, registerOpts(OrderSyncName))
+	r.RegisterWorkflowWithOptions(o.OrderSync, registerOpts(OrderSyncName))
 	r.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 }

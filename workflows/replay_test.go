@@ -99,7 +99,10 @@ func TestReplaySavedHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 			noteCoverage(t, h, dc, covered)
-			Register(replayer, Options{})
+			// The saved histories ran FetchAndSeal and SyncOrders on the
+			// workflow's queue; today they run on the SP-API queues, and replay
+			// must not mind (it does not compare activity task queues).
+			Register(replayer, Options{SPAPITaskQueue: TaskQueue + SPAPITaskQueueSuffix, SPAPISyncTaskQueue: TaskQueue + SPAPISyncTaskQueueSuffix})
 			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
 				OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
 			}); err != nil {

@@ -28,7 +28,7 @@ func scheduledEnv(t *testing.T) (env *testsuite.TestWorkflowEnvironment, calls *
 	env = s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "scheduled-test"})
-	env.RegisterWorkflowWithOptions(OrderSync, registerOpts(OrderSyncName))
+	env.RegisterWorkflowWithOptions(testOptions.OrderSync, registerOpts(OrderSyncName))
 	env.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 	env.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 	a := &activities.Activities{}

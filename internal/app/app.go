@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -66,6 +67,9 @@ type Options struct {
 	Logger *zap.Logger
 	// SkipTemporal leaves App.Temporal nil, for commands that need only the store.
 	SkipTemporal bool
+	// TemporalClientOptions, if set, adjusts the Temporal client's options just
+	// before dialling (tests: a gRPC interceptor that refuses what Temporal Cloud refuses).
+	TemporalClientOptions func(*client.Options)
 }
 
 // New connects to everything the configuration names, checks that the database
@@ -119,6 +123,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if a.SPAPI, err = spapi.New(spapi.Config{
 		Endpoint: cfg.SPAPIEndpoint, TokenURL: cfg.LWATokenURL, ClientID: cfg.LWAClientID,
 		ClientSecret: cfg.LWAClientSecret, RefreshToken: cfg.LWARefreshToken, Logger: a.Log.Named("spapi"),
+		Limits: a.spapiLimits(),
 	}); err != nil {
 		return nil, err
 	}
@@ -130,17 +135,64 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		if err := a.Codec.Warm(ctx); err != nil {
 			return nil, fmt.Errorf("DPP_CODEC_KMS_KEY_ID %s: %w", a.Codec.KeyID(), err)
 		}
-		dataConverter, failureConverter := a.Codec.Converters()
-		if a.Temporal, err = client.Dial(client.Options{
-			HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: temporalLogger(a.Log.Named("temporal")),
-			MetricsHandler: a.Metrics.Handler(),
-			DataConverter:  dataConverter, FailureConverter: failureConverter,
-		}); err != nil {
-			return nil, fmt.Errorf("TEMPORAL_ADDRESS %s: %w", cfg.TemporalAddress, err)
+		co, err := TemporalClientOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		co.Logger = temporalLogger(a.Log.Named("temporal"))
+		co.MetricsHandler = a.Metrics.Handler()
+		co.DataConverter, co.FailureConverter = a.Codec.Converters()
+		if opts.TemporalClientOptions != nil {
+			opts.TemporalClientOptions(&co)
+		}
+		if a.Temporal, err = client.Dial(co); err != nil {
+			return nil, fmt.Errorf("TEMPORAL_ADDRESS %s%s: %w", cfg.TemporalAddress, tlsNote(co), err)
 		}
 	}
 	ok = true
 	return a, nil
+}
+
+// TemporalClientOptions are the Temporal client's connection options from the
+// SDK's environment configuration (config.TemporalProfile: the configuration
+// file's profile, TEMPORAL_* variables on top): address, namespace, API key,
+// TLS and mTLS, gRPC metadata. The caller adds the logger, metrics handler and
+// converters. A remote codec named by the profile is never used: the worker
+// encrypts payloads itself.
+func TemporalClientOptions(cfg *config.Config) (client.Options, error) {
+	prof, err := cfg.TemporalProfile()
+	if err != nil {
+		return client.Options{}, fmt.Errorf("the Temporal client configuration (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE): %w", err)
+	}
+	co, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		return client.Options{}, fmt.Errorf("the Temporal client configuration (TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE): %w", err)
+	}
+	return co, nil
+}
+
+// tlsNote says how the client connects, for connection errors: a certificate
+// problem reads better next to the settings that chose the certificates.
+func tlsNote(co client.Options) string {
+	if co.ConnectionOptions.TLS == nil || co.ConnectionOptions.TLSDisabled {
+		return " (plaintext; TEMPORAL_TLS, TEMPORAL_API_KEY and TEMPORAL_TLS_* turn TLS on)"
+	}
+	var parts []string
+	if co.ConnectionOptions.TLS.RootCAs != nil {
+		parts = append(parts, "server CA from TEMPORAL_TLS_SERVER_CA_CERT_*")
+	} else {
+		parts = append(parts, "server CA from the system")
+	}
+	if len(co.ConnectionOptions.TLS.Certificates) > 0 {
+		parts = append(parts, "client certificate from TEMPORAL_TLS_CLIENT_CERT_*")
+	}
+	if co.Credentials != nil {
+		parts = append(parts, "API key")
+	}
+	if n := co.ConnectionOptions.TLS.ServerName; n != "" {
+		parts = append(parts, "server name "+n)
+	}
+	return " (TLS: " + strings.Join(parts, ", ") + ")"
 }
 
 // roleHint adds a hint when dpp_worker or dpp_auditor does not exist yet: the
@@ -190,11 +242,22 @@ func (a *App) WorkerOptions() worker.Options {
 
 // NewWorkerWithOptions builds a worker with the given options and every
 // workflow and activity registered.
+// With them come the workers of the SP-API task queues (SPAPIQueues), built
+// from the production options and started and stopped with it.
 func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
 	w := worker.New(a.Temporal, a.Config.TaskQueue, o)
-	workflows.Register(w, workflows.Options{Operators: a.Config.Operators})
-	w.RegisterActivity(a.Activities())
-	return w
+	workflows.Register(w, a.workflowOptions())
+	// Every worker registers every activity: a task scheduled on a queue before
+	// its activity moved to another one is still served.
+	acts := a.Activities()
+	w.RegisterActivity(acts)
+	ws := &workers{Worker: w}
+	for _, q := range a.SPAPIQueues() {
+		sw := worker.New(a.Temporal, q.Name, a.spapiWorkerOptions(q))
+		sw.RegisterActivity(acts)
+		ws.spapi = append(ws.spapi, sw)
+	}
+	return ws
 }
 
 // Close releases every connection.

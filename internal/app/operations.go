@@ -5,12 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/workflows"
@@ -25,33 +31,24 @@ func searchAttributes() map[string]enumspb.IndexedValueType {
 	return out
 }
 
+// ErrSearchAttributesMissing: setup could not add search attributes the
+// namespace lacks (Temporal Cloud allows no OperatorService); its report says
+// how to create them.
+var ErrSearchAttributesMissing = errors.New("search attributes missing")
+
 // Setup registers the search attributes and creates or updates the schedules.
 // Running it again converges on the configuration; it never duplicates.
+//
+// Where the OperatorService is not allowed (Temporal Cloud: search attributes
+// are added with tcld or the Cloud UI), it checks through the visibility API
+// that each attribute exists, reports for each missing one the command that
+// creates it, still creates the schedules, and then returns an error wrapping
+// ErrSearchAttributesMissing.
 func (a *App) Setup(ctx context.Context) ([]string, error) {
-	var report []string
-	ns := a.Config.TemporalNamespace
-	existing, err := a.Temporal.OperatorService().ListSearchAttributes(ctx,
-		&operatorservice.ListSearchAttributesRequest{Namespace: ns})
+	report, missing, err := a.ensureSearchAttributes(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list search attributes of namespace %s: %w", ns, err)
+		return report, err
 	}
-	want := searchAttributes()
-	missing := map[string]enumspb.IndexedValueType{}
-	for name, typ := range want {
-		if have, ok := existing.GetCustomAttributes()[name]; !ok {
-			missing[name] = typ
-		} else if have != typ {
-			return nil, fmt.Errorf("search attribute %s exists with type %s, want %s: remove it or use another namespace", name, have, typ)
-		}
-	}
-	if len(missing) > 0 {
-		if _, err := a.Temporal.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-			Namespace: ns, SearchAttributes: missing}); err != nil {
-			return nil, fmt.Errorf("add search attributes: %w", err)
-		}
-	}
-	report = append(report, fmt.Sprintf("search attributes: %d present, %d added", len(want)-len(missing), len(missing)))
-
 	// The worker's settings set the intervals they name; the table has the rest.
 	intervals := map[string]time.Duration{
 		workflows.OrderSyncScheduleID:      a.Config.SyncInterval,
@@ -67,7 +64,125 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 		}
 		report = append(report, line)
 	}
+	if len(missing) > 0 {
+		return report, fmt.Errorf("%w in namespace %s: %s (create them with the commands above, then run setup again)",
+			ErrSearchAttributesMissing, a.Config.TemporalNamespace, strings.Join(missing, ", "))
+	}
 	return report, nil
+}
+
+// operatorDenied reports whether the server refuses the OperatorService to
+// this client: Temporal Cloud answers PermissionDenied (or Unimplemented).
+func operatorDenied(err error) bool {
+	c := grpcCode(err)
+	return c == codes.PermissionDenied || c == codes.Unimplemented
+}
+
+// grpcCode is the gRPC status code of an error from the Temporal client.
+func grpcCode(err error) codes.Code {
+	var se serviceerror.ServiceError
+	if errors.As(err, &se) {
+		return se.Status().Code()
+	}
+	return status.Code(err)
+}
+
+// ensureSearchAttributes adds the search attributes the namespace lacks, or,
+// where it may not, finds and reports the missing ones (sorted by name).
+func (a *App) ensureSearchAttributes(ctx context.Context) (report, missing []string, err error) {
+	ns := a.Config.TemporalNamespace
+	want := searchAttributes()
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	var absent []string
+	var deniedBy error
+	existing, err := a.Temporal.OperatorService().ListSearchAttributes(ctx,
+		&operatorservice.ListSearchAttributesRequest{Namespace: ns})
+	switch {
+	case operatorDenied(err):
+		deniedBy = err
+		if absent, err = a.searchAttributesMissingFromVisibility(ctx, names, want); err != nil {
+			return nil, nil, err
+		}
+	case err != nil:
+		return nil, nil, fmt.Errorf("list search attributes of namespace %s: %w", ns, err)
+	default:
+		for _, name := range names {
+			if have, ok := existing.GetCustomAttributes()[name]; !ok {
+				absent = append(absent, name)
+			} else if have != want[name] {
+				return nil, nil, fmt.Errorf("search attribute %s exists with type %s, want %s: remove it or use another namespace", name, have, want[name])
+			}
+		}
+		if len(absent) == 0 {
+			break
+		}
+		add := make(map[string]enumspb.IndexedValueType, len(absent))
+		for _, name := range absent {
+			add[name] = want[name]
+		}
+		_, err := a.Temporal.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+			Namespace: ns, SearchAttributes: add})
+		if err == nil {
+			return []string{fmt.Sprintf("search attributes: %d present, %d added", len(want)-len(absent), len(absent))}, nil, nil
+		}
+		if !operatorDenied(err) {
+			return nil, nil, fmt.Errorf("add search attributes: %w", err)
+		}
+		deniedBy = err
+	}
+	if deniedBy == nil {
+		return []string{fmt.Sprintf("search attributes: %d present, 0 added", len(want))}, nil, nil
+	}
+	if len(absent) == 0 {
+		return []string{fmt.Sprintf("search attributes: %d present (checked with visibility queries: this connection may not use the OperatorService)", len(want))}, nil, nil
+	}
+	report = append(report, fmt.Sprintf("search attributes: %d present, %d missing in namespace %s, which this connection may not add (%s, as on Temporal Cloud). Create each, then run setup again:",
+		len(want)-len(absent), len(absent), ns, grpcCode(deniedBy)))
+	for _, name := range absent {
+		typ := want[name].String()
+		report = append(report,
+			fmt.Sprintf("  %s (%s), Temporal Cloud: tcld namespace search-attributes add --namespace %s --search-attribute %s=%s", name, typ, ns, name, typ),
+			fmt.Sprintf("  %s (%s), self-hosted:    temporal operator search-attribute create --namespace %s --name %s --type %s", name, typ, ns, name, typ))
+	}
+	return report, absent, nil
+}
+
+// searchAttributesMissingFromVisibility finds the attributes the namespace
+// lacks without the OperatorService: a visibility query that names an unknown
+// search attribute fails as an invalid argument. It confirms that each exists,
+// not its type.
+func (a *App) searchAttributesMissingFromVisibility(ctx context.Context, names []string, want map[string]enumspb.IndexedValueType) ([]string, error) {
+	var missing []string
+	for _, name := range names {
+		_, err := a.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+			Namespace: a.Config.TemporalNamespace, Query: name + " = " + sampleValue(want[name])})
+		switch {
+		case err == nil:
+		case grpcCode(err) == codes.InvalidArgument:
+			missing = append(missing, name)
+		default:
+			return nil, fmt.Errorf("check search attribute %s with a visibility query: %w", name, err)
+		}
+	}
+	return missing, nil
+}
+
+// sampleValue is a literal of the type, for a query that only checks a name.
+func sampleValue(t enumspb.IndexedValueType) string {
+	switch t {
+	case enumspb.INDEXED_VALUE_TYPE_DATETIME:
+		return "'2000-01-01T00:00:00Z'"
+	case enumspb.INDEXED_VALUE_TYPE_INT, enumspb.INDEXED_VALUE_TYPE_DOUBLE:
+		return "0"
+	case enumspb.INDEXED_VALUE_TYPE_BOOL:
+		return "true"
+	}
+	return "'dpp-setup-check'"
 }
 
 // ScheduleSpec is the Temporal spec of a schedule of the table.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ var (
 	vatRates  = (*loader).vatRates
 	origin    = (*loader).origin
 	size      = (*loader).size
+	number    = (*loader).number
 )
 
 func oneOf(allowed ...string) func(*loader, string) string {
@@ -66,10 +68,39 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.MigrationsDatabaseURL })},
 	{Name: "DPP_EVIDENCE_KEYS", Doc: "file of the pinned public signing keys (`starter evidence keys > FILE`, kept outside the database) that `starter evidence verify` and `starter certificate` trust; required by them, not used by the worker",
 		load: into(str, func(c *Config) *string { return &c.EvidenceKeysFile })},
-	{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", Doc: "Temporal frontend host:port",
-		load: into(str, func(c *Config) *string { return &c.TemporalAddress })},
-	{Name: "TEMPORAL_NAMESPACE", Default: "default", Doc: "Temporal namespace",
-		load: into(str, func(c *Config) *string { return &c.TemporalNamespace })},
+	// The Temporal connection: the SDK's environment configuration (envconfig),
+	// the variables the temporal CLI reads too. Unset ones come from the profile
+	// of the SDK's configuration file, if there is one (temporal.go).
+	{Name: "TEMPORAL_ADDRESS", Default: DefaultTemporalAddress, Doc: "Temporal frontend host:port (Temporal Cloud: <namespace>.<account>.tmprl.cloud:7233, or the regional endpoint with an API key); unset: the profile's address, else the default",
+		load: temporalVar},
+	{Name: "TEMPORAL_NAMESPACE", Default: DefaultTemporalNamespace, Doc: "Temporal namespace (Temporal Cloud: <namespace>.<account>); unset: the profile's namespace, else the default",
+		load: temporalVar},
+	{Name: "TEMPORAL_API_KEY", Secret: true, Doc: "Temporal Cloud API key, sent as a bearer token; turns TLS on (with the system's CAs) unless TEMPORAL_TLS=false. Never logged",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS", Doc: "true or false: connect to Temporal over TLS; empty means on when TEMPORAL_API_KEY or any TEMPORAL_TLS_* variable is set, else off",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_CERT_PATH", Doc: "PEM file of the client certificate for mTLS (Temporal Cloud with certificates, or an mTLS cluster); needs TEMPORAL_TLS_CLIENT_KEY_PATH",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_KEY_PATH", Doc: "PEM file of the client certificate's private key (keep it readable by the worker only)",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_CERT_DATA", Doc: "the client certificate as PEM text, instead of TEMPORAL_TLS_CLIENT_CERT_PATH; needs TEMPORAL_TLS_CLIENT_KEY_DATA",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_CLIENT_KEY_DATA", Secret: true, Doc: "the client certificate's private key as PEM text, instead of TEMPORAL_TLS_CLIENT_KEY_PATH",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_SERVER_CA_CERT_PATH", Doc: "PEM file of the CA(s) that sign the Temporal server's certificate; empty means the system's CAs (right for Temporal Cloud)",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_SERVER_CA_CERT_DATA", Doc: "the server CA(s) as PEM text, instead of TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_SERVER_NAME", Doc: "name the Temporal server's certificate must carry (SNI), when it differs from the host of TEMPORAL_ADDRESS",
+		load: temporalVar},
+	{Name: "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", Doc: "true accepts any server certificate: the SDK then checks neither its CA nor its name (never in production)",
+		load: temporalVar},
+	{Name: "TEMPORAL_CLIENT_AUTHORITY", Doc: "value of the HTTP/2 :authority header (a proxy in front of Temporal that routes by it); empty means the address",
+		load: temporalVar},
+	{Name: "TEMPORAL_PROFILE", Doc: "profile of the Temporal configuration file to use (`temporal config set --profile ...` writes them); empty means \"default\", which may be absent. Variables set here override the profile's values",
+		load: temporalVar},
+	{Name: "TEMPORAL_CONFIG_FILE", Doc: "the Temporal configuration file (TOML, as the temporal CLI writes it); empty means <user config dir>/temporalio/temporal.toml if it exists. Its codec settings are ignored: the worker encrypts payloads itself",
+		load: temporalVar},
 	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls",
 		load: into(str, func(c *Config) *string { return &c.TaskQueue })},
 	{Name: "AWS_REGION", Default: "eu-west-2", Doc: "AWS region of the KMS key",
@@ -90,6 +121,12 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.LWAClientSecret })},
 	{Name: "LWA_REFRESH_TOKEN", Secret: true, Doc: "LWA refresh token of the seller authorisation",
 		load: into(str, func(c *Config) *string { return &c.LWARefreshToken })},
+	{Name: "DPP_SPAPI_TASK_QUEUE", Doc: "task queue of FetchAndSeal, the step that calls SP-API getOrder: every worker polls it and the server dispatches its tasks at getOrder's published rate (0.5/s) for all workers together; empty means DPP_TASK_QUEUE + \"-spapi\" (dpp-spapi)",
+		load: into(str, func(c *Config) *string { return &c.SPAPITaskQueue })},
+	{Name: "DPP_SPAPI_SYNC_TASK_QUEUE", Doc: "task queue of SyncOrders, the OrderSync pass that calls SP-API searchOrders (and getOrder): one pass at a time per worker, its calls paced by the worker's limiter (the schedule never overlaps passes); empty means DPP_TASK_QUEUE + \"-spapi-sync\" (dpp-spapi-sync)",
+		load: into(str, func(c *Config) *string { return &c.SPAPISyncTaskQueue })},
+	{Name: "DPP_SPAPI_SANDBOX_SPEEDUP", Default: "1", Doc: "sandbox only (no LWA credentials): multiply Amazon's published SP-API rates by this factor, in the client's limiter and on the SP-API task queues, so a demo (`make run` sets 100) or a test sees orders flow fast; must stay 1 against Amazon",
+		load: into(number, func(c *Config) *float64 { return &c.SPAPISandboxSpeedup })},
 	{Name: "SPAPI_MARKETPLACE_IDS", Default: "A1F83G8C2ARO7P", Doc: "comma-separated marketplace ids OrderSync searches (default: UK)",
 		load: into(list, func(c *Config) *[]string { return &c.MarketplaceIDs })},
 	{Name: "DPP_PII_RETENTION", Default: "720h", Doc: "how long buyer PII is kept after delivery before purge (Go duration; policy: 30 days)",
@@ -98,7 +135,7 @@ var Settings = []Setting{
 		load: into(duration, func(c *Config) *time.Duration { return &c.TaxRetention })},
 	{Name: "DPP_DELIVERY_FALLBACK", Default: "720h", Doc: "when an order has no latest delivery date, treat it as delivered this long after purchase",
 		load: into(duration, func(c *Config) *time.Duration { return &c.DeliveryFallback })},
-	{Name: "DPP_SYNC_INTERVAL", Default: "5m", Doc: "how often the OrderSync schedule runs",
+	{Name: "DPP_SYNC_INTERVAL", Default: "5m", Doc: "how often the OrderSync schedule runs; with LWA credentials at least 3m (each pass calls searchOrders, which Amazon refills once per 180 s)",
 		load: into(duration, func(c *Config) *time.Duration { return &c.SyncInterval })},
 	{Name: "DPP_SYNC_SETTLE", Default: "2m", Doc: "OrderSync searches up to this long before now (Amazon wants lastUpdatedBefore at least 2 minutes back); 0 searches up to the server's now",
 		load: into(duration, func(c *Config) *time.Duration { return &c.SyncSettle })},
@@ -169,10 +206,15 @@ var Settings = []Setting{
 // Config is the validated configuration. Every field is set by the load of a
 // setting in Settings (TestEverySettingReachesConfig checks that each one is).
 type Config struct {
-	DatabaseURL       string
+	DatabaseURL string
+	// TemporalAddress and TemporalNamespace are where the client connects:
+	// TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, else the profile's, else the defaults.
 	TemporalAddress   string
 	TemporalNamespace string
-	TaskQueue         string
+	// TemporalEnv holds the Temporal SDK variables that are set (TEMPORAL_*),
+	// which app.New hands to the SDK's envconfig loader (TemporalProfile).
+	TemporalEnv TemporalEnv
+	TaskQueue   string
 
 	// MigrationsDatabaseURL is the schema owner's connection string (DatabaseURL
 	// when DPP_MIGRATIONS_DATABASE_URL is unset), used only by `starter migrate`.
@@ -190,6 +232,11 @@ type Config struct {
 	LWAClientSecret string
 	LWARefreshToken string
 	MarketplaceIDs  []string
+	// SPAPITaskQueue and SPAPISyncTaskQueue name the SP-API task queues as set
+	// (empty: derived from TaskQueue; app.SPAPIQueues resolves them).
+	SPAPITaskQueue, SPAPISyncTaskQueue string
+	// SPAPISandboxSpeedup multiplies Amazon's rates, sandbox only (DPP_SPAPI_SANDBOX_SPEEDUP).
+	SPAPISandboxSpeedup float64
 
 	PIIRetention     time.Duration
 	TaxRetention     time.Duration
@@ -238,6 +285,10 @@ type Config struct {
 	AlwaysFullInvoice      bool
 }
 
+// minSyncInterval: with LWA credentials, OrderSync passes may not begin more
+// often than Amazon refills one searchOrders call (0.0056/s: every 178.6 s).
+const minSyncInterval = 3 * time.Minute
+
 // Sandbox reports whether SP-API calls go to a sandbox (no LWA credentials).
 func (c *Config) Sandbox() bool { return c.LWAClientID == "" }
 
@@ -252,6 +303,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		s.load(&l, c, s.Name)
 	}
+	l.loadTemporal(c)
 	if c.MigrationsDatabaseURL == "" {
 		c.MigrationsDatabaseURL = c.DatabaseURL
 	}
@@ -283,6 +335,18 @@ func Load(getenv func(string) string) (*Config, error) {
 		} else if actor.IsSystem(id) {
 			l.fail("DPP_OPERATORS", fmt.Sprintf("entry %d is a system name (%s); choose another", i+1, strings.Join(actor.System, ", ")))
 		}
+	}
+	if !c.Sandbox() && c.SyncInterval > 0 && c.SyncInterval < minSyncInterval {
+		l.fail("DPP_SYNC_INTERVAL", fmt.Sprintf("must be at least %s against Amazon: every pass calls searchOrders, which Amazon refills once per 180 s (0.0056/s)", minSyncInterval))
+	}
+	if c.SPAPISandboxSpeedup != 1 && !c.Sandbox() {
+		l.fail("DPP_SPAPI_SANDBOX_SPEEDUP", "applies only to the SP-API sandbox: with LWA credentials Amazon's published rates hold (unset it)")
+	}
+	if q := c.SPAPITaskQueue; q != "" && (q == c.TaskQueue || q == c.SPAPISyncTaskQueue) {
+		l.fail("DPP_SPAPI_TASK_QUEUE", "must differ from DPP_TASK_QUEUE and DPP_SPAPI_SYNC_TASK_QUEUE: each queue has its own rate")
+	}
+	if q := c.SPAPISyncTaskQueue; q != "" && q == c.TaskQueue {
+		l.fail("DPP_SPAPI_SYNC_TASK_QUEUE", "must differ from DPP_TASK_QUEUE: each queue has its own rate")
 	}
 	if len(c.MarketplaceIDs) == 0 {
 		l.fail("SPAPI_MARKETPLACE_IDS", "must name at least one marketplace")
@@ -419,6 +483,17 @@ func (l *loader) duration(name string) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// number parses a factor: a finite decimal from 1 to 1,000,000.
+func (l *loader) number(name string) float64 {
+	v := l.str(name)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || f < 1 || f > 1e6 {
+		l.fail(name, fmt.Sprintf("must be a number from 1 to 1000000, got %q", v))
+		return 1
+	}
+	return f
 }
 
 func (l *loader) oneOf(name string, allowed ...string) string {
