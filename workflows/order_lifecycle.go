@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -161,6 +162,10 @@ type lifecycle struct {
 type retentionState struct {
 	dueAt  time.Time
 	onHold bool
+}
+
+func (a retentionState) same(b retentionState) bool {
+	return a.onHold == b.onHold && a.dueAt.Equal(b.dueAt)
 }
 
 func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
@@ -387,7 +392,7 @@ func (lc *lifecycle) acceptHold(ctx workflow.Context, raw json.RawMessage) error
 	}
 	lc.status.Holds = append(lc.status.Holds, Hold{Reason: s.Reason, By: s.By, At: workflow.Now(ctx)})
 	lc.status.OnHold = true
-	lc.addNote(SignalLegalHold, s.Note)
+	lc.addNote(ctx, SignalLegalHold, s.Note)
 	return nil
 }
 
@@ -399,7 +404,7 @@ func (lc *lifecycle) acceptRelease(ctx workflow.Context, raw json.RawMessage) er
 	if !lc.status.OnHold {
 		return errNoHold
 	}
-	lc.addNote(SignalReleaseHold, s.Note)
+	lc.addNote(ctx, SignalReleaseHold, s.Note)
 	now := workflow.Now(ctx)
 	for i := range lc.status.Holds {
 		if lc.status.Holds[i].ReleasedAt == nil {
@@ -417,7 +422,7 @@ func (lc *lifecycle) acceptPurgeNow(ctx workflow.Context, raw json.RawMessage) e
 	}
 	err := lc.requestPurge(PurgeRequest{Reason: PurgeReasonPurgeNow, Detail: s.Reason, By: s.By, At: workflow.Now(ctx)})
 	if err == nil {
-		lc.addNote(SignalPurgeNow, s.Note)
+		lc.addNote(ctx, SignalPurgeNow, s.Note)
 	}
 	return err
 }
@@ -543,14 +548,16 @@ func (lc *lifecycle) knownActor(ctx workflow.Context, by string) bool {
 	return err == nil && known
 }
 
-// addNote queues a signal's note to be sealed with the order's PII.
-func (lc *lifecycle) addNote(signal, note string) {
+// addNote queues a signal's note to be sealed with the order's PII. Its field
+// names the run, so a run started again after a terminated one never takes the
+// name of an earlier run's note (sealing keeps the first value of a name).
+func (lc *lifecycle) addNote(ctx workflow.Context, signal, note string) {
 	if note == "" || !lc.codesOn() {
 		return
 	}
 	lc.nextNote++
 	lc.notes = append(lc.notes, activities.NoteInput{AmazonOrderID: lc.status.AmazonOrderID,
-		Field: fmt.Sprintf("note.%s.%d", signal, lc.nextNote), Text: note})
+		Field: fmt.Sprintf("note.%s.%s.%d", signal, runTag(ctx), lc.nextNote), Text: note})
 }
 
 func (lc *lifecycle) codesOn() bool { return lc.codes != nil && *lc.codes }
@@ -625,7 +632,7 @@ func (lc *lifecycle) recordRetention(ctx workflow.Context) {
 	var a *activities.Activities
 	versioned := false
 	for {
-		if err := workflow.Await(ctx, func() bool { return lc.retentionNow() != lc.recorded }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return !lc.retentionNow().same(lc.recorded) }); err != nil {
 			return
 		}
 		if !versioned {
@@ -735,4 +742,15 @@ func (lc *lifecycle) details() string {
 		d += "  \nproblem: " + st.Problem.Code
 	}
 	return d
+}
+
+// runTag is a short tag of this run (the start of its run id, in field-name characters).
+func runTag(ctx workflow.Context) string {
+	id := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, strings.ToLower(workflow.GetInfo(ctx).WorkflowExecution.RunID))
+	return id[:min(len(id), 12)]
 }

@@ -449,7 +449,7 @@ func TestNotesAreSealedWithThePIIAndNeverShown(t *testing.T) {
 	})
 	r.at(2*time.Hour, func() { r.signal(SignalReleaseHold, map[string]string{"by": "order-sync"}) })
 	r.execute(input())
-	require.Equal(t, []activities.NoteInput{{AmazonOrderID: testOrder, Field: "note.legal-hold.1", Text: note}}, r.notes)
+	require.Equal(t, []activities.NoteInput{{AmazonOrderID: testOrder, Field: "note.legal-hold.defaulttestr.1", Text: note}}, r.notes)
 	b, err := json.Marshal(r.status())
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "Smith")

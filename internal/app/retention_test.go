@@ -149,7 +149,7 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.OrderWorkflowID(held), "", workflows.SignalLegalHold,
 		map[string]string{"reason": "litigation", "by": "dpo", "note": "claim of J. Smith " + marker}), "hold")
 	s.waitRow(ctx, held, func(r orderRow) bool { return r.onHold })
-	s.waitSealedField(ctx, held, "note.legal-hold.1") // the note is sealed with the PII
+	s.waitSealedField(ctx, held, "note.legal-hold.%") // the note is sealed with the PII
 	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.OrderWorkflowID(held), "", "operator"), "terminate")
 
 	// Sealed, but its workflow never started.
@@ -260,12 +260,12 @@ func TestZeroQuantityLinesAreLeftOffTheInvoice(t *testing.T) {
 	}
 }
 
-// waitSealedField polls until the order has the sealed field.
+// waitSealedField polls until the order has one sealed field like the pattern.
 func (s *stack) waitSealedField(ctx context.Context, id, field string) {
 	s.t.Helper()
 	for {
 		var n int
-		s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM sealed_fields WHERE amazon_order_id = $1 AND field = $2`,
+		s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM sealed_fields WHERE amazon_order_id = $1 AND field LIKE $2`,
 			id, field).Scan(&n), "count")
 		if n == 1 {
 			return

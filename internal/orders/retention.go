@@ -169,7 +169,7 @@ func (s *Service) AppendEvidence(ctx context.Context, e evidence.Entry) (evidenc
 // ErrInvalidNote: a note's field name or length is not acceptable.
 var ErrInvalidNote = errors.New("invalid note")
 
-var noteFieldPattern = regexp.MustCompile(`^note\.[a-z-]{1,32}\.[0-9]{1,6}$`)
+var noteFieldPattern = regexp.MustCompile(`^note\.[a-z-]{1,32}\.[a-z0-9]{0,12}\.[0-9]{1,6}$`)
 
 // maxNoteBytes bounds a sealed note (280 characters of up to 4 bytes).
 const maxNoteBytes = 1120
@@ -179,7 +179,7 @@ const maxNoteBytes = 1120
 // same field again keeps the first.
 func (s *Service) SealNote(ctx context.Context, orderID, field, text string) error {
 	if !noteFieldPattern.MatchString(field) || text == "" || len(text) > maxNoteBytes {
-		return fmt.Errorf("%w: field must be note.<signal>.<n> and the text 1 to 280 characters", ErrInvalidNote)
+		return fmt.Errorf("%w: field must be note.<signal>.<run>.<n> and the text 1 to 280 characters", ErrInvalidNote)
 	}
 	k, err := s.loadKey(ctx, s.Pool, PurposePII, orderID)
 	if err != nil {
