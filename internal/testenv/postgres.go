@@ -54,10 +54,7 @@ var (
 func Database(t testing.TB) string {
 	skipInShortMode(t, "PostgreSQL")
 	t.Helper()
-	adminDSN := os.Getenv(EnvDatabaseURL)
-	if adminDSN == "" {
-		adminDSN = defaultAdminDSN
-	}
+	adminDSN := adminURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -83,10 +80,7 @@ func Database(t testing.TB) string {
 func EmptyDatabase(t testing.TB) string {
 	skipInShortMode(t, "PostgreSQL")
 	t.Helper()
-	adminDSN := os.Getenv(EnvDatabaseURL)
-	if adminDSN == "" {
-		adminDSN = defaultAdminDSN
-	}
+	adminDSN := adminURL()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	admin := connectAdmin(t, ctx, adminDSN)
@@ -270,4 +264,12 @@ func dropAtEnd(t testing.TB, adminDSN, name string) string {
 		t.Fatalf("testenv: %v", err)
 	}
 	return dsn
+}
+
+// adminURL is DPP_TEST_DATABASE_URL, or the local server as postgres.
+func adminURL() string {
+	if v := os.Getenv(EnvDatabaseURL); v != "" {
+		return v
+	}
+	return defaultAdminDSN
 }

@@ -59,7 +59,7 @@ func TestDatabaseDroppedAtCleanup(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	admin := connectAdmin(t, context.Background(), defaultOr(os.Getenv(EnvDatabaseURL)))
+	admin := connectAdmin(t, context.Background(), adminURL())
 	defer admin.Close(context.Background())
 	var exists bool
 	if err := admin.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
@@ -93,18 +93,11 @@ func TestWithDatabase(t *testing.T) {
 	}
 }
 
-func defaultOr(s string) string {
-	if s == "" {
-		return defaultAdminDSN
-	}
-	return s
-}
-
 // Several "test binaries" (separate admin sessions) race to build one template:
 // it is built once, completely, and every clone of it is migrated.
 func TestTemplateBuildIsSafeConcurrently(t *testing.T) {
 	ctx := context.Background()
-	adminDSN := defaultOr(os.Getenv(EnvDatabaseURL))
+	adminDSN := adminURL()
 	tmpl := "dpp_tmpl_race_" + testDBSuffix()[:8]
 	t.Cleanup(func() {
 		c := connectAdmin(t, ctx, adminDSN)
