@@ -1,5 +1,7 @@
 // Command worker runs the Temporal worker of the data protection workflows and its
-// HTTP endpoints (/healthz, /metrics, and the codec server under /codec/). Configuration comes from the environment:
+// two HTTP listeners: the operator listener DPP_HTTP_ADDR (/healthz, /metrics,
+// and the codec server under /codec/) and the public listener DPP_PUBLIC_ADDR
+// (Slack's requests and the ingest routes). Configuration comes from the environment:
 // `worker -help` lists every variable with its default.
 package main
 
@@ -59,6 +61,16 @@ func run(ctx context.Context, cfg *config.Config) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
+	// The public listener is separate so the ingress can never reach the codec
+	// or metrics; the domains' routes are registered before it serves.
+	pub := a.PublicServer()
+	publicErr := make(chan error, 1)
+	go func() { publicErr <- pub.ListenAndServe() }()
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = pub.Shutdown(shutdown)
+	}()
 
 	w := a.NewWorker()
 	if err := w.Start(); err != nil {
@@ -67,6 +79,8 @@ func run(ctx context.Context, cfg *config.Config) error {
 	defer w.Stop()
 	a.Log.Info("Worker started", zap.String("taskQueue", cfg.TaskQueue), zap.String("temporal", cfg.TemporalAddress),
 		zap.String("namespace", cfg.TemporalNamespace), zap.String("http", cfg.HTTPAddr), zap.Bool("spapiSandbox", cfg.Sandbox()),
+		zap.String("public", cfg.PublicAddr), zap.Bool("slack", a.Slack != nil), zap.Bool("slackRequests", cfg.SlackSigningSecret != ""),
+		zap.Strings("ingest", a.Public().IngestPaths()),
 		zap.Any("spapiTaskQueues", a.SPAPIQueues()))
 	select {
 	case <-ctx.Done():
@@ -77,6 +91,11 @@ func run(ctx context.Context, cfg *config.Config) error {
 			return nil
 		}
 		return fmt.Errorf("DPP_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	case err := <-publicErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("DPP_PUBLIC_ADDR %s: %w", cfg.PublicAddr, err)
 	case <-worker.InterruptCh():
 		return nil
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/plusranger/dpp/internal/invoice"
 	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/spapi"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/vault"
@@ -55,6 +56,13 @@ type App struct {
 	Metrics *metrics.Registry
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
+
+	// Slack posts and updates messages; nil when SLACK_BOT_TOKEN is empty (slack.go).
+	Slack *slackapp.Messenger
+
+	// public is the public listener's routes (public.go), built on first use.
+	publicOnce sync.Once
+	public     *Public
 
 	// policyGauges are the gauges /metrics serves (http.go), built on first use.
 	gaugesOnce   sync.Once
@@ -149,6 +157,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			return nil, fmt.Errorf("TEMPORAL_ADDRESS %s%s: %w", cfg.TemporalAddress, tlsNote(co), err)
 		}
 	}
+	a.Slack = newSlack(cfg)
 	ok = true
 	return a, nil
 }

@@ -169,11 +169,15 @@ var Settings = []Setting{
 		load: into(oneOf("json", "console"), func(c *Config) *string { return &c.LogFormat })},
 	{Name: "DPP_LOG_LEVEL", Default: "info", Doc: "log level: debug, info, warn, error",
 		load: into(oneOf("debug", "info", "warn", "error"), func(c *Config) *string { return &c.LogLevel })},
-	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (approvals; later issues)",
+	{Name: "DPP_PUBLIC_ADDR", Default: "127.0.0.1:8089", Doc: "the public listener, what Slack and monitoring systems reach through the operator's ingress: /slack/interactions, /slack/commands and the bearer-protected ingest routes (/incidents, /access/login-events); never the same listener as DPP_HTTP_ADDR",
+		load: into(str, func(c *Config) *string { return &c.PublicAddr })},
+	{Name: "DPP_INGEST_TOKEN", Secret: true, Doc: "bearer token the public listener's ingest routes (/incidents, /access/login-events) require from monitoring systems; at least 16 characters; empty refuses every ingest request",
+		load: into(str, func(c *Config) *string { return &c.IngestToken })},
+	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "the Slack app's bot token (xoxb-...; scopes chat:write, im:write, commands, users:read) the worker posts and updates messages with; needs SLACK_SIGNING_SECRET. Empty: Slack is off, nothing is posted and decisions arrive by signal (temporal CLI, starter)",
 		load: into(str, func(c *Config) *string { return &c.SlackBotToken })},
-	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "Slack signing secret (approvals; later issues)",
+	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "the Slack app's signing secret: every request to /slack/interactions and /slack/commands must be signed with it (slack-go's verifier, 5-minute window; replays refused). Required with SLACK_BOT_TOKEN; empty: those routes answer 503",
 		load: into(str, func(c *Config) *string { return &c.SlackSigningSecret })},
-	{Name: "SLACK_API_URL", Doc: "Slack API base URL override (tests)",
+	{Name: "SLACK_API_URL", Default: "https://slack.com/api/", Doc: "Slack Web API base URL (tests: slacktest's)",
 		load: into(absURL, func(c *Config) *string { return &c.SlackAPIURL })},
 	{Name: "SMTP_URL", Default: "smtp://127.0.0.1:1025", Doc: "SMTP server for notifications (Mailpit in dev)",
 		load: into(absURL, func(c *Config) *string { return &c.SMTPURL })},
@@ -264,6 +268,10 @@ type Config struct {
 	CodecEncode              bool
 	CodecAllowUIWithoutToken bool
 
+	// PublicAddr is the public listener (DPP_PUBLIC_ADDR); IngestToken guards
+	// its ingest routes (DPP_INGEST_TOKEN).
+	PublicAddr          string
+	IngestToken         string
 	SlackBotToken       string
 	SlackSigningSecret  string
 	SlackAPIURL         string
@@ -328,6 +336,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		l.fail("DPP_SYNC_SETTLE", "must not be negative")
 	}
 	l.checkCodec(c)
+	l.checkPublic(c)
 	// Entries are named by position, not value: a wrong one may be a person's e-mail.
 	for i, id := range c.Operators {
 		if err := actor.Valid(id); err != nil {
