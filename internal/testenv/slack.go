@@ -54,10 +54,12 @@ type SlackMessage struct {
 	ReplaceOriginal bool
 }
 
-// BlocksJSON is the message's blocks as JSON, for substring assertions.
+// BlocksJSON is the message's blocks as JSON, for substring assertions, with
+// <, > and & unescaped so mentions like <@U1> read as Slack shows them
+// (slack-go's block marshalling escapes them).
 func (m SlackMessage) BlocksJSON() string {
 	b, _ := json.Marshal(m.Blocks)
-	return string(b)
+	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(b))
 }
 
 // SlackView is a modal opened with views.open.
