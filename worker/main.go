@@ -53,24 +53,12 @@ func run(ctx context.Context, cfg *config.Config) error {
 	// DPP_METRICS_REFRESH, until the worker stops (before a.Close).
 	stopGauges := a.StartGauges(ctx)
 	defer stopGauges()
-	srv := app.NewHTTPServer(cfg.HTTPAddr, a.HTTPHandler())
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.ListenAndServe() }()
-	defer func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
+	httpErr, stopHTTP := serve(app.NewHTTPServer(cfg.HTTPAddr, a.HTTPHandler()))
+	defer stopHTTP()
 	// The public listener is separate so the ingress can never reach the codec
 	// or metrics; the domains' routes are registered before it serves.
-	pub := a.PublicServer()
-	publicErr := make(chan error, 1)
-	go func() { publicErr <- pub.ListenAndServe() }()
-	defer func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = pub.Shutdown(shutdown)
-	}()
+	publicErr, stopPublic := serve(a.PublicServer())
+	defer stopPublic()
 
 	w := a.NewWorker()
 	if err := w.Start(); err != nil {
@@ -98,5 +86,17 @@ func run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("DPP_PUBLIC_ADDR %s: %w", cfg.PublicAddr, err)
 	case <-worker.InterruptCh():
 		return nil
+	}
+}
+
+// serve runs srv in the background; its error (http.ErrServerClosed after
+// stop) arrives on the channel, and stop shuts it down gracefully.
+func serve(srv *http.Server) (<-chan error, func()) {
+	errs := make(chan error, 1)
+	go func() { errs <- srv.ListenAndServe() }()
+	return errs, func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
 	}
 }

@@ -113,28 +113,25 @@ func (r *Router) OnAction(actionIDPrefix string, f ActionFunc) {
 
 // OnView routes modal submissions with this callback_id to f.
 func (r *Router) OnView(callbackID string, f ViewFunc) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if callbackID == "" || f == nil {
-		panic("slackapp: OnView needs a callback id and a handler")
-	}
-	if _, dup := r.views[callbackID]; dup {
-		panic("slackapp: view " + callbackID + " registered twice")
-	}
-	r.views[callbackID] = f
+	register(r, r.views, "view callback id", callbackID, f, callbackID != "" && f != nil)
 }
 
 // OnCommand routes the slash command (e.g. "/incident") to f.
 func (r *Router) OnCommand(command string, f CommandFunc) {
+	register(r, r.commands, "command (starting with /)", command, f, strings.HasPrefix(command, "/") && f != nil)
+}
+
+// register adds f under key, panicking on a registration mistake.
+func register[F any](r *Router, m map[string]F, what, key string, f F, valid bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !strings.HasPrefix(command, "/") || f == nil {
-		panic("slackapp: OnCommand needs a command starting with / and a handler")
+	if !valid {
+		panic("slackapp: a " + what + " and a handler are required")
 	}
-	if _, dup := r.commands[command]; dup {
-		panic("slackapp: command " + command + " registered twice")
+	if _, dup := m[key]; dup {
+		panic("slackapp: " + what + " " + key + " registered twice")
 	}
-	r.commands[command] = f
+	m[key] = f
 }
 
 // Interactions serves POST /slack/interactions (the app's Interactivity

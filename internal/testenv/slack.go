@@ -128,31 +128,22 @@ func (s *Slack) Message(channel, ts string) (SlackMessage, bool) {
 }
 
 // Ephemerals returns the ephemeral messages shown with chat.postEphemeral.
-func (s *Slack) Ephemerals() []SlackMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.ephemerals)
-}
+func (s *Slack) Ephemerals() []SlackMessage { return locked(s, &s.ephemerals) }
 
 // Responses returns what was posted to response_urls.
-func (s *Slack) Responses() []SlackMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.responses)
-}
+func (s *Slack) Responses() []SlackMessage { return locked(s, &s.responses) }
 
 // Views returns the modals opened.
-func (s *Slack) Views() []SlackView {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.views)
-}
+func (s *Slack) Views() []SlackView { return locked(s, &s.views) }
 
 // Calls returns the Web API methods called, in order.
-func (s *Slack) Calls() []string {
+func (s *Slack) Calls() []string { return locked(s, &s.calls) }
+
+// locked copies a recorded list under the harness's lock.
+func locked[T any](s *Slack, list *[]T) []T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
+	return slices.Clone(*list)
 }
 
 // WaitFor polls cond (every 20 ms, up to 10 s) and fails the test with what
