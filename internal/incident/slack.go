@@ -1,0 +1,96 @@
+package incident
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// Slack action ids of the incident message's buttons (prefix ActionPrefix);
+// each button's value is the incident id.
+const (
+	ActionPrefix        = "incident:"
+	ActionApproveAmazon = ActionPrefix + "approve-amazon"
+	ActionApproveICO    = ActionPrefix + "approve-ico"
+	ActionAdvance       = ActionPrefix + "advance"
+)
+
+// View is the workflow's state the incident message shows.
+type View struct {
+	Stage         string     `json:"stage"`
+	NextStage     string     `json:"nextStage,omitempty"`
+	AmazonDueAt   time.Time  `json:"amazonDueAt"`
+	ICODueAt      *time.Time `json:"icoDueAt,omitempty"`
+	AmazonSentAt  *time.Time `json:"amazonSentAt,omitempty"`
+	ICOReportedAt *time.Time `json:"icoReportedAt,omitempty"`
+	ICOApproved   bool       `json:"icoApproved"`
+	Closed        bool       `json:"closed"`
+	Outcome       string     `json:"outcome,omitempty"`
+	Breaches      []string   `json:"breaches,omitempty"`
+}
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+func when(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format(time.RFC1123))
+}
+
+// Blocks renders the incident's Slack message: title, stage, both deadlines,
+// what was sent, the Amazon draft while it waits for approval, and the buttons
+// that are still useful.
+func Blocks(inc Incident, v View, draft string) []slack.Block {
+	head := fmt.Sprintf("*Incident %s* (%s): %s\nStage: *%s*", inc.ID, inc.Severity, inc.Title, v.Stage)
+	if v.Closed {
+		head += fmt.Sprintf("\nClosed: %s", v.Outcome)
+	}
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(head), nil, nil)}
+	amazon := "Amazon: due " + when(v.AmazonDueAt)
+	if v.AmazonSentAt != nil {
+		amazon = "Amazon: notified " + when(*v.AmazonSentAt)
+	}
+	fields := []*slack.TextBlockObject{mrkdwn(amazon)}
+	if v.ICODueAt != nil {
+		ico := "ICO: due " + when(*v.ICODueAt)
+		if v.ICOReportedAt != nil {
+			ico = "ICO: reported " + when(*v.ICOReportedAt)
+		}
+		fields = append(fields, mrkdwn(ico))
+	}
+	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	if len(v.Breaches) > 0 {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":rotating_light: Deadline missed: "+strings.Join(v.Breaches, ", ")), nil, nil))
+	}
+	if v.AmazonSentAt == nil && draft != "" && !v.Closed {
+		if len(draft) > 2900 {
+			draft = draft[:2900] + "..."
+		}
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Draft notification to Amazon*\n```"+draft+"```"), nil, nil))
+	}
+	if v.Closed {
+		return blocks
+	}
+	var buttons []slack.BlockElement
+	if v.AmazonSentAt == nil {
+		buttons = append(buttons, slack.NewButtonBlockElement(ActionApproveAmazon, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Approve and send to Amazon", false, false)).WithStyle(slack.StylePrimary))
+	}
+	if v.ICODueAt != nil && !v.ICOApproved && v.ICOReportedAt == nil {
+		buttons = append(buttons, slack.NewButtonBlockElement(ActionApproveICO, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Approve ICO report", false, false)))
+	}
+	if v.NextStage != "" {
+		buttons = append(buttons, slack.NewButtonBlockElement(ActionAdvance, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Next stage: "+v.NextStage, false, false)))
+	}
+	if len(buttons) > 0 {
+		blocks = append(blocks, slack.NewActionBlock("incident-actions", buttons...))
+	}
+	return blocks
+}
+
+// Fallback is the message's notification text (no title: it shows in
+// notifications and on lock screens).
+func Fallback(inc Incident, v View) string {
+	return fmt.Sprintf("Incident %s (%s), stage %s", inc.ID, inc.Severity, v.Stage)
+}
