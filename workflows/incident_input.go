@@ -31,7 +31,9 @@ const incidentIDPrefix = "incident-"
 func IncidentWorkflowID(id string) string { return incidentIDPrefix + id }
 
 // IncidentIDFromWorkflowID is the inverse of IncidentWorkflowID.
-func IncidentIDFromWorkflowID(id string) (string, bool) { return strings.CutPrefix(id, incidentIDPrefix) }
+func IncidentIDFromWorkflowID(id string) (string, bool) {
+	return strings.CutPrefix(id, incidentIDPrefix)
+}
 
 var (
 	incidentIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)

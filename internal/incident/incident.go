@@ -110,7 +110,9 @@ type Event struct {
 	Outcome string
 }
 
-func contextFor(id string) vault.Context { return vault.Context{OrderID: "incident:" + id, Purpose: purpose} }
+func contextFor(id string) vault.Context {
+	return vault.Context{OrderID: "incident:" + id, Purpose: purpose}
+}
 
 // Declare records the incident, its first timeline entry and its evidence in
 // one transaction. Declaring an id again returns false and changes nothing.

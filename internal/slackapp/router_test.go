@@ -377,9 +377,15 @@ func TestRegistrationMistakesPanic(t *testing.T) {
 	r := slackapp.NewRouter(secret, nil)
 	r.OnAction("a:", func(context.Context, *slack.InteractionCallback, *slack.BlockAction) error { return nil })
 	for name, f := range map[string]func(){
-		"duplicate prefix":  func() { r.OnAction("a:", func(context.Context, *slack.InteractionCallback, *slack.BlockAction) error { return nil }) },
-		"empty prefix":      func() { r.OnAction("", func(context.Context, *slack.InteractionCallback, *slack.BlockAction) error { return nil }) },
-		"command without /": func() { r.OnCommand("incident", func(context.Context, slack.SlashCommand) (*slack.Msg, error) { return nil, nil }) },
+		"duplicate prefix": func() {
+			r.OnAction("a:", func(context.Context, *slack.InteractionCallback, *slack.BlockAction) error { return nil })
+		},
+		"empty prefix": func() {
+			r.OnAction("", func(context.Context, *slack.InteractionCallback, *slack.BlockAction) error { return nil })
+		},
+		"command without /": func() {
+			r.OnCommand("incident", func(context.Context, slack.SlashCommand) (*slack.Msg, error) { return nil, nil })
+		},
 	} {
 		func() {
 			defer func() {
