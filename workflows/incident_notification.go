@@ -125,6 +125,12 @@ func IncidentNotification(ctx workflow.Context, in IncidentInput) (*IncidentStat
 		reportedBy = "unknown"
 	}
 	r := &incidentRun{ctx: ctx, id: id, wfID: info.WorkflowExecution.ID, done: map[string]bool{}}
+	r.status = IncidentStatus{IncidentID: id, Severity: in.Severity, PersonalData: in.PersonalData,
+		DetectedAt: detectedAt, DeclaredAt: declaredAt}
+	// The query answers from the first workflow task on, before the record exists.
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (IncidentStatus, error) { return r.snapshot(), nil }); err != nil {
+		return nil, err
+	}
 	rctx := withOptions(ctx, incidentRecordOptions)
 	if err := workflow.ExecuteActivity(rctx, incidentAct.DeclareIncident, activities.DeclareIncidentInput{
 		ID: id, WorkflowID: r.wfID, Title: in.Title, Summary: in.Summary, Severity: in.Severity, ReportedBy: reportedBy,
@@ -132,15 +138,12 @@ func IncidentNotification(ctx workflow.Context, in IncidentInput) (*IncidentStat
 	}).Get(ctx, &r.clocks); err != nil {
 		return nil, err
 	}
-	r.status = IncidentStatus{IncidentID: id, Stage: r.clocks.Stages[0], Severity: in.Severity, PersonalData: in.PersonalData,
-		DetectedAt: detectedAt, DeclaredAt: declaredAt, Amazon: NotificationState{DueAt: detectedAt.Add(r.clocks.AmazonDeadline)}}
+	r.status.Stage = r.clocks.Stages[0]
+	r.status.Amazon = NotificationState{DueAt: detectedAt.Add(r.clocks.AmazonDeadline)}
 	if in.PersonalData {
 		r.status.ICO = &NotificationState{DueAt: detectedAt.Add(r.clocks.ICODeadline)}
 	}
 	r.plan()
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (IncidentStatus, error) { return r.snapshot(), nil }); err != nil {
-		return nil, err
-	}
 	workflow.Go(ctx, r.publisher)
 	r.touch()
 	return r.loop()
@@ -563,7 +566,7 @@ func (r *incidentRun) view() incident.View {
 
 // nextDeadline is the earliest deadline still open.
 func (r *incidentRun) nextDeadline() *time.Time {
-	if r.status.Closed {
+	if r.status.Closed || r.status.Amazon.DueAt.IsZero() {
 		return nil
 	}
 	var next *time.Time

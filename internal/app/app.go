@@ -260,6 +260,7 @@ func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
 	// its activity moved to another one is still served.
 	acts := a.Activities()
 	w.RegisterActivity(acts)
+	a.incidentActivities().Register(w)
 	ws := &workers{Worker: w}
 	for _, q := range a.SPAPIQueues() {
 		sw := worker.New(a.Temporal, q.Name, a.spapiWorkerOptions(q))

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -49,6 +50,9 @@ func (l *loader) checkIncident(c *Config) {
 		l.fail("DPP_INCIDENT_AUTO_SEND", "must come before DPP_INCIDENT_AMAZON_DEADLINE")
 	case c.IncidentAutoSend > 0 && len(c.IncidentReminders) > 0 && c.IncidentReminders[0] >= c.IncidentAutoSend:
 		l.fail("DPP_INCIDENT_REMINDERS", "the first reminder must come before DPP_INCIDENT_AUTO_SEND")
+	}
+	if u, err := url.Parse(c.SMTPURL); err == nil && u.Scheme != "smtp" && u.Scheme != "smtps" {
+		l.fail("SMTP_URL", "must be smtp://[user:password@]host[:port] (STARTTLS) or smtps://... (implicit TLS)")
 	}
 	if len(c.IncidentStages) == 0 {
 		l.fail("DPP_INCIDENT_STAGES", "must name at least one stage")

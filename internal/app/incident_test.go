@@ -1,0 +1,275 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/incident"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/internal/testenv"
+	"github.com/plusranger/dpp/workflows"
+)
+
+const (
+	incidentChannel = "C0INCIDENTS"
+	ingestToken     = "ingest-token-0123456789abcdef"
+)
+
+// incidentStack is the stack with Slack (slacktest), Mailpit and the public
+// listener serving.
+type incidentStack struct {
+	*stack
+	slack   *testenv.Slack
+	mailpit *testenv.Mailpit
+	amazon  string // DPP_AMAZON_SECURITY_EMAIL, unique to the test
+	base    string // the public listener
+}
+
+func newIncidentStack(t *testing.T) *incidentStack {
+	sl := testenv.StartSlack(t)
+	mp := testenv.MailpitForTest(t)
+	amazon := "security-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "@amazon.example"
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) {
+		env["SLACK_BOT_TOKEN"] = "xoxb-e2e"
+		env["SLACK_SIGNING_SECRET"] = testSigningSecret
+		env["SLACK_API_URL"] = sl.APIURL()
+		env["DPP_PUBLIC_ADDR"] = freeAddr(t)
+		env["DPP_INGEST_TOKEN"] = ingestToken
+		env["DPP_INCIDENT_CHANNEL"] = incidentChannel
+		env["DPP_INCIDENT_APPROVERS"] = "U0DPO,U0CTO"
+		env["SMTP_URL"] = mp.SMTPURL()
+		env["DPP_AMAZON_SECURITY_EMAIL"] = amazon
+		env["DPP_MAIL_FROM"] = "dpp@plusranger.example"
+	})
+	return &incidentStack{stack: s, slack: sl, mailpit: mp, amazon: amazon, base: servePublic(t, s.app)}
+}
+
+func (s *incidentStack) post(path, token string, body any) (int, map[string]any) {
+	s.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, s.base+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	s.must(err, "POST %s", path)
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+func (s *incidentStack) click(user, channel, ts, actionID, value string) int {
+	s.t.Helper()
+	body, err := testenv.InteractionBody(s.slack.BlockClick(user, channel, ts, actionID, value))
+	s.must(err, "click body")
+	req, err := testenv.SignedSlackRequest(s.base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
+	s.must(err, "click request")
+	resp, err := http.DefaultClient.Do(req)
+	s.must(err, "click")
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (s *incidentStack) incidentStatus(ctx context.Context, id string) workflows.IncidentStatus {
+	s.t.Helper()
+	st, err := s.tryStatus(ctx, id)
+	s.must(err, "query incident %s", id)
+	return st
+}
+
+func (s *incidentStack) tryStatus(ctx context.Context, id string) (workflows.IncidentStatus, error) {
+	var st workflows.IncidentStatus
+	v, err := s.app.Temporal.QueryWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.QueryStatus)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	return st, err
+}
+
+func (s *incidentStack) waitIncident(ctx context.Context, id, what string, ok func(workflows.IncidentStatus) bool) workflows.IncidentStatus {
+	s.t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		st, err := s.tryStatus(ctx, id)
+		if err == nil && ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("incident %s never %s: %+v (%v)", id, what, st, err)
+		}
+	}
+}
+
+// TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon: the whole
+// path on real components. A monitoring system declares through POST
+// /incidents; the incident message appears in the channel (slacktest); a
+// non-approver's signed click is refused and recorded; the approver's signed
+// click sends the notification through Mailpit; its Message-ID is on the
+// timeline and in the evidence; the message shows it sent. The title never
+// appears in plaintext in the history, the database or the logs.
+func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T) {
+	s := newIncidentStack(t)
+	ctx := s.ctx()
+	title := "Leaked export of " + marker
+	decl := map[string]any{"title": title, "severity": "critical", "summary": "Seen by " + marker,
+		"detectedAt": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "personalData": false}
+
+	if code, _ := s.post(app.IncidentsPath, "", decl); code != http.StatusUnauthorized {
+		t.Fatalf("declaration without the token: %d", code)
+	}
+	if code, out := s.post(app.IncidentsPath, ingestToken, map[string]any{"title": title, "severity": "apocalyptic"}); code != http.StatusBadRequest ||
+		!strings.Contains(out["error"].(string), `"severity"`) || strings.Contains(out["error"].(string), marker) {
+		t.Fatalf("bad severity: %d %v", code, out)
+	}
+	code, out := s.post(app.IncidentsPath, ingestToken, decl)
+	if code != http.StatusAccepted {
+		t.Fatalf("declaration: %d %v", code, out)
+	}
+	id := out["id"].(string)
+	decl["id"] = id
+	if code, out := s.post(app.IncidentsPath, ingestToken, decl); code != http.StatusOK || out["existing"] != true {
+		t.Fatalf("declaring %s again: %d %v", id, code, out)
+	}
+
+	var msg testenv.SlackMessage
+	s.slack.WaitFor(t, "the incident message", func() bool {
+		for _, m := range s.slack.Messages() {
+			if m.Channel == incidentChannel && strings.Contains(m.BlocksJSON(), incident.ActionApproveAmazon) {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(msg.BlocksJSON(), "Incident "+id) || !strings.Contains(msg.BlocksJSON(), "Draft notification to Amazon") {
+		t.Fatalf("incident message: %s", msg.BlocksJSON())
+	}
+
+	if code := s.click("U0INTRUDER", msg.Channel, msg.TS, incident.ActionApproveAmazon, id); code != http.StatusOK {
+		t.Fatalf("intruder click: %d", code)
+	}
+	s.slack.WaitFor(t, "the not-an-approver reply", func() bool {
+		for _, r := range s.slack.Responses() {
+			if strings.Contains(r.Text, "Only the incident approvers") {
+				return true
+			}
+		}
+		return false
+	})
+	if st := s.incidentStatus(ctx, id); st.Amazon.SentAt != nil {
+		t.Fatal("a non-approver's click sent the notification")
+	}
+
+	if code := s.click("U0DPO", msg.Channel, msg.TS, incident.ActionApproveAmazon, id); code != http.StatusOK {
+		t.Fatalf("approver click: %d", code)
+	}
+	st := s.waitIncident(ctx, id, "sent to Amazon", func(st workflows.IncidentStatus) bool { return st.Amazon.SentAt != nil })
+	if st.Amazon.ApprovedBy != "U0DPO" || st.Amazon.MessageID != "<"+incident.MessageID(id, incident.TargetAmazon)+">" || st.Amazon.Preliminary {
+		t.Fatalf("status after approval: %+v", st.Amazon)
+	}
+
+	// The e-mail, read back from Mailpit.
+	msgs, err := s.mailpit.Messages(ctx)
+	s.must(err, "Mailpit messages")
+	var got *testenv.Message
+	for i := range msgs {
+		if msgs[i].SentTo(s.amazon) {
+			got = &msgs[i]
+		}
+	}
+	if got == nil || !strings.Contains(got.Subject, id) || "<"+got.MessageID+">" != st.Amazon.MessageID {
+		t.Fatalf("e-mail to %s: %+v", s.amazon, got)
+	}
+	body, err := s.mailpit.MessageText(ctx, got.ID)
+	s.must(err, "e-mail body")
+	for _, want := range []string{"What happened: " + title, "When detected:", "Data affected: no personal data", "Actions taken:", "Contact: "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("e-mail body lacks %q:\n%s", want, body)
+		}
+	}
+
+	// The timeline and the evidence.
+	tl, err := s.app.IncidentService().Timeline(ctx, id)
+	s.must(err, "timeline")
+	var kinds []string
+	var sentEntry *incident.Entry
+	for i, e := range tl {
+		kinds = append(kinds, e.Kind+"/"+e.Actor)
+		if e.Kind == "notification-sent" {
+			sentEntry = &tl[i]
+		}
+	}
+	if sentEntry == nil || sentEntry.Detail["messageId"] != st.Amazon.MessageID || sentEntry.Actor != "U0DPO" {
+		t.Fatalf("timeline %v", kinds)
+	}
+	for _, want := range []string{"declared/ingest", "approval-refused/U0INTRUDER", "approved/U0DPO"} {
+		if !strings.Contains(strings.Join(kinds, " "), want) {
+			t.Errorf("timeline lacks %s: %v", want, kinds)
+		}
+	}
+	var evidence int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM evidence_log WHERE subject = $1`, workflows.IncidentWorkflowID(id)).Scan(&evidence), "evidence")
+	if evidence != len(tl) {
+		t.Errorf("%d evidence records for %d timeline entries", evidence, len(tl))
+	}
+
+	// The message shows it sent, without the approve button.
+	s.slack.WaitFor(t, "the message updated", func() bool {
+		m, _ := s.slack.Message(msg.Channel, msg.TS)
+		return strings.Contains(m.BlocksJSON(), "Amazon: notified") && !strings.Contains(m.BlocksJSON(), incident.ActionApproveAmazon)
+	})
+
+	// Close it with lessons learned; the run ends.
+	s.must(s.app.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.SignalClose,
+		workflows.CloseSignal{By: "U0CTO", Lessons: "Lessons about " + marker}), "close")
+	var res workflows.IncidentStatus
+	s.must(s.app.Temporal.GetWorkflow(ctx, workflows.IncidentWorkflowID(id), "").Get(ctx, &res), "result")
+	if !res.Closed || res.Outcome != incident.OutcomeResolved {
+		t.Fatalf("result %+v", res)
+	}
+
+	s.assertNoPII("the history (as stored)", s.history(ctx, workflows.IncidentWorkflowID(id)))
+	s.assertNoPII("the database", s.pgDump())
+	s.assertNoPII("the logs", []byte(s.logs.String()))
+}
+
+// TestIncidentSlashCommandDeclares: /incident through the public listener,
+// signed, starts the workflow; a bad one is answered, not started.
+func TestIncidentSlashCommandDeclares(t *testing.T) {
+	s := newIncidentStack(t)
+	ctx := s.ctx()
+	send := func(text string) map[string]any {
+		req, err := testenv.SignedSlackRequest(s.base+app.SlackCommandsPath, testSigningSecret, time.Now(),
+			testenv.CommandBody("/incident", "U0OPS", "C0OPS", text, ""))
+		s.must(err, "command")
+		resp, err := http.DefaultClient.Do(req)
+		s.must(err, "command")
+		defer resp.Body.Close()
+		var out map[string]any
+		s.must(json.NewDecoder(resp.Body).Decode(&out), "command answer")
+		return out
+	}
+	out := send("medium personal-data Laptop with exports stolen " + marker)
+	text, _ := out["text"].(string)
+	if !strings.HasPrefix(text, "Incident ") || strings.Contains(text, marker) {
+		t.Fatalf("answer %v", out)
+	}
+	id := strings.Fields(text)[1]
+	st := s.waitIncident(ctx, id, "declared", func(st workflows.IncidentStatus) bool { return st.Stage != "" })
+	if st.Severity != "medium" || !st.PersonalData || st.ICO == nil {
+		t.Fatalf("status %+v", st)
+	}
+	if out := send("critical"); !strings.Contains(out["text"].(string), "Usage: /incident") {
+		t.Fatalf("no title: %v", out)
+	}
+	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.IncidentWorkflowID(id), "", "test over"), "terminate")
+}
