@@ -23,6 +23,10 @@ Operator commands (the worker's environment):
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
+  incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
+                                     declare a security incident (starts IncidentNotification)
+  incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
+                                     database and the evidence (timeline, each deadline's outcome)
 
 Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
 commands also DPP_EVIDENCE_KEYS, the pinned public keys):
@@ -59,6 +63,8 @@ func main() {
 		err = exportInvoice(ctx, args)
 	case "sandbox":
 		err = serveSandbox(ctx, args)
+	case "incident":
+		err = incidentCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)

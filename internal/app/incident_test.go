@@ -237,6 +237,24 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 		t.Fatalf("result %+v", res)
 	}
 
+	// The report, from the database and the evidence.
+	rep, err := s.app.IncidentService().Report(ctx, id, time.Now())
+	s.must(err, "report")
+	md := rep.Markdown()
+	for _, want := range []string{"# Incident " + id, title, "| Amazon (24 hours) |", "| met |", "notification-sent", "approval-refused", "closed"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "MISSING") {
+		t.Errorf("a timeline entry has no evidence:\n%s", md)
+	}
+	pdf, err := rep.PDF()
+	s.must(err, "report PDF")
+	if txt := pdfText(t, pdf); !strings.Contains(txt, "Incident "+id) || !strings.Contains(txt, "met") {
+		t.Errorf("report PDF text:\n%s", txt)
+	}
+
 	s.assertNoPII("the history (as stored)", s.history(ctx, workflows.IncidentWorkflowID(id)))
 	s.assertNoPII("the database", s.pgDump())
 	s.assertNoPII("the logs", []byte(s.logs.String()))
