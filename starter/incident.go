@@ -89,4 +89,3 @@ func incidentReport(ctx context.Context, args []string) error {
 	fmt.Printf("wrote %s.md and %s.pdf (%d timeline entries)\n", *out, *out, len(rep.Timeline))
 	return nil
 }
-
