@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -36,7 +37,7 @@ func incidentDeclare(ctx context.Context, args []string) error {
 	fs.StringVar(&in.ReportedBy, "by", defaultUser(), "who declares: an operator id or Slack user id")
 	fs.BoolVar(&in.PersonalData, "personal-data", false, "personal data is involved: the ICO's 72-hour clock runs too")
 	fs.Parse(args)
-	a, err := open(ctx, true)
+	a, err := open(ctx, app.Temporal)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func incidentReport(ctx context.Context, args []string) error {
 	if *out == "" {
 		*out = workflows.IncidentWorkflowID(id)
 	}
-	a, err := open(ctx, false)
+	a, err := open(ctx, app.Sealing)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,9 @@ func (a *App) IncidentService() *incident.Service {
 	return &incident.Service{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer}
 }
 
-// incidentActivities builds the IncidentNotification activities.
-func (a *App) incidentActivities() *activities.Incident {
+// IncidentActivities builds the IncidentNotification activities (Database,
+// Sealing and, optionally, Slack).
+func (a *App) IncidentActivities() *activities.Incident {
 	c := a.Config
 	x := &activities.Incident{Service: a.IncidentService(), Slack: a.Slack, Policy: activities.IncidentPolicy{
 		Channel: c.IncidentChannel, Approvers: c.IncidentApprovers, Stages: c.IncidentStages,
