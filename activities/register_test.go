@@ -14,7 +14,9 @@ type recorder struct {
 	options    []activity.RegisterOptions
 }
 
-func (r *recorder) RegisterActivity(a any) { r.RegisterActivityWithOptions(a, activity.RegisterOptions{}) }
+func (r *recorder) RegisterActivity(a any) {
+	r.RegisterActivityWithOptions(a, activity.RegisterOptions{})
+}
 func (r *recorder) RegisterActivityWithOptions(a any, o activity.RegisterOptions) {
 	r.registered = append(r.registered, a)
 	r.options = append(r.options, o)
