@@ -15,7 +15,7 @@ import (
 // incidentCmd: starter incident declare|report.
 func incidentCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: starter incident declare|report ...")
+		return errors.New("usage: starter incident declare|report (starter -h lists their flags)")
 	}
 	switch args[0] {
 	case "declare":

@@ -43,7 +43,7 @@ type Message struct {
 func New(smtpURL, from string) (*Sender, error) {
 	u, err := url.Parse(smtpURL)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-		return nil, errors.New("SMTP_URL must be smtp://[user:password@]host[:port] or smtps://...")
+		return nil, errors.New("SMTP_URL must be smtp://[user:password@]host[:port] or smtps://[user:password@]host[:port]")
 	}
 	s := &Sender{host: u.Hostname(), ssl: u.Scheme == "smtps", from: from}
 	s.port = 587
