@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -41,11 +40,7 @@ type incidentTest struct {
 }
 
 func newIncidentTest(t *testing.T) *incidentTest {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetStartTime(t0)
-	env.RegisterWorkflowWithOptions(IncidentNotification, registerOpts(IncidentNotificationName))
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: IncidentWorkflowID(testIncident)})
+	env := newTestEnv(IncidentNotification, IncidentNotificationName, IncidentWorkflowID(testIncident))
 	it := &incidentTest{t: t, env: env, approvers: map[string]bool{"U0DPO": true, "U0CTO": true},
 		clocks: activities.IncidentClocks{Stages: []string{"triage", "containment", "notification", "eradication", "recovery", "lessons-learned"},
 			AmazonDeadline: 24 * time.Hour, ICODeadline: 72 * time.Hour, Reminders: []time.Duration{4 * time.Hour, 12 * time.Hour, 20 * time.Hour},
