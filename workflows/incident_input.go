@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // IncidentNotification's workflow type, ID and signals.
@@ -66,7 +67,7 @@ type IncidentInput struct {
 func (in *IncidentInput) UnmarshalJSON(b []byte) error {
 	type plain IncidentInput
 	var v plain
-	if err := decodeStrict(b, &v); err != nil {
+	if err := errors.Join(decodeStrict(b, &v), exactFields(b, &v)); err != nil {
 		in.problem = firstError(err)
 		return nil
 	}
@@ -89,10 +90,10 @@ func (in IncidentInput) Validate(declaredAt time.Time) (time.Time, error) {
 		return bad(`field "id" must be 1 to 63 letters, digits, ".", "_" or "-"`)
 	case strings.TrimSpace(in.Title) == "":
 		return bad(`field "title" is missing or empty`)
-	case len(in.Title) > maxIncidentTitle:
-		return bad(`field "title" is longer than %d bytes`, maxIncidentTitle)
-	case len(in.Summary) > maxIncidentSummary:
-		return bad(`field "summary" is longer than %d bytes`, maxIncidentSummary)
+	case utf8.RuneCountInString(in.Title) > maxIncidentTitle:
+		return bad(`field "title" is longer than %d characters`, maxIncidentTitle)
+	case utf8.RuneCountInString(in.Summary) > maxIncidentSummary:
+		return bad(`field "summary" is longer than %d characters`, maxIncidentSummary)
 	case !slices.Contains(IncidentSeverities, in.Severity):
 		return bad(`field "severity" must be one of %s`, strings.Join(IncidentSeverities, ", "))
 	case in.ReportedBy != "" && !actorIDPattern.MatchString(in.ReportedBy):
@@ -101,8 +102,8 @@ func (in IncidentInput) Validate(declaredAt time.Time) (time.Time, error) {
 	if in.DetectedAt == "" {
 		return declaredAt, nil
 	}
-	detected, err := time.Parse(time.RFC3339, in.DetectedAt)
-	if err != nil {
+	var detected time.Time
+	if err := detected.UnmarshalText([]byte(in.DetectedAt)); err != nil || !validOffset(detected) {
 		return bad(`field "detectedAt" is not an RFC 3339 date-time`)
 	}
 	// A minute's grace for the clocks of whoever declares.
@@ -139,23 +140,74 @@ type (
 	}
 )
 
-// decodeIncidentSignal decodes a signal's payload strictly; the error names
-// the field, never a value.
-func decodeIncidentSignal(raw json.RawMessage, v any) error {
-	if err := decodeStrict(raw, v); err != nil {
+// incidentSignal is a signal payload that checks what its schema says.
+type incidentSignal interface{ Validate() error }
+
+// decodeIncidentSignal decodes a signal's payload strictly and checks it; the
+// error names the field, never a value.
+func decodeIncidentSignal(raw json.RawMessage, v incidentSignal) error {
+	if err := errors.Join(decodeStrict(raw, v), exactFields(raw, v)); err != nil {
 		return firstError(err)
 	}
-	return nil
+	return v.Validate()
 }
 
-// checkIncidentBy checks a signal's "by": an id, or an approver's e-mail address (which
-// CheckIncidentApprover turns into an approver-<n> reference).
+var (
+	byPattern        = regexp.MustCompile(`^[^\s<>]{1,254}$`)
+	stagePattern     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+	referencePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
+)
+
+// checkIncidentBy checks a signal's "by": a Slack user id, an operator id, or
+// an approver's e-mail address (which CheckIncidentApprover turns into an
+// approver-<n> reference before anything records it).
 func checkIncidentBy(by string) error {
 	if by == "" {
 		return errors.New(`field "by" is missing`)
 	}
-	if len(by) > 254 || strings.ContainsAny(by, " <>\n") {
+	if !byPattern.MatchString(by) {
 		return errors.New(`field "by" must be a Slack user id, an operator id or an approver's address`)
 	}
 	return nil
 }
+
+func checkLength(field, v string, max int) error {
+	if utf8.RuneCountInString(v) > max {
+		return fmt.Errorf("field %q is longer than %d characters", field, max)
+	}
+	return nil
+}
+
+// Validate checks the payload as signal.advance-stage.schema.json does.
+func (s AdvanceStageSignal) Validate() error {
+	if s.Stage != "" && !stagePattern.MatchString(s.Stage) {
+		return errors.New(`field "stage" must be a stage id such as containment`)
+	}
+	return errors.Join(checkIncidentBy(s.By), checkLength("note", s.Note, maxIncidentNote))
+}
+
+// Validate checks the payload as signal.approve-notification.schema.json does.
+func (s ApproveNotificationSignal) Validate() error {
+	if s.Target != "amazon" && s.Target != "ico" {
+		return errors.New(`field "target" must be amazon or ico`)
+	}
+	return errors.Join(checkIncidentBy(s.By), checkLength("text", s.Text, maxIncidentSummary))
+}
+
+// Validate checks the payload as signal.ico-reported.schema.json does.
+func (s ICOReportedSignal) Validate() error {
+	if !referencePattern.MatchString(s.Reference) {
+		return errors.New(`field "reference" must be the ICO's reference number (letters, digits, ".", "-", "/", ":", up to 64)`)
+	}
+	return checkIncidentBy(s.By)
+}
+
+// Validate checks the payload as signal.close.schema.json does; whether
+// lessons or a reason is needed depends on falsePositive, which the workflow
+// checks.
+func (s CloseSignal) Validate() error {
+	return errors.Join(checkIncidentBy(s.By), checkLength("lessons", s.Lessons, maxIncidentNote), checkLength("reason", s.Reason, maxIncidentNote))
+}
+
+// Validate checks the payload as signal.confirm-false-positive.schema.json does.
+func (s ConfirmFalsePositiveSignal) Validate() error { return checkIncidentBy(s.By) }

@@ -344,14 +344,8 @@ func (r *incidentRun) refuse(kind, actor string, detail map[string]any) {
 }
 
 func (r *incidentRun) approve(s ApproveNotificationSignal) error {
-	if s.Target != incident.TargetAmazon && s.Target != incident.TargetICO {
-		return errors.New(`field "target" must be amazon or ico`)
-	}
 	if s.Target == incident.TargetICO && r.status.ICO == nil {
 		return errors.New(`field "target" is ico, but no personal data is involved`)
-	}
-	if len(s.Text) > maxIncidentSummary {
-		return fmt.Errorf(`field "text" is longer than %d bytes`, maxIncidentSummary)
 	}
 	c, err := r.approver(s.By)
 	if err != nil {
@@ -380,12 +374,6 @@ func (r *incidentRun) approve(s ApproveNotificationSignal) error {
 }
 
 func (r *incidentRun) advance(s AdvanceStageSignal) error {
-	if err := checkIncidentBy(s.By); err != nil {
-		return err
-	}
-	if len(s.Note) > maxIncidentNote {
-		return fmt.Errorf(`field "note" is longer than %d bytes`, maxIncidentNote)
-	}
 	stage := s.Stage
 	if stage == "" {
 		if stage = r.nextStage(); stage == "" {
@@ -421,12 +409,6 @@ func (r *incidentRun) icoReported(s ICOReportedSignal) error {
 	if r.status.ICO == nil {
 		return errors.New("no personal data is involved: there is no ICO report to record")
 	}
-	if err := checkIncidentBy(s.By); err != nil {
-		return err
-	}
-	if s.Reference == "" || len(s.Reference) > 64 || !actorIDPattern.MatchString(s.Reference) {
-		return errors.New(`field "reference" must be the ICO's reference number (letters, digits, "-", up to 64)`)
-	}
 	if r.status.ICO.ReportedAt != nil {
 		return nil
 	}
@@ -442,12 +424,6 @@ func (r *incidentRun) icoReported(s ICOReportedSignal) error {
 }
 
 func (r *incidentRun) close(s CloseSignal) error {
-	if err := checkIncidentBy(s.By); err != nil {
-		return err
-	}
-	if len(s.Lessons) > maxIncidentNote || len(s.Reason) > maxIncidentNote {
-		return fmt.Errorf(`fields "lessons" and "reason" must be at most %d bytes`, maxIncidentNote)
-	}
 	if s.FalsePositive {
 		if s.Reason == "" {
 			return errors.New(`field "reason" is required to close as a false positive`)
