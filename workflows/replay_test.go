@@ -81,15 +81,22 @@ func TestReplaySavedHistories(t *testing.T) {
 			if want := filepath.Base(filepath.Dir(f)) == "codec"; len(in) == 0 || codec.IsEncrypted(in[0]) != want {
 				t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), want)
 			}
-			// OrderLifecycle checks its workflow ID against its input, so replay
-			// under the ID the run had.
+			// OrderLifecycle and IncidentNotification check their workflow ID
+			// against their input, so replay under the ID the run had.
 			id := "replay"
-			if start.GetWorkflowType().GetName() == OrderLifecycleName {
+			switch start.GetWorkflowType().GetName() {
+			case OrderLifecycleName:
 				var in OrderInput
 				if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
 					t.Fatal(err)
 				}
 				id = OrderWorkflowID(in.AmazonOrderID)
+			case IncidentNotificationName:
+				var in IncidentInput
+				if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
+					t.Fatal(err)
+				}
+				id = IncidentWorkflowID(in.ID)
 			}
 			replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
 				DataConverter: dc, FailureConverter: fc,

@@ -154,6 +154,14 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 		t.Fatalf("incident message: %s", msg.BlocksJSON())
 	}
 
+	// The Web UI lists incidents by urgency: ComplianceDeadline is Amazon's deadline.
+	before := s.incidentStatus(ctx, id)
+	desc, err := s.app.Temporal.DescribeWorkflow(ctx, workflows.IncidentWorkflowID(id), "")
+	s.must(err, "describe")
+	if due, ok := desc.TypedSearchAttributes.GetTime(workflows.ComplianceDeadlineKey); !ok || !due.Equal(before.Amazon.DueAt) {
+		t.Fatalf("ComplianceDeadline %s (%v), Amazon due %s", due, ok, before.Amazon.DueAt)
+	}
+
 	if code := s.click("U0INTRUDER", msg.Channel, msg.TS, incident.ActionApproveAmazon, id); code != http.StatusOK {
 		t.Fatalf("intruder click: %d", code)
 	}
@@ -236,6 +244,12 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 	if !res.Closed || res.Outcome != incident.OutcomeResolved {
 		t.Fatalf("result %+v", res)
 	}
+	desc, err = s.app.Temporal.DescribeWorkflow(ctx, workflows.IncidentWorkflowID(id), "")
+	s.must(err, "describe")
+	if due, ok := desc.TypedSearchAttributes.GetTime(workflows.ComplianceDeadlineKey); ok {
+		t.Errorf("a closed incident still has ComplianceDeadline %s", due)
+	}
+	s.saveHistory(ctx, workflows.IncidentWorkflowID(id), "incident_notification_approved.json")
 
 	// The report, from the database and the evidence.
 	rep, err := s.app.IncidentService().Report(ctx, id, time.Now())
