@@ -167,7 +167,12 @@ func (x *Incident) PublishIncident(ctx context.Context, in PublishIncidentInput)
 	if err != nil {
 		return err
 	}
-	return x.Service.SetSlackMessage(ctx, inc.ID, ch, ts)
+	if err := x.Service.SetSlackMessage(ctx, inc.ID, ch, ts); err != nil {
+		return err
+	}
+	_, err = x.Service.Record(ctx, incident.Event{IncidentID: inc.ID, Key: "incident-" + inc.ID + "/slack-message",
+		Kind: "slack-message-posted", Actor: "system:slack", At: time.Now().UTC(), Detail: map[string]any{"channel": ch, "ts": ts}})
+	return err
 }
 
 // IncidentNotice is a reminder, an escalation or a breach to tell people about.
