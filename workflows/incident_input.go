@@ -146,6 +146,9 @@ type incidentSignal interface{ Validate() error }
 // decodeIncidentSignal decodes a signal's payload strictly and checks it; the
 // error names the field, never a value.
 func decodeIncidentSignal(raw json.RawMessage, v incidentSignal) error {
+	// exactFields ranges over the payload's keys only to sort them: the
+	// result does not depend on map order.
+	//workflowcheck:ignore
 	if err := errors.Join(decodeStrict(raw, v), exactFields(raw, v)); err != nil {
 		return firstError(err)
 	}
