@@ -37,6 +37,10 @@ func incidentDeclare(ctx context.Context, args []string) error {
 	fs.StringVar(&in.ReportedBy, "by", defaultUser(), "who declares: an operator id or Slack user id")
 	fs.BoolVar(&in.PersonalData, "personal-data", false, "personal data is involved: the ICO's 72-hour clock runs too")
 	fs.Parse(args)
+	// Refused before connecting to anything.
+	if _, err := in.Validate(time.Now().UTC()); err != nil {
+		return err
+	}
 	a, err := open(ctx, app.Temporal)
 	if err != nil {
 		return err

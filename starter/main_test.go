@@ -18,6 +18,7 @@ import (
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/spapi/sandbox/sandboxtest"
@@ -251,5 +252,58 @@ func TestUsageAndBadArguments(t *testing.T) {
 	}
 	if out, code := starter(t, nil, "evidence", "verify", "--head", "12:beef"); code != 2 || !strings.Contains(out, "64 hex digits") {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+// TestIncidentCommands: a bad declaration is refused before anything is
+// contacted, naming the field; the report is written from the database and
+// the evidence.
+func TestIncidentCommands(t *testing.T) {
+	out, code := starter(t, map[string]string{"DPP_KMS_KEY_ID": "alias/x", "DPP_SELLER_NAME": "P", "DPP_SELLER_ADDRESS": "1|L",
+		"DPP_SELLER_VAT_NUMBER": "GB123456789"}, "incident", "declare", "--title", "Leak of PIIMARKER7Q", "--severity", "apocalyptic")
+	if code != 1 || !strings.Contains(out, `"severity" must be one of`) || strings.Contains(out, "PIIMARKER7Q") {
+		t.Fatalf("bad declaration: exit %d\n%s", code, out)
+	}
+	kms := testenv.KMSForTest(t)
+	dsn := testenv.Database(t)
+	env := map[string]string{
+		"DATABASE_URL": testenv.AsRole(t, dsn, store.WorkerRole), "AWS_ENDPOINT_URL_KMS": kms.Endpoint, "DPP_KMS_KEY_ID": kms.KeyID,
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+		"DPP_SELLER_NAME": "Plusranger Ltd", "DPP_SELLER_ADDRESS": "1 High St|Leeds|LS1 1AA", "DPP_SELLER_VAT_NUMBER": "GB123456789",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := app.New(ctx, cfg, app.Options{Uses: app.Sealing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	now := time.Now().UTC()
+	if _, err := a.IncidentService().Declare(ctx, incident.Declaration{ID: "inc-9", WorkflowID: "incident-inc-9", Title: "Lost laptop",
+		Severity: "medium", ReportedBy: "dpo", DetectedAt: now.Add(-30 * time.Hour), DeclaredAt: now.Add(-29 * time.Hour),
+		Stage: "triage", AmazonDueAt: now.Add(-6 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(t.TempDir(), "inc-9")
+	out, code = starter(t, env, "incident", "report", "inc-9", "-o", name)
+	if code != 0 || !strings.Contains(out, "1 timeline entries") {
+		t.Fatalf("report: exit %d\n%s", code, out)
+	}
+	md, err := os.ReadFile(name + ".md")
+	if err != nil || !strings.Contains(string(md), "| Amazon (24 hours) |") || !strings.Contains(string(md), "| breached |") {
+		t.Fatalf("report markdown (%v):\n%s", err, md)
+	}
+	if pdf, err := os.ReadFile(name + ".pdf"); err != nil || !strings.HasPrefix(string(pdf), "%PDF") {
+		t.Fatalf("report PDF: %v", err)
+	}
+	if out, code := starter(t, env, "incident", "report", "inc-404"); code != 1 || !strings.Contains(out, "no such incident") {
+		t.Fatalf("unknown incident: exit %d\n%s", code, out)
 	}
 }
