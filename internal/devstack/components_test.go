@@ -73,11 +73,11 @@ func TestTemporalRestartKeepsItsState(t *testing.T) {
 	if srv.Pid() == 0 || srv.Pid() == pid {
 		t.Fatalf("pid after restart %d (before %d)", srv.Pid(), pid)
 	}
-	desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	desc, err := c.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
 	if err != nil {
 		t.Fatalf("the workflow started before the restart: %v", err)
 	}
-	if st := desc.GetWorkflowExecutionInfo().GetStatus().String(); st != "Running" {
+	if st := desc.Status.String(); st != "Running" {
 		t.Fatalf("status after restart %s", st)
 	}
 
