@@ -43,6 +43,7 @@ import (
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/devstack"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/workflows"
 )
@@ -165,8 +166,8 @@ type env struct {
 	root     string
 	tmp      string
 	art      string
-	temporal *temporalServer
-	kms      *kmsServer
+	temporal *devstack.Temporal
+	kms      *devstack.KMS
 	proxy    *kmsProxy
 	dsn      string
 	dbName   string
@@ -193,7 +194,7 @@ func run(ctx context.Context, o options) (int, error) {
 	wall := time.Now()
 	e := &env{o: o, prog: newProgress()}
 	var err error
-	if e.root, err = repoRoot(); err != nil {
+	if e.root, err = devstack.RepoRoot(); err != nil {
 		return 2, err
 	}
 	for _, b := range []string{"temporal", "local-kms"} {
@@ -232,16 +233,13 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 
 	e.prog.say("starting Temporal dev server, local-kms, PostgreSQL database, SP-API sandbox")
-	if e.temporal, err = startTemporal(ctx, e.root, mkdir(e.tmp, "temporal")); err != nil {
+	if e.temporal, err = startTemporal(ctx, mkdir(e.tmp, "temporal")); err != nil {
 		return 1, err
 	}
-	if e.kms, err = newKMS(e.root, mkdir(e.tmp, "kms")); err != nil {
+	if e.kms, err = startKMS(ctx, mkdir(e.tmp, "kms")); err != nil {
 		return 1, err
 	}
-	if err := e.kms.start(ctx); err != nil {
-		return 1, err
-	}
-	if e.proxy, err = startKMSProxy(e.kms.endpoint()); err != nil {
+	if e.proxy, err = startKMSProxy(e.kms.Endpoint()); err != nil {
 		return 1, err
 	}
 	if e.dsn, e.dbName, err = createDatabase(ctx, o.adminDSN); err != nil {
@@ -256,7 +254,7 @@ func run(ctx context.Context, o options) (int, error) {
 	if err != nil {
 		return 1, fmt.Errorf("payload codec: %w", err)
 	}
-	if e.tc, err = client.DialContext(ctx, client.Options{HostPort: e.temporal.addr, Logger: quietLogger(),
+	if e.tc, err = client.DialContext(ctx, client.Options{HostPort: e.temporal.Address, Logger: devstack.QuietLogger(),
 		DataConverter: dc, FailureConverter: fc}); err != nil {
 		return 1, err
 	}
@@ -532,7 +530,7 @@ func (e *env) workerEnv(httpAddr string) []string {
 		// As in production and `make run`: the worker runs as the least-privileged
 		// role; createDatabase migrated as the owner (the migrations create the role).
 		"DATABASE_URL=" + withUser(e.dsn, "dpp_worker"),
-		"TEMPORAL_ADDRESS=" + e.temporal.addr,
+		"TEMPORAL_ADDRESS=" + e.temporal.Address,
 		"TEMPORAL_NAMESPACE=default",
 		"DPP_TASK_QUEUE=" + workflows.TaskQueue,
 		// The bench measures the pipeline, not Amazon's rates: the SP-API task
@@ -569,7 +567,7 @@ func (e *env) clientConverters(ctx context.Context) (converter.DataConverter, co
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	vars["AWS_ENDPOINT_URL_KMS"] = e.kms.endpoint()
+	vars["AWS_ENDPOINT_URL_KMS"] = e.kms.Endpoint()
 	vars["DPP_PII_RETENTION"] = "720h" // not chosen yet; the client does not use it
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
@@ -579,7 +577,7 @@ func (e *env) clientConverters(ctx context.Context) (converter.DataConverter, co
 }
 
 func (e *env) startWorker(ctx context.Context, bin string) error {
-	httpPort, err := freePort()
+	httpPort, err := devstack.FreePort()
 	if err != nil {
 		return err
 	}
@@ -608,8 +606,8 @@ func (e *env) runPipeline(ctx context.Context) (int, error) {
 		// At the peak (every order sealed, invoiced and live) the bench worker
 		// writes heap and goroutine profiles.
 		smp.onPeak = func() {
-			if p := e.workers.current(); p != nil && p.alive() {
-				_ = p.cmd.Process.Signal(syscall.SIGUSR1)
+			if p := e.workers.current(); p != nil && p.Alive() {
+				_ = p.Signal(syscall.SIGUSR1)
 			}
 		}
 	}
@@ -624,7 +622,7 @@ func (e *env) runPipeline(ctx context.Context) (int, error) {
 	t0 := time.Now()
 	perfDone := make(chan string, 1)
 	if e.o.perfTemporal > 0 {
-		go func() { perfDone <- e.perfRecord(runCtx, e.temporal.proc.pid(), e.o.perfTemporal) }()
+		go func() { perfDone <- e.perfRecord(runCtx, e.temporal.Pid(), e.o.perfTemporal) }()
 	} else {
 		perfDone <- ""
 	}
@@ -818,23 +816,23 @@ type cpuSnap struct {
 func (e *env) cpuSnapshot() cpuSnap {
 	s := cpuSnap{at: time.Now()}
 	if e.temporal != nil {
-		s.temporal = cpuSeconds(e.temporal.proc.pid())
+		s.temporal = devstack.CPUSeconds(e.temporal.Pid())
 	}
 	if e.workers != nil {
-		if p := e.workers.current(); p != nil && p.alive() {
-			s.worker = cpuSeconds(p.pid())
+		if p := e.workers.current(); p != nil && p.Alive() {
+			s.worker = devstack.CPUSeconds(p.Pid())
 		}
 	}
 	if e.kms != nil {
-		if pid := e.kms.pid(); pid != 0 {
-			s.kms = cpuSeconds(pid)
+		if pid := e.kms.Pid(); pid != 0 {
+			s.kms = devstack.CPUSeconds(pid)
 		}
 	}
-	s.self = cpuSeconds(os.Getpid())
-	for _, pid := range pidsByComm("postgres") {
-		s.postgres += cpuSeconds(pid)
+	s.self = devstack.CPUSeconds(os.Getpid())
+	for _, pid := range devstack.PidsByComm("postgres") {
+		s.postgres += devstack.CPUSeconds(pid)
 	}
-	s.busy, s.total = machineCPU()
+	s.busy, s.total = devstack.MachineCPU()
 	return s
 }
 
