@@ -10,12 +10,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -157,117 +154,4 @@ func createDatabase(ctx context.Context, adminDSN string) (string, string, error
 		return "", "", fmt.Errorf("migrate database %s: %w", name, err)
 	}
 	return u.String(), name, nil
-}
-
-// ---------------------------------------------------------------- the worker
-
-// workerSet runs one worker process at a time (restarting it after a kill) and
-// keeps every incarnation's log for the leak check.
-type workerSet struct {
-	bin     string
-	env     []string
-	dir     string
-	http    string
-	op      sync.Mutex // serialises kill/restart sequences
-	mu      sync.Mutex
-	cur     *devstack.Proc
-	all     []*devstack.Proc
-	n       int
-	logs    []string
-	peakHWM int64 // KiB, max over incarnations
-	exits   int   // exits the harness did not cause (e.g. start-up failure while KMS is down)
-}
-
-// start starts a new incarnation and waits until it answers /healthz. Callers
-// that may race (chaos kills, the supervisor) hold w.op. Any earlier incarnation
-// still alive is killed first, so two workers never share the HTTP port.
-func (w *workerSet) start(ctx context.Context) error {
-	w.mu.Lock()
-	for _, old := range w.all {
-		if old.Alive() {
-			w.mu.Unlock()
-			old.Kill()
-			w.mu.Lock()
-		}
-	}
-	w.n++
-	logPath := filepath.Join(w.dir, fmt.Sprintf("worker-%d.log", w.n))
-	w.logs = append(w.logs, logPath)
-	p, err := devstack.StartProc("worker", logPath, w.env, w.bin)
-	if err == nil {
-		w.cur = p
-		w.all = append(w.all, p)
-	}
-	w.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		if !p.Alive() {
-			return fmt.Errorf("worker exited during start-up: %s", p.Tail(3000))
-		}
-		if healthy(ctx, w.http) && p.Alive() {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			p.Kill()
-			return fmt.Errorf("worker not healthy after 90s: %s", p.Tail(3000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func healthy(ctx context.Context, addr string) bool {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-func (w *workerSet) current() *devstack.Proc {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.cur
-}
-
-// sample records the current incarnation's peak RSS; it returns VmRSS and VmHWM.
-func (w *workerSet) sample() (int64, int64) {
-	p := w.current()
-	if p == nil || !p.Alive() {
-		return 0, 0
-	}
-	rss, hwm := devstack.Memory(p.Pid())
-	w.mu.Lock()
-	if hwm > w.peakHWM {
-		w.peakHWM = hwm
-	}
-	w.mu.Unlock()
-	return rss, hwm
-}
-
-func (w *workerSet) stop() {
-	w.sample()
-	w.mu.Lock()
-	all := append([]*devstack.Proc(nil), w.all...)
-	w.mu.Unlock()
-	for _, p := range all {
-		p.Stop(syscall.SIGTERM, 20*time.Second)
-	}
-}
-
-// buildBinary runs go build for pkg into dir.
-func buildBinary(ctx context.Context, root, pkg, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	cmd.Dir = root
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return nil
 }
