@@ -55,6 +55,14 @@ func Binary(name string) (string, error) {
 	return exe, nil
 }
 
+// binaryOr returns path, or Binary(name) when path is empty.
+func binaryOr(path, name string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	return Binary(name)
+}
+
 // FreePort returns a loopback port nobody listens on right now. Like the Temporal SDK's helper,
 // it leaves the port in TIME_WAIT so that the kernel does not hand it to the next caller at once;
 // the components bind it anyway (they set SO_REUSEADDR).

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -37,14 +36,10 @@ type KMSOptions struct {
 // KMS is local-kms on a fixed loopback port with a fixed data directory: Start, Kill or Stop, and
 // Start again serves the same keys at the same Endpoint.
 type KMS struct {
-	opts KMSOptions
-
-	startMu sync.Mutex // one Start at a time; mu alone keeps readers (Pid, Endpoint) from waiting on it
-	started bool       // once a start succeeded the port is this KMS's for good
-
-	mu   sync.Mutex
-	port int
-	proc *Proc
+	opts    KMSOptions
+	started bool // once a start succeeded the port is this KMS's for good; guarded by startMu
+	port    int  // guarded by mu
+	restartable
 }
 
 // NewKMS writes the seed file, makes the data directory and picks a port; nothing runs until
@@ -53,12 +48,9 @@ func NewKMS(opts KMSOptions) (*KMS, error) {
 	if opts.Dir == "" || opts.KeyID == "" || !strings.HasPrefix(opts.Alias, "alias/") {
 		return nil, errors.New("local-kms: Dir, KeyID and an Alias starting alias/ are required")
 	}
-	if opts.Binary == "" {
-		exe, err := Binary("local-kms")
-		if err != nil {
-			return nil, err
-		}
-		opts.Binary = exe
+	var err error
+	if opts.Binary, err = binaryOr(opts.Binary, "local-kms"); err != nil {
+		return nil, err
 	}
 	if opts.BackingKey == "" {
 		b := make([]byte, 32)
@@ -86,7 +78,8 @@ func NewKMS(opts KMSOptions) (*KMS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KMS{opts: opts, port: port}, nil
+	return &KMS{opts: opts, port: port,
+		restartable: restartable{name: "local-kms", stopSignal: syscall.SIGTERM, stopGrace: 5 * time.Second}}, nil
 }
 
 // Endpoint is the base URL, e.g. http://127.0.0.1:45123 (AWS_ENDPOINT_URL_KMS).
@@ -103,9 +96,6 @@ func (k *KMS) Endpoint() string {
 func (k *KMS) Start(ctx context.Context) error {
 	k.startMu.Lock()
 	defer k.startMu.Unlock()
-	if p := k.current(); p != nil && p.Alive() {
-		return fmt.Errorf("local-kms at %s is already running (pid %d)", k.Endpoint(), p.Pid())
-	}
 	attempts := 1
 	if !k.started {
 		attempts = 3
@@ -121,7 +111,7 @@ func (k *KMS) Start(ctx context.Context) error {
 			k.port = port
 			k.mu.Unlock()
 		}
-		if err = k.launch(ctx); err == nil {
+		if err = k.tryPort(ctx); err == nil {
 			k.started = true
 			return nil
 		}
@@ -132,7 +122,7 @@ func (k *KMS) Start(ctx context.Context) error {
 	return err
 }
 
-func (k *KMS) launch(ctx context.Context) error {
+func (k *KMS) tryPort(ctx context.Context) error {
 	k.mu.Lock()
 	port := k.port
 	k.mu.Unlock()
@@ -146,54 +136,16 @@ func (k *KMS) launch(ctx context.Context) error {
 	if k.opts.AccountID != "" {
 		env = append(env, "KMS_ACCOUNT_ID="+k.opts.AccountID)
 	}
-	p, err := StartProc("local-kms", filepath.Join(k.opts.Dir, "local-kms.log"), env, k.opts.Binary)
-	if err != nil {
-		return err
-	}
-	k.mu.Lock()
-	k.proc = p
-	k.mu.Unlock()
 	endpoint := "http://" + loopback(port)
-	if err := waitReady(ctx, p, 30*time.Second, 50*time.Millisecond, func(ctx context.Context) error {
-		return k.describeKey(ctx, endpoint)
-	}); err != nil {
-		p.Kill()
+	if err := k.launch(ctx, filepath.Join(k.opts.Dir, "local-kms.log"), env, k.opts.Binary, nil,
+		30*time.Second, 50*time.Millisecond, func(ctx context.Context) error { return k.describeKey(ctx, endpoint) }); err != nil {
 		return fmt.Errorf("local-kms on port %d: %w", port, err)
 	}
 	return nil
 }
 
-// Stop sends SIGTERM and waits for the exit, SIGKILLing after 5 s. It does nothing if local-kms
-// is not running.
-func (k *KMS) Stop() {
-	if p := k.current(); p != nil {
-		p.Stop(syscall.SIGTERM, 5*time.Second)
-	}
-}
-
-// Kill SIGKILLs local-kms, as a crash would, and waits for it.
-func (k *KMS) Kill() {
-	if p := k.current(); p != nil && p.Alive() {
-		p.Kill()
-	}
-}
-
-// Pid is the running local-kms's process id, 0 if none runs.
-func (k *KMS) Pid() int {
-	if p := k.current(); p != nil && p.Alive() {
-		return p.Pid()
-	}
-	return 0
-}
-
 // Check makes one real KMS call: DescribeKey of the alias must name the seeded key.
 func (k *KMS) Check(ctx context.Context) error { return k.describeKey(ctx, k.Endpoint()) }
-
-func (k *KMS) current() *Proc {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.proc
-}
 
 func (k *KMS) describeKey(ctx context.Context, endpoint string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

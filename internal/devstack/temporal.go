@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -44,10 +43,7 @@ type Temporal struct {
 
 	opts TemporalOptions
 	args []string
-
-	startMu sync.Mutex // one Start at a time; mu alone keeps Pid from waiting on it
-	mu      sync.Mutex
-	proc    *Proc
+	restartable
 }
 
 // NewTemporal picks the ports and the arguments; nothing runs until Start.
@@ -55,12 +51,9 @@ func NewTemporal(opts TemporalOptions) (*Temporal, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("temporal dev server: no directory for its database")
 	}
-	if opts.Binary == "" {
-		exe, err := Binary("temporal")
-		if err != nil {
-			return nil, err
-		}
-		opts.Binary = exe
+	var err error
+	if opts.Binary, err = binaryOr(opts.Binary, "temporal"); err != nil {
+		return nil, err
 	}
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 2 * time.Minute
@@ -73,7 +66,8 @@ func NewTemporal(opts TemporalOptions) (*Temporal, error) {
 		}
 		ports[i] = p
 	}
-	t := &Temporal{Address: loopback(ports[0]), Namespace: "default", opts: opts}
+	t := &Temporal{Address: loopback(ports[0]), Namespace: "default", opts: opts,
+		restartable: restartable{name: "temporal", stopSignal: os.Interrupt, stopGrace: 15 * time.Second}}
 	t.args = []string{"server", "start-dev",
 		"--ip", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--http-port", strconv.Itoa(ports[1]), "--metrics-port", strconv.Itoa(ports[2]),
@@ -102,60 +96,19 @@ func (t *Temporal) Args() []string { return append([]string(nil), t.args...) }
 func (t *Temporal) Start(ctx context.Context) error {
 	t.startMu.Lock()
 	defer t.startMu.Unlock()
-	if p := t.current(); p != nil && p.Alive() {
-		return fmt.Errorf("temporal dev server at %s is already running (pid %d)", t.Address, p.Pid())
-	}
 	if err := os.MkdirAll(t.opts.Dir, 0o700); err != nil {
 		return fmt.Errorf("temporal dev server: %w", err)
 	}
-	p, err := StartProc("temporal", filepath.Join(t.opts.Dir, "temporal.log"), nil, t.opts.Binary, t.args...)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	t.proc = p
-	t.mu.Unlock()
-	if err := waitReady(ctx, p, t.opts.ReadyTimeout, 100*time.Millisecond, func(ctx context.Context) error {
-		return CheckTemporal(ctx, t.Address, t.Namespace, t.opts.SearchAttributes)
-	}); err != nil {
-		p.Kill()
+	if err := t.launch(ctx, filepath.Join(t.opts.Dir, "temporal.log"), nil, t.opts.Binary, t.args,
+		t.opts.ReadyTimeout, 100*time.Millisecond, t.Check); err != nil {
 		return fmt.Errorf("temporal dev server at %s: %w", t.Address, err)
 	}
 	return nil
 }
 
-// Stop interrupts the server and waits for it, killing it after 15 s. It does nothing if the
-// server is not running.
-func (t *Temporal) Stop() {
-	if p := t.current(); p != nil {
-		p.Stop(os.Interrupt, 15*time.Second)
-	}
-}
-
-// Kill SIGKILLs the server, as a crash would, and waits for it.
-func (t *Temporal) Kill() {
-	if p := t.current(); p != nil && p.Alive() {
-		p.Kill()
-	}
-}
-
-// Pid is the running server's process id, 0 if none runs.
-func (t *Temporal) Pid() int {
-	if p := t.current(); p != nil && p.Alive() {
-		return p.Pid()
-	}
-	return 0
-}
-
 // Check asks the server whether it is ready (see CheckTemporal).
 func (t *Temporal) Check(ctx context.Context) error {
 	return CheckTemporal(ctx, t.Address, t.Namespace, t.opts.SearchAttributes)
-}
-
-func (t *Temporal) current() *Proc {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.proc
 }
 
 // CheckTemporal dials addr once and reports whether the namespace can be described and each of
