@@ -201,20 +201,34 @@ func (x *Incident) NotifyIncidentPeople(ctx context.Context, n IncidentNotice) e
 			n.IncidentID, what, n.DueAt.Unix(), n.DueAt.UTC().Format(time.RFC1123), n.Kind)
 	}
 	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)}
+	// A retry would post again wherever the first attempt got through, so
+	// only a notice that reached nobody is retried.
 	var errs []error
-	if x.Policy.Channel != "" {
-		if _, _, err := x.Slack.Post(ctx, x.Policy.Channel, blocks, text); err != nil {
+	delivered := 0
+	post := func(err error) {
+		if err != nil {
 			errs = append(errs, err)
+		} else {
+			delivered++
 		}
+	}
+	if x.Policy.Channel != "" {
+		_, _, err := x.Slack.Post(ctx, x.Policy.Channel, blocks, text)
+		post(err)
 	}
 	for _, a := range x.Policy.Approvers {
 		if isSlackUserID(a) {
-			if _, _, err := x.Slack.PostDM(ctx, a, blocks, text); err != nil {
-				errs = append(errs, err)
-			}
+			_, _, err := x.Slack.PostDM(ctx, a, blocks, text)
+			post(err)
 		}
 	}
-	return errors.Join(errs...)
+	if delivered == 0 {
+		return errors.Join(errs...)
+	}
+	if len(errs) > 0 {
+		activity.GetLogger(ctx).Warn("Incident notice not delivered everywhere", "incident", n.IncidentID, "kind", n.Kind, "error", errors.Join(errs...).Error())
+	}
+	return nil
 }
 
 func isSlackUserID(s string) bool {
