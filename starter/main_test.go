@@ -59,26 +59,9 @@ func TestEvidenceCommands(t *testing.T) {
 	kms := testenv.KMSForTest(t)
 	sb, url := sandboxtest.Start(t, sandbox.Options{Seed: 7, Limits: sandbox.TestLimits()})
 	dsn := testenv.Database(t)
-	env := map[string]string{
-		"DATABASE_URL": dsn, "AWS_ENDPOINT_URL_KMS": kms.Endpoint, "DPP_KMS_KEY_ID": kms.KeyID,
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "SPAPI_ENDPOINT": url,
-		"DPP_SELLER_NAME": "Plusranger Ltd", "DPP_SELLER_ADDRESS": "1 High St|Leeds|LS1 1AA",
-		"DPP_SELLER_VAT_NUMBER": "GB123456789",
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, err := app.New(ctx, cfg, app.Options{Uses: app.Sealing | app.SPAPI})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, env := openApp(t, dsn, kms, map[string]string{"SPAPI_ENDPOINT": url}, app.Sealing|app.SPAPI)
 	id := sb.Generate(1)[0]
 	acts := a.LifecycleActivities()
 	if _, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id}); err != nil {
@@ -265,26 +248,9 @@ func TestIncidentCommands(t *testing.T) {
 		t.Fatalf("bad declaration: exit %d\n%s", code, out)
 	}
 	kms := testenv.KMSForTest(t)
-	dsn := testenv.Database(t)
-	env := map[string]string{
-		"DATABASE_URL": testenv.AsRole(t, dsn, store.WorkerRole), "AWS_ENDPOINT_URL_KMS": kms.Endpoint, "DPP_KMS_KEY_ID": kms.KeyID,
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-		"DPP_SELLER_NAME": "Plusranger Ltd", "DPP_SELLER_ADDRESS": "1 High St|Leeds|LS1 1AA", "DPP_SELLER_VAT_NUMBER": "GB123456789",
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, err := app.New(ctx, cfg, app.Options{Uses: app.Sealing})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, env := openApp(t, testenv.AsRole(t, testenv.Database(t), store.WorkerRole), kms, nil, app.Sealing)
 	now := time.Now().UTC()
 	if _, err := a.IncidentService().Declare(ctx, incident.Declaration{ID: "inc-9", WorkflowID: "incident-inc-9", Title: "Lost laptop",
 		Severity: "medium", ReportedBy: "dpo", DetectedAt: now.Add(-30 * time.Hour), DeclaredAt: now.Add(-29 * time.Hour),
@@ -306,4 +272,34 @@ func TestIncidentCommands(t *testing.T) {
 	if out, code := starter(t, env, "incident", "report", "inc-404"); code != 1 || !strings.Contains(out, "no such incident") {
 		t.Fatalf("unknown incident: exit %d\n%s", code, out)
 	}
+}
+
+// openApp builds the app on the database dsn and local-kms with the seller's
+// settings and extra, as a starter command's environment, and returns the
+// environment too (it is also set on the test process).
+func openApp(t *testing.T, dsn string, kms *testenv.KMS, extra map[string]string, uses app.Component) (*app.App, map[string]string) {
+	t.Helper()
+	env := map[string]string{
+		"DATABASE_URL": dsn, "AWS_ENDPOINT_URL_KMS": kms.Endpoint, "DPP_KMS_KEY_ID": kms.KeyID,
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+		"DPP_SELLER_NAME": "Plusranger Ltd", "DPP_SELLER_ADDRESS": "1 High St|Leeds|LS1 1AA", "DPP_SELLER_VAT_NUMBER": "GB123456789",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := app.New(ctx, cfg, app.Options{Uses: uses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a, env
 }

@@ -102,6 +102,21 @@ func outcome(d DeadlineOutcome, falsePositive bool, now time.Time) DeadlineOutco
 	return d
 }
 
+// heading starts a section of the PDF, leaving the body font at size.
+func heading(p *fpdf.Fpdf, title string, size float64) {
+	p.Ln(3)
+	p.SetFont("go", "B", 12)
+	p.CellFormat(0, 7, title, "", 1, "L", false, 0, "")
+	p.SetFont("go", "", size)
+}
+
+func statusText(inc Incident) string {
+	if inc.ClosedAt == nil {
+		return "open"
+	}
+	return fmt.Sprintf("closed %s (%s)", stamp(*inc.ClosedAt), inc.Outcome)
+}
+
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // detailText renders an entry's detail as key=value pairs in a fixed order.
@@ -133,10 +148,7 @@ func (r Report) Markdown() string {
 	if inc.Summary != "" {
 		fmt.Fprintf(&b, "%s\n\n", inc.Summary)
 	}
-	status := "open"
-	if inc.ClosedAt != nil {
-		status = fmt.Sprintf("closed %s (%s)", stamp(*inc.ClosedAt), inc.Outcome)
-	}
+	status := statusText(inc)
 	fmt.Fprintf(&b, "| | |\n|---|---|\n| Severity | %s |\n| Personal data involved | %t |\n| Detected | %s |\n| Declared | %s by %s |\n| Stage | %s |\n| Status | %s |\n\n",
 		inc.Severity, inc.PersonalData, stamp(inc.DetectedAt), stamp(inc.DeclaredAt), inc.ReportedBy, inc.Stage, status)
 	b.WriteString("## Deadlines\n\n| Notification | Due | Done | Outcome | Detail |\n|---|---|---|---|---|\n")
@@ -180,10 +192,7 @@ func (r Report) PDF() ([]byte, error) {
 		p.MultiCell(0, 5, inc.Summary, "", "L", false)
 	}
 	p.Ln(2)
-	status := "open"
-	if inc.ClosedAt != nil {
-		status = fmt.Sprintf("closed %s (%s)", stamp(*inc.ClosedAt), inc.Outcome)
-	}
+	status := statusText(inc)
 	for _, kv := range [][2]string{{"Severity", inc.Severity}, {"Personal data involved", fmt.Sprint(inc.PersonalData)},
 		{"Detected", stamp(inc.DetectedAt)}, {"Declared", stamp(inc.DeclaredAt) + " by " + inc.ReportedBy},
 		{"Stage", inc.Stage}, {"Status", status}} {
@@ -192,10 +201,7 @@ func (r Report) PDF() ([]byte, error) {
 		p.SetFont("go", "", 10)
 		p.CellFormat(0, 5, kv[1], "", 1, "L", false, 0, "")
 	}
-	p.Ln(3)
-	p.SetFont("go", "B", 12)
-	p.CellFormat(0, 7, "Deadlines", "", 1, "L", false, 0, "")
-	p.SetFont("go", "", 9)
+	heading(p, "Deadlines", 9)
 	for _, d := range r.Deadlines {
 		done := "not done"
 		if d.DoneAt != nil {
@@ -203,10 +209,7 @@ func (r Report) PDF() ([]byte, error) {
 		}
 		p.MultiCell(0, 5, fmt.Sprintf("%s: due %s, %s: %s. %s", d.Target, stamp(d.DueAt), done, d.Outcome, d.Detail), "", "L", false)
 	}
-	p.Ln(3)
-	p.SetFont("go", "B", 12)
-	p.CellFormat(0, 7, "Timeline", "", 1, "L", false, 0, "")
-	p.SetFont("go", "", 8)
+	heading(p, "Timeline", 8)
 	for _, e := range r.Timeline {
 		ev := "evidence MISSING"
 		if seq := r.EvidenceSeq[e.Key]; seq > 0 {
