@@ -91,6 +91,7 @@ func (a *App) DeclareIncident(ctx context.Context, in workflows.IncidentInput) (
 // message's buttons, the /incident command and POST /incidents.
 func (a *App) mountIncidents(p *Public) {
 	p.Router.OnAction(incident.ActionPrefix, a.incidentAction)
+	p.Router.OnView(incident.ViewICOReported, a.incidentICOReported)
 	p.Router.OnCommand("/incident", a.incidentCommand)
 	p.Ingest(IncidentsPath, http.HandlerFunc(a.incidentIngest))
 }
@@ -107,6 +108,11 @@ func (a *App) incidentAction(ctx context.Context, ic *slack.InteractionCallback,
 		name, payload = workflows.SignalApproveNotification, workflows.ApproveNotificationSignal{By: ic.User.ID, Target: incident.TargetICO}
 	case incident.ActionAdvance:
 		name, payload = workflows.SignalAdvanceStage, workflows.AdvanceStageSignal{By: ic.User.ID}
+	case incident.ActionICOReference:
+		// The trigger id is valid for 3 s: the modal opens now, the signal
+		// comes with its submission.
+		_, err := a.Slack.OpenModal(ctx, ic.TriggerID, incident.ICOReferenceModal(act.Value))
+		return err
 	default:
 		return slackapp.Userf("This button is not known to this version of the app.")
 	}
@@ -122,6 +128,25 @@ func (a *App) incidentAction(ctx context.Context, ic *slack.InteractionCallback,
 		return slackapp.Userf("Only the incident approvers (DPP_INCIDENT_APPROVERS) may approve: your click was recorded on the timeline, nothing was sent.")
 	}
 	return nil
+}
+
+// incidentICOReported records the ICO reference submitted in the modal.
+func (a *App) incidentICOReported(ctx context.Context, ic *slack.InteractionCallback) (*slack.ViewSubmissionResponse, error) {
+	id := ic.View.PrivateMetadata
+	var ref string
+	if ic.View.State != nil {
+		ref = strings.TrimSpace(ic.View.State.Values[incident.ICOReferenceBlock][incident.ICOReferenceElement].Value)
+	}
+	s := workflows.ICOReportedSignal{By: ic.User.ID, Reference: ref}
+	if err := s.Validate(); err != nil {
+		return nil, slackapp.UserError{Message: "Letters, digits, \".\", \"-\", \"/\" or \":\" only, up to 64, as the ICO gave it.", Field: incident.ICOReferenceBlock}
+	}
+	err := a.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.SignalICOReported, s)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return nil, slackapp.Userf("Incident %s is closed or unknown: nothing was recorded.", id)
+	}
+	return nil, err
 }
 
 // incidentCommand declares an incident: /incident [low|medium|high|critical]

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
@@ -275,7 +277,9 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 }
 
 // TestIncidentSlashCommandDeclares: /incident through the public listener,
-// signed, starts the workflow; a bad one is answered, not started.
+// signed, starts the workflow; a bad one is answered, not started. The ICO
+// report of its personal-data breach is approved by button and its reference
+// recorded through a modal.
 func TestIncidentSlashCommandDeclares(t *testing.T) {
 	s := newIncidentStack(t)
 	ctx := s.ctx()
@@ -302,6 +306,58 @@ func TestIncidentSlashCommandDeclares(t *testing.T) {
 	}
 	if out := send("critical"); !strings.Contains(out["text"].(string), "Usage: /incident") {
 		t.Fatalf("no title: %v", out)
+	}
+
+	// Personal data: the ICO report is approved by button, then its reference
+	// recorded through the modal (views.open, then a signed view submission).
+	var msg testenv.SlackMessage
+	s.slack.WaitFor(t, "the incident message with the ICO button", func() bool {
+		for _, m := range s.slack.Messages() {
+			if m.Channel == incidentChannel && strings.Contains(m.BlocksJSON(), "Incident "+id) && strings.Contains(m.BlocksJSON(), incident.ActionApproveICO) {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	if code := s.click("U0CTO", msg.Channel, msg.TS, incident.ActionApproveICO, id); code != http.StatusOK {
+		t.Fatalf("ICO approval click: %d", code)
+	}
+	s.slack.WaitFor(t, "the ICO reference button", func() bool {
+		m, _ := s.slack.Message(msg.Channel, msg.TS)
+		return strings.Contains(m.BlocksJSON(), incident.ActionICOReference)
+	})
+	if code := s.click("U0CTO", msg.Channel, msg.TS, incident.ActionICOReference, id); code != http.StatusOK {
+		t.Fatalf("ICO reference click: %d", code)
+	}
+	views := s.slack.Views()
+	if len(views) != 1 || views[0].View.CallbackID != incident.ViewICOReported || views[0].View.PrivateMetadata != id {
+		t.Fatalf("modal %+v", views)
+	}
+	submit := func(ref string) string {
+		ic := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: "U0CTO"}}
+		ic.View.CallbackID, ic.View.PrivateMetadata, ic.View.Blocks = incident.ViewICOReported, id, views[0].View.Blocks
+		ic.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+			incident.ICOReferenceBlock: {incident.ICOReferenceElement: {Value: ref}}}}
+		body, err := testenv.InteractionBody(ic)
+		s.must(err, "view body")
+		req, err := testenv.SignedSlackRequest(s.base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
+		s.must(err, "view request")
+		resp, err := http.DefaultClient.Do(req)
+		s.must(err, "view submission")
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if answer := submit("not a reference"); !strings.Contains(answer, `"response_action":"errors"`) || !strings.Contains(answer, `"reference"`) {
+		t.Fatalf("bad reference: %s", answer)
+	}
+	if answer := submit("IC-123456-A1B2"); answer != "" {
+		t.Fatalf("good reference: %q, want an empty 200 (closes the modal)", answer)
+	}
+	st = s.waitIncident(ctx, id, "ICO reported", func(st workflows.IncidentStatus) bool { return st.ICO != nil && st.ICO.ReportedAt != nil })
+	if st.ICO.Reference != "IC-123456-A1B2" || st.ICO.ApprovedBy != "U0CTO" {
+		t.Fatalf("ICO %+v", st.ICO)
 	}
 	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.IncidentWorkflowID(id), "", "test over"), "terminate")
 }

@@ -15,7 +15,29 @@ const (
 	ActionApproveAmazon = ActionPrefix + "approve-amazon"
 	ActionApproveICO    = ActionPrefix + "approve-ico"
 	ActionAdvance       = ActionPrefix + "advance"
+	// ActionICOReference opens the modal (ViewICOReported) that records the
+	// ICO's reference number once its form is filled in.
+	ActionICOReference = ActionPrefix + "ico-reference"
+	ViewICOReported    = ActionPrefix + "ico-reported"
+	// The modal's input block and element.
+	ICOReferenceBlock   = "reference"
+	ICOReferenceElement = "reference-input"
 )
+
+// ICOReferenceModal asks for the ICO's reference number of incident id.
+func ICOReferenceModal(id string) slack.ModalViewRequest {
+	input := slack.NewInputBlock(ICOReferenceBlock, slack.NewTextBlockObject(slack.PlainTextType, "ICO reference number", false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, "As shown when the ICO's breach report form was submitted", false, false),
+		slack.NewPlainTextInputBlockElement(nil, ICOReferenceElement))
+	return slack.ModalViewRequest{Type: slack.VTModal, CallbackID: ViewICOReported, PrivateMetadata: id,
+		Title:  slack.NewTextBlockObject(slack.PlainTextType, "ICO report filed", false, false),
+		Submit: slack.NewTextBlockObject(slack.PlainTextType, "Record", false, false),
+		Close:  slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(mrkdwn("Incident *"+id+"*: record the reference the ICO gave, which stops the ICO clock."), nil, nil),
+			input,
+		}}}
+}
 
 // View is the workflow's state the incident message shows.
 type View struct {
@@ -79,6 +101,9 @@ func Blocks(inc Incident, v View, draft string) []slack.Block {
 	}
 	if v.ICODueAt != nil && !v.ICOApproved && v.ICOReportedAt == nil {
 		buttons = append(buttons, slack.NewButtonBlockElement(ActionApproveICO, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Approve ICO report", false, false)))
+	}
+	if v.ICODueAt != nil && v.ICOApproved && v.ICOReportedAt == nil {
+		buttons = append(buttons, slack.NewButtonBlockElement(ActionICOReference, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "ICO report filed...", false, false)))
 	}
 	if v.NextStage != "" {
 		buttons = append(buttons, slack.NewButtonBlockElement(ActionAdvance, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Next stage: "+v.NextStage, false, false)))
