@@ -342,6 +342,11 @@ func (r *Router) command(w http.ResponseWriter, req *http.Request, body []byte) 
 	parsed.Body = io.NopCloser(bytes.NewReader(body))
 	parsed.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	cmd, err := slack.SlashCommandParse(parsed)
+	if err == nil && parsed.PostForm.Get("ssl_check") == "1" {
+		// Slack checking the certificate of a command's URL: nothing to run.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if err != nil || cmd.Command == "" {
 		r.log.Warn("Slack command refused: no readable command", zap.String("error", errorKind(err)))
 		http.Error(w, "no readable slash command", http.StatusBadRequest)

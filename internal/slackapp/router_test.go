@@ -371,6 +371,9 @@ func TestCommandRouting(t *testing.T) {
 	check("/offboard", "U-X", "ephemeral", "Only the people in DPP_OFFBOARDING_REQUESTERS")
 	check("/incident", "U-X", "in_channel", "Incident declared")
 	check("/other", "U-X", "ephemeral", "not handled")
+	if code, answer := f.send("/slack/commands", secret, time.Now(), []byte("ssl_check=1&token=x")); code != http.StatusOK || answer != "" {
+		t.Errorf("Slack's SSL check: %d %q", code, answer)
+	}
 }
 
 func TestRegistrationMistakesPanic(t *testing.T) {
