@@ -361,3 +361,50 @@ func TestIncidentSlashCommandDeclares(t *testing.T) {
 	}
 	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.IncidentWorkflowID(id), "", "test over"), "terminate")
 }
+
+// TestWorkerBinaryServesIncidentsOnItsPublicListener: the production worker
+// binary, as a process, serves the public listener: a monitoring system's
+// declaration, the incident message, the approver's signed click, the e-mail.
+func TestWorkerBinaryServesIncidentsOnItsPublicListener(t *testing.T) {
+	bin := buildWorker(t)
+	s := newIncidentStack(t)
+	ctx := s.ctx()
+	// The in-process worker stops: the process does the work.
+	s.worker.Stop()
+	s.worker = nil
+	public := freeAddr(t)
+	s.env["DPP_PUBLIC_ADDR"] = public
+	w := s.startWorkerProcess(ctx, bin, "worker")
+	s.base = "http://" + public
+
+	code, out := s.post(app.IncidentsPath, ingestToken, map[string]any{"title": "Worker process test " + marker, "severity": "low"})
+	if code != http.StatusAccepted {
+		t.Fatalf("declaration: %d %v", code, out)
+	}
+	id := out["id"].(string)
+	var msg testenv.SlackMessage
+	s.slack.WaitFor(t, "the incident message", func() bool {
+		for _, m := range s.slack.Messages() {
+			if strings.Contains(m.BlocksJSON(), "Incident "+id) {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	if code := s.click("U0DPO", msg.Channel, msg.TS, incident.ActionApproveAmazon, id); code != http.StatusOK {
+		t.Fatalf("approver click: %d", code)
+	}
+	st := s.waitIncident(ctx, id, "sent", func(st workflows.IncidentStatus) bool { return st.Amazon.SentAt != nil })
+	msgs, err := s.mailpit.Messages(ctx)
+	s.must(err, "Mailpit")
+	found := false
+	for _, m := range msgs {
+		found = found || (m.SentTo(s.amazon) && "<"+m.MessageID+">" == st.Amazon.MessageID)
+	}
+	if !found {
+		t.Fatalf("no e-mail %s to %s", st.Amazon.MessageID, s.amazon)
+	}
+	s.assertNoPII("the worker's logs", []byte(w.output.String()))
+	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.IncidentWorkflowID(id), "", "test over"), "terminate")
+}
