@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/plusranger/dpp/internal/app"
 )
 
 const usage = `Usage: starter <command> [flags]
@@ -32,6 +34,8 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
                                      contains each published head); non-zero exit names the first bad entry
   certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
 
+  -version                           print the version and commit this binary was built from
+
 Run 'starter <command> -h' for a command's flags.
 `
 
@@ -39,6 +43,10 @@ func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "-help" || os.Args[1] == "help" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if os.Args[1] == "-version" || os.Args[1] == "version" {
+		fmt.Printf("starter %s (commit %s)\n", app.Version, app.Commit)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

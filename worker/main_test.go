@@ -23,7 +23,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.StopAll()
+	os.Exit(code)
 }
 
 func runWorker(t *testing.T, args string, env ...string) (string, int) {
