@@ -64,7 +64,7 @@ func run(ctx context.Context, cfg *config.Config) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.ListenAndServe() }()
 	defer func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shutdown, cancel := context.WithTimeout(context.Background(), app.HTTPShutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()

@@ -8,6 +8,11 @@ import (
 	"go.uber.org/zap"
 )
 
+// HTTPShutdownTimeout is how long the worker's listeners get to finish their
+// requests once the worker has stopped: a pod's grace period must cover
+// DPP_WORKER_STOP_TIMEOUT plus this (deploy/deploy_test.go checks the chart).
+const HTTPShutdownTimeout = 5 * time.Second
+
 // BeginDrain marks the worker as stopping: from now on /healthz answers 503
 // "draining", so a readiness probe takes the pod out of service while the
 // worker's Stop lets running activities finish (DPP_WORKER_STOP_TIMEOUT). The
