@@ -580,8 +580,12 @@ func checkChart(t *testing.T, name string, objs []k8sObject) {
 		if p := w.ReadinessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/healthz" {
 			t.Errorf("%s: readinessProbe %s: /healthz is the endpoint that reports draining", where, p.HTTPGet.Path)
 		}
-		if gp := pod.TerminationGracePeriodSeconds; gp == nil || time.Duration(*gp)*time.Second <= cfg.WorkerStopTimeout+app.HTTPShutdownTimeout {
-			t.Errorf("%s: terminationGracePeriodSeconds %v must exceed DPP_WORKER_STOP_TIMEOUT (%s) + %s", where, gp, cfg.WorkerStopTimeout, app.HTTPShutdownTimeout)
+		grace := 30 * time.Second // Kubernetes' default
+		if gp := pod.TerminationGracePeriodSeconds; gp != nil {
+			grace = time.Duration(*gp) * time.Second
+		}
+		if grace <= cfg.WorkerStopTimeout+app.HTTPShutdownTimeout {
+			t.Errorf("%s: terminationGracePeriodSeconds %s must exceed DPP_WORKER_STOP_TIMEOUT (%s) + %s", where, grace, cfg.WorkerStopTimeout, app.HTTPShutdownTimeout)
 		}
 	}
 

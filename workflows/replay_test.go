@@ -52,7 +52,6 @@ func TestReplaySavedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, fc := c.Converters()
 	covered := map[string]bool{}
 	t.Cleanup(func() {
 		// The saved histories must exercise every path a change could break.
@@ -67,48 +66,57 @@ func TestReplaySavedHistories(t *testing.T) {
 	})
 	for _, f := range append(plain, sealed...) {
 		t.Run(f, func(t *testing.T) {
-			r, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
-			in := start.GetInput().GetPayloads()
-			if want := filepath.Base(filepath.Dir(f)) == "codec"; len(in) == 0 || codec.IsEncrypted(in[0]) != want {
-				t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), want)
-			}
-			// OrderLifecycle checks its workflow ID against its input, so replay
-			// under the ID the run had.
-			id := "replay"
-			if start.GetWorkflowType().GetName() == OrderLifecycleName {
-				var in OrderInput
-				if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
-					t.Fatal(err)
-				}
-				id = OrderWorkflowID(in.AmazonOrderID)
-			}
-			replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
-				DataConverter: dc, FailureConverter: fc,
-				Interceptors: []interceptor.WorkerInterceptor{c.WorkerInterceptor()},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			noteCoverage(t, h, dc, covered)
-			// The saved histories ran FetchAndSeal and SyncOrders on the
-			// workflow's queue; today they run on the SP-API queues, and replay
-			// must not mind (it does not compare activity task queues).
-			Register(replayer, Options{SPAPITaskQueue: TaskQueue + SPAPITaskQueueSuffix, SPAPISyncTaskQueue: TaskQueue + SPAPISyncTaskQueueSuffix})
-			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
-			}); err != nil {
-				t.Fatal(err)
-			}
+			replayFile(t, f, filepath.Base(filepath.Dir(f)) == "codec", c, covered)
 		})
+	}
+}
+
+// replayFile replays the history in file f (JSON, as `temporal workflow show
+// -o json` writes it) with the worker's codec c and registrations, and notes
+// what it covers. wantEncrypted says whether its payloads must be sealed.
+func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, covered map[string]bool) {
+	t.Helper()
+	dc, fc := c.Converters()
+	r, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	in := start.GetInput().GetPayloads()
+	if len(in) == 0 || codec.IsEncrypted(in[0]) != wantEncrypted {
+		t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), wantEncrypted)
+	}
+	// OrderLifecycle checks its workflow ID against its input, so replay
+	// under the ID the run had.
+	id := "replay"
+	if start.GetWorkflowType().GetName() == OrderLifecycleName {
+		var in OrderInput
+		if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
+			t.Fatal(err)
+		}
+		id = OrderWorkflowID(in.AmazonOrderID)
+	}
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+		DataConverter: dc, FailureConverter: fc,
+		Interceptors: []interceptor.WorkerInterceptor{c.WorkerInterceptor()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noteCoverage(t, h, dc, covered)
+	// The saved histories ran FetchAndSeal and SyncOrders on the
+	// workflow's queue; today they run on the SP-API queues, and replay
+	// must not mind (it does not compare activity task queues).
+	Register(replayer, Options{SPAPITaskQueue: TaskQueue + SPAPITaskQueueSuffix, SPAPISyncTaskQueue: TaskQueue + SPAPISyncTaskQueueSuffix})
+	if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
