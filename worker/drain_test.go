@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,24 +26,6 @@ import (
 	"github.com/plusranger/dpp/internal/testenv"
 	"github.com/plusranger/dpp/workflows"
 )
-
-// lockedBuffer collects a subprocess's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSIGTERMDrainsRunningActivities runs the real worker (this binary's
 // main) against the real stack, holds its FetchAndSeal inside the SP-API call,
@@ -81,7 +61,7 @@ func TestSIGTERMDrainsRunningActivities(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 
-	httpAddr := freeLoopbackAddr(t)
+	httpAddr := testenv.FreeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL":              testenv.AsRole(t, ownerDSN, store.WorkerRole),
 		"TEMPORAL_ADDRESS":          temporal.Address,
@@ -106,7 +86,12 @@ func TestSIGTERMDrainsRunningActivities(t *testing.T) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out := &lockedBuffer{}
+	logPath := filepath.Join(t.TempDir(), "worker.log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -116,12 +101,18 @@ func TestSIGTERMDrainsRunningActivities(t *testing.T) {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		if t.Failed() {
-			t.Logf("worker output:\n%s", out.String())
+			b, _ := os.ReadFile(logPath)
+			t.Logf("worker output:\n%s", b)
 		}
 	})
 
 	healthz, livez := "http://"+httpAddr+"/healthz", "http://"+httpAddr+"/livez"
 	waitFor(t, 90*time.Second, exited, "/healthz ok", func() bool { code, _ := get(healthz); return code == http.StatusOK })
+
+	// The image's HEALTHCHECK: `worker -healthcheck` asks the running worker.
+	if out, code := runWorker(t, "-healthcheck", "DPP_HTTP_ADDR="+httpAddr); code != 0 {
+		t.Errorf("worker -healthcheck against a ready worker: exit %d, want 0: %s", code, out)
+	}
 
 	// The test's own client, built the way `starter start` builds it (codec included).
 	t.Setenv("AWS_ACCESS_KEY_ID", env["AWS_ACCESS_KEY_ID"])
@@ -160,6 +151,9 @@ func TestSIGTERMDrainsRunningActivities(t *testing.T) {
 	})
 	if code, _ := get(livez); code != http.StatusOK {
 		t.Errorf("/livez answered %d while draining, want 200", code)
+	}
+	if out, code := runWorker(t, "-healthcheck", "DPP_HTTP_ADDR="+httpAddr); code != 1 {
+		t.Errorf("worker -healthcheck against a draining worker: exit %d, want 1: %s", code, out)
 	}
 
 	select {
@@ -208,16 +202,6 @@ func TestSIGTERMDrainsRunningActivities(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE amazon_order_id = $1)`, orderID).Scan(&sealed); err != nil || !sealed {
 		t.Errorf("order not sealed after the drain (%v)", err)
 	}
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func get(u string) (int, string) {

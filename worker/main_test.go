@@ -54,6 +54,22 @@ func TestBadConfigurationExitsAtOnceNamingEveryProblem(t *testing.T) {
 	}
 }
 
+func TestVersionPrintsVersionAndCommit(t *testing.T) {
+	out, code := runWorker(t, "-version")
+	if code != 0 || strings.TrimSpace(out) != "worker dev (commit unknown)" {
+		t.Fatalf("worker -version: exit %d, %q; want 0 and the unstamped build's \"worker dev (commit unknown)\"", code, out)
+	}
+}
+
+// TestHealthcheckFailsWithoutAWorker: with nothing listening on DPP_HTTP_ADDR
+// the image's HEALTHCHECK reports unhealthy, naming the variable.
+func TestHealthcheckFailsWithoutAWorker(t *testing.T) {
+	out, code := runWorker(t, "-healthcheck", "DPP_HTTP_ADDR="+testenv.FreeAddr(t))
+	if code != 1 || !strings.Contains(out, "DPP_HTTP_ADDR") {
+		t.Fatalf("worker -healthcheck with no worker: exit %d, %q; want 1 naming DPP_HTTP_ADDR", code, out)
+	}
+}
+
 func TestHelpListsTheSettings(t *testing.T) {
 	out, code := runWorker(t, "-help")
 	if code != 0 {

@@ -1,14 +1,9 @@
 package workflows
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/plusranger/dpp/internal/codec"
-	"github.com/plusranger/dpp/internal/testenv"
 )
 
 // TestReplayExportedHistories replays histories an operator exported from
@@ -29,23 +24,9 @@ func TestReplayExportedHistories(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("DPP_REPLAY_DIR %s holds no *.json histories (%v)", dir, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	// Decoded histories need no key; the codec is there so replay decodes the
 	// way the worker does (plain payloads decode to themselves).
-	kms, err := testenv.StartKMS(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kms.Stop)
-	kc, err := kms.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := codec.New(kc, codec.Options{KeyID: testenv.KMSKeyID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := replayCodec(t)
 	covered := map[string]bool{}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) { replayFile(t, f, false, c, covered) })

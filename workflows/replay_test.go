@@ -35,23 +35,7 @@ func TestReplaySavedHistories(t *testing.T) {
 	if len(plain) < 5 || len(sealed) < 5 {
 		t.Fatalf("want at least 5 saved histories in testdata/ and in testdata/codec/, found %d and %d", len(plain), len(sealed))
 	}
-	// A local-kms of our own, seeded with the test key: an external one named by
-	// DPP_TEST_KMS_ENDPOINT would not hold the key these histories were sealed under.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	kms, err := testenv.StartKMS(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kms.Stop)
-	kc, err := kms.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := codec.New(kc, codec.Options{KeyID: testenv.KMSKeyID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := replayCodec(t)
 	covered := map[string]bool{}
 	t.Cleanup(func() {
 		// The saved histories must exercise every path a change could break.
@@ -69,6 +53,29 @@ func TestReplaySavedHistories(t *testing.T) {
 			replayFile(t, f, filepath.Base(filepath.Dir(f)) == "codec", c, covered)
 		})
 	}
+}
+
+// replayCodec is the worker's payload codec over a local-kms of the test's own,
+// seeded with the test key: an external one named by DPP_TEST_KMS_ENDPOINT would
+// not hold the key the saved histories were sealed under.
+func replayCodec(t *testing.T) *codec.Codec {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kms, err := testenv.StartKMS(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kms.Stop)
+	kc, err := kms.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := codec.New(kc, codec.Options{KeyID: testenv.KMSKeyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // replayFile replays the history in file f (JSON, as `temporal workflow show
