@@ -21,7 +21,8 @@ const usage = `Usage: starter <command> [flags]
 Operator commands (the worker's environment):
   migrate                            apply the database migrations as the schema owner
                                      (DPP_MIGRATIONS_DATABASE_URL, else DATABASE_URL; nothing else is read)
-  setup                              register search attributes and create (or update) the schedules
+  setup [-wait DURATION]             register search attributes and create (or update) the schedules;
+                                     -wait keeps trying while Temporal is not up yet
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
