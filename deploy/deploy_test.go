@@ -166,9 +166,34 @@ func checkWorkerEnv(t *testing.T, where string, env map[string]envVar, allowLibr
 	return cfg
 }
 
-var loopbackRE = regexp.MustCompile(`(^|[/@])(127\.0\.0\.1|localhost|\[::1\])(:|/|$)`)
+// loopbackDefault reports whether a setting's default is a network address on
+// loopback: a URL (postgres://...@127.0.0.1:5432/...) or host:port. An e-mail
+// address such as dpp@localhost is not one.
+func loopbackDefault(s config.Setting) bool {
+	host := ""
+	if u, err := url.Parse(s.Default); err == nil && u.Host != "" {
+		host = u.Hostname()
+	} else if h, _, err := net.SplitHostPort(s.Default); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
-func loopbackDefault(s config.Setting) bool { return loopbackRE.MatchString(s.Default) }
+func TestLoopbackDefault(t *testing.T) {
+	for def, want := range map[string]bool{
+		"postgres://postgres@127.0.0.1:5432/dpp?sslmode=disable": true, "127.0.0.1:8088": true,
+		"smtp://127.0.0.1:1025": true, "http://localhost:8233": true, "[::1]:7233": true,
+		"dpp@localhost": false, "https://slack.com/api/": false, "0.0.0.0:8088": false, "720h": false, "": false,
+	} {
+		if got := loopbackDefault(config.Setting{Default: def}); got != want {
+			t.Errorf("loopbackDefault(%q) = %v, want %v", def, got, want)
+		}
+	}
+}
 
 // listenPort is the port of a listen address such as 0.0.0.0:8088, and whether
 // other hosts can reach it.
