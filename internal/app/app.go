@@ -63,13 +63,13 @@ type App struct {
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
 
-	// draining is set once the worker has begun to stop (drain.go): /healthz
-	// then answers 503 so a readiness probe takes the pod out of service.
-	draining atomic.Bool
-
 	// policyGauges are the gauges /metrics serves (http.go), built on first use.
 	gaugesOnce   sync.Once
 	policyGauges *metrics.Gauges
+
+	// draining is set once the worker has begun to stop (drain.go): /healthz
+	// then answers 503 so a readiness probe takes the pod out of service.
+	draining atomic.Bool
 }
 
 // Component is a dependency App builds. A command builds only what it uses:
