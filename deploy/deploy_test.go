@@ -472,6 +472,16 @@ func helmBinary(t *testing.T) string {
 	return p
 }
 
+// helm is a bin/helm command with its caches and configuration in a temporary
+// directory: nothing of the user's is needed.
+func helm(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(helmBinary(t), args...)
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+tmp, "HELM_CONFIG_HOME="+tmp, "HELM_DATA_HOME="+tmp)
+	return cmd
+}
+
 // render runs `helm template` on the worker chart with the given values files
 // (relative to deploy/) and extra --set flags, and returns its objects.
 func render(t *testing.T, values []string, set ...string) ([]k8sObject, error) {
@@ -483,10 +493,7 @@ func render(t *testing.T, values []string, set ...string) ([]k8sObject, error) {
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
-	cmd := exec.Command(helmBinary(t), args...)
-	// helm keeps caches and plugins under these; nothing of the user's is needed.
-	tmp := t.TempDir()
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+tmp, "HELM_CONFIG_HOME="+tmp, "HELM_DATA_HOME="+tmp)
+	cmd := helm(t, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -522,6 +529,15 @@ func containerEnv(c k8sContainer) map[string]envVar {
 		env[e.Name] = v
 	}
 	return env
+}
+
+// TestChartLints: `helm lint --strict` finds nothing wrong with the chart as
+// the production example configures it.
+func TestChartLints(t *testing.T) {
+	cmd := helm(t, "lint", "--strict", filepath.Join("chart", "dpp-worker"), "-f", filepath.Join("examples", "values-production.yaml"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm lint --strict: %v\n%s", err, out)
+	}
 }
 
 // TestChartRefusesMissingRequiredSettings: the chart's defaults leave the
