@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -454,7 +455,14 @@ type k8sObject struct {
 	Spec struct {
 		Replicas       int `yaml:"replicas"`
 		MaxUnavailable any `yaml:"maxUnavailable"`
-		Template       struct {
+		// Selector is a Deployment's or a PodDisruptionBudget's.
+		Selector struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
+		Template struct {
+			Metadata struct {
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"metadata"`
 			Spec k8sPodSpec `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`
@@ -633,6 +641,29 @@ func checkChart(t *testing.T, name string, objs []k8sObject) {
 		}
 		if grace <= cfg.WorkerStopTimeout+app.HTTPShutdownTimeout {
 			t.Errorf("%s: terminationGracePeriodSeconds %s must exceed DPP_WORKER_STOP_TIMEOUT (%s) + %s", where, grace, cfg.WorkerStopTimeout, app.HTTPShutdownTimeout)
+		}
+	}
+
+	// The Services and the PDB must count the worker's pods and nothing else.
+	selects := func(selector, labels map[string]string) bool {
+		for k, v := range selector {
+			if labels[k] != v {
+				return false
+			}
+		}
+		return len(selector) > 0
+	}
+	if !selects(dep.Spec.Selector.MatchLabels, dep.Spec.Template.Metadata.Labels) {
+		t.Errorf("%s: its selector %v does not select its own pods %v", where, dep.Spec.Selector.MatchLabels, dep.Spec.Template.Metadata.Labels)
+	}
+	for _, pdb := range byKind["PodDisruptionBudget"] {
+		if !maps.Equal(pdb.Spec.Selector.MatchLabels, dep.Spec.Selector.MatchLabels) {
+			t.Errorf("%s: PodDisruptionBudget selects %v, the worker's pods are %v", name, pdb.Spec.Selector.MatchLabels, dep.Spec.Selector.MatchLabels)
+		}
+	}
+	for _, j := range byKind["Job"] {
+		if selects(dep.Spec.Selector.MatchLabels, j.Spec.Template.Metadata.Labels) {
+			t.Errorf("%s: Job %s's pods carry the worker's selector labels: Services and the PodDisruptionBudget would count them", name, j.Metadata.Name)
 		}
 	}
 

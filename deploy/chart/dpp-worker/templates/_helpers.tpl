@@ -7,13 +7,25 @@
 {{- end -}}
 {{- end -}}
 
+{{/* The worker's pods, and only them: the Services and the PodDisruptionBudget select these, so
+     the migrate and setup Jobs' pods carry another component. */}}
 {{- define "dpp.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: worker
+{{- end -}}
+
+{{/* A Job's pod: (list $ "migrate"). */}}
+{{- define "dpp.jobLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ $.Chart.Name }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
 {{- define "dpp.labels" -}}
-{{ include "dpp.selectorLabels" . }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
