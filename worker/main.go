@@ -28,7 +28,16 @@ func main() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: worker\n\nRuns the dpp Temporal worker. Environment variables:\n\n")
 		config.PrintHelp(flag.CommandLine.Output())
 	}
+	version := flag.Bool("version", false, "print the version and commit this binary was built from, and exit")
+	healthcheck := flag.Bool("healthcheck", false, "GET /healthz of the worker running on DPP_HTTP_ADDR and exit 0 if it is ready, 1 if not (the container image's HEALTHCHECK: it has no shell)")
 	flag.Parse()
+	if *version {
+		fmt.Printf("worker %s (commit %s)\n", app.Version, app.Commit)
+		return
+	}
+	if *healthcheck {
+		os.Exit(probe())
+	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -70,6 +79,10 @@ func run(ctx context.Context, cfg *config.Config) error {
 		zap.String("public", cfg.PublicAddr), zap.Bool("slack", a.Slack != nil), zap.Bool("slackRequests", cfg.SlackSigningSecret != ""),
 		zap.Strings("ingest", a.Public().IngestPaths()),
 		zap.Any("spapiTaskQueues", a.SPAPIQueues()))
+	// On SIGTERM the deferred calls run in reverse: w.Stop stops polling and
+	// waits up to DPP_WORKER_STOP_TIMEOUT for running activities, while the HTTP
+	// listener still answers /healthz with "draining"; then the listener stops.
+	defer a.BeginDrain()
 	select {
 	case <-ctx.Done():
 		a.Log.Info("Stopping worker")
@@ -95,8 +108,22 @@ func serve(srv *http.Server) (<-chan error, func()) {
 	errs := make(chan error, 1)
 	go func() { errs <- srv.ListenAndServe() }()
 	return errs, func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shutdown, cancel := context.WithTimeout(context.Background(), app.HTTPShutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}
+}
+
+// probe is `worker -healthcheck`: it reads only DPP_HTTP_ADDR, so it answers
+// for the running worker even where the rest of the environment is not set.
+func probe() int {
+	url, err := app.ProbeURL(config.Value(os.Getenv, "DPP_HTTP_ADDR"), "/healthz")
+	if err == nil {
+		err = app.Probe(url, 5*time.Second)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker -healthcheck: DPP_HTTP_ADDR /healthz:", err)
+		return 1
+	}
+	return 0
 }
