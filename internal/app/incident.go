@@ -92,6 +92,7 @@ func (a *App) DeclareIncident(ctx context.Context, in workflows.IncidentInput) (
 func (a *App) mountIncidents(p *Public) {
 	p.Router.OnAction(incident.ActionPrefix, a.incidentAction)
 	p.Router.OnView(incident.ViewICOReported, a.incidentICOReported)
+	p.Router.OnView(incident.ViewApproveEdited, a.incidentApproveEdited)
 	p.Router.OnCommand("/incident", a.incidentCommand)
 	p.Ingest(IncidentsPath, http.HandlerFunc(a.incidentIngest))
 }
@@ -108,6 +109,8 @@ func (a *App) incidentAction(ctx context.Context, ic *slack.InteractionCallback,
 		name, payload = workflows.SignalApproveNotification, workflows.ApproveNotificationSignal{By: ic.User.ID, Target: incident.TargetICO}
 	case incident.ActionAdvance:
 		name, payload = workflows.SignalAdvanceStage, workflows.AdvanceStageSignal{By: ic.User.ID}
+	case incident.ActionEditAmazon:
+		return a.openEditModal(ctx, ic, act.Value)
 	case incident.ActionICOReference:
 		// The trigger id is valid for 3 s: the modal opens now, the signal
 		// comes with its submission.
@@ -128,6 +131,48 @@ func (a *App) incidentAction(ctx context.Context, ic *slack.InteractionCallback,
 		return slackapp.Userf("Only the incident approvers (DPP_INCIDENT_APPROVERS) may approve: your click was recorded on the timeline, nothing was sent.")
 	}
 	return nil
+}
+
+// openEditModal opens the drafted Amazon notification for editing; only an
+// approver may, since the text is what would be sent.
+func (a *App) openEditModal(ctx context.Context, ic *slack.InteractionCallback, id string) error {
+	if !slices.Contains(a.Config.IncidentApprovers, ic.User.ID) {
+		return slackapp.Userf("Only the incident approvers (DPP_INCIDENT_APPROVERS) may edit and send the notification.")
+	}
+	svc := a.IncidentService()
+	inc, err := svc.Get(ctx, id)
+	if errors.Is(err, incident.ErrNotFound) {
+		return slackapp.Userf("Incident %s is unknown.", id)
+	}
+	if err != nil {
+		return err
+	}
+	actions, err := svc.Actions(ctx, id)
+	if err != nil {
+		return err
+	}
+	draft := incident.Draft(inc, actions, incident.Notice{Seller: a.Config.SellerName, Contact: a.Config.DPOContact})
+	_, err = a.Slack.OpenModal(ctx, ic.TriggerID, incident.EditNotificationModal(id, draft))
+	return err
+}
+
+// incidentApproveEdited approves the notification with the edited text.
+func (a *App) incidentApproveEdited(ctx context.Context, ic *slack.InteractionCallback) (*slack.ViewSubmissionResponse, error) {
+	id := ic.View.PrivateMetadata
+	var text string
+	if ic.View.State != nil {
+		text = strings.TrimSpace(ic.View.State.Values[incident.EditedTextBlock][incident.EditedTextElement].Value)
+	}
+	s := workflows.ApproveNotificationSignal{By: ic.User.ID, Target: incident.TargetAmazon, Text: text}
+	if err := s.Validate(); err != nil || text == "" {
+		return nil, slackapp.UserError{Message: "The notification must not be empty (at most 4000 characters).", Field: incident.EditedTextBlock}
+	}
+	err := a.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.SignalApproveNotification, s)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return nil, slackapp.Userf("Incident %s is closed or unknown: nothing was sent.", id)
+	}
+	return nil, err
 }
 
 // incidentICOReported records the ICO reference submitted in the modal.

@@ -408,3 +408,73 @@ func TestWorkerBinaryServesIncidentsOnItsPublicListener(t *testing.T) {
 	s.assertNoPII("the worker's logs", []byte(w.output.String()))
 	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.IncidentWorkflowID(id), "", "test over"), "terminate")
 }
+
+// TestIncidentEditedInSlackIsSentAsEdited: an approver opens the drafted
+// notification in a modal, edits it and approves; that text is what Amazon
+// receives. Someone else cannot even open it.
+func TestIncidentEditedInSlackIsSentAsEdited(t *testing.T) {
+	s := newIncidentStack(t)
+	ctx := s.ctx()
+	code, out := s.post(app.IncidentsPath, ingestToken, map[string]any{"title": "Edited notice " + marker, "severity": "medium"})
+	if code != http.StatusAccepted {
+		t.Fatalf("declaration: %d %v", code, out)
+	}
+	id := out["id"].(string)
+	var msg testenv.SlackMessage
+	s.slack.WaitFor(t, "the incident message", func() bool {
+		for _, m := range s.slack.Messages() {
+			if strings.Contains(m.BlocksJSON(), "Incident "+id) && strings.Contains(m.BlocksJSON(), incident.ActionEditAmazon) {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	s.click("U0INTRUDER", msg.Channel, msg.TS, incident.ActionEditAmazon, id)
+	s.slack.WaitFor(t, "the refusal", func() bool {
+		for _, r := range s.slack.Responses() {
+			if strings.Contains(r.Text, "may edit and send") {
+				return true
+			}
+		}
+		return false
+	})
+	if len(s.slack.Views()) != 0 {
+		t.Fatal("a non-approver opened the notification")
+	}
+	if code := s.click("U0DPO", msg.Channel, msg.TS, incident.ActionEditAmazon, id); code != http.StatusOK {
+		t.Fatalf("edit click: %d", code)
+	}
+	views := s.slack.Views()
+	if len(views) != 1 || views[0].View.CallbackID != incident.ViewApproveEdited || !strings.Contains(views[0].View.Blocks.BlockSet[0].(*slack.InputBlock).Element.(*slack.PlainTextInputBlockElement).InitialValue, "What happened: Edited notice "+marker) {
+		t.Fatalf("modal %+v", views)
+	}
+	edited := "Security incident " + id + ": edited by the DPO. Contact dpo@plusranger.example."
+	ic := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: "U0DPO"}}
+	ic.View.CallbackID, ic.View.PrivateMetadata, ic.View.Blocks = incident.ViewApproveEdited, id, views[0].View.Blocks
+	ic.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+		incident.EditedTextBlock: {incident.EditedTextElement: {Value: edited}}}}
+	body, err := testenv.InteractionBody(ic)
+	s.must(err, "view body")
+	req, err := testenv.SignedSlackRequest(s.base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
+	s.must(err, "view request")
+	resp, err := http.DefaultClient.Do(req)
+	s.must(err, "view submission")
+	resp.Body.Close()
+	st := s.waitIncident(ctx, id, "sent", func(st workflows.IncidentStatus) bool { return st.Amazon.SentAt != nil })
+	msgs, err := s.mailpit.Messages(ctx)
+	s.must(err, "Mailpit")
+	for _, m := range msgs {
+		if m.SentTo(s.amazon) && "<"+m.MessageID+">" == st.Amazon.MessageID {
+			text, err := s.mailpit.MessageText(ctx, m.ID)
+			s.must(err, "body")
+			if strings.TrimSpace(text) != edited {
+				t.Fatalf("sent %q, want the edited text", text)
+			}
+			s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.IncidentWorkflowID(id), "", "test over"), "terminate")
+			s.assertNoPII("the logs", []byte(s.logs.String()))
+			return
+		}
+	}
+	t.Fatalf("no e-mail %s", st.Amazon.MessageID)
+}

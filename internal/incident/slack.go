@@ -22,7 +22,30 @@ const (
 	// The modal's input block and element.
 	ICOReferenceBlock   = "reference"
 	ICOReferenceElement = "reference-input"
+	// ActionEditAmazon opens the modal (ViewApproveEdited) in which an
+	// approver edits the drafted notification and approves it.
+	ActionEditAmazon    = ActionPrefix + "edit-amazon"
+	ViewApproveEdited   = ActionPrefix + "approve-edited"
+	EditedTextBlock     = "text"
+	EditedTextElement   = "text-input"
+	maxModalInitialText = 3000
 )
+
+// EditNotificationModal lets an approver edit the drafted Amazon
+// notification of incident id and approve it as edited.
+func EditNotificationModal(id, draft string) slack.ModalViewRequest {
+	if len(draft) > maxModalInitialText {
+		draft = draft[:maxModalInitialText]
+	}
+	el := slack.NewPlainTextInputBlockElement(nil, EditedTextElement)
+	el.Multiline, el.InitialValue, el.MaxLength = true, draft, 3000
+	input := slack.NewInputBlock(EditedTextBlock, slack.NewTextBlockObject(slack.PlainTextType, "Notification to Amazon", false, false), nil, el)
+	return slack.ModalViewRequest{Type: slack.VTModal, CallbackID: ViewApproveEdited, PrivateMetadata: id,
+		Title:  slack.NewTextBlockObject(slack.PlainTextType, "Edit and send", false, false),
+		Submit: slack.NewTextBlockObject(slack.PlainTextType, "Approve and send", false, false),
+		Close:  slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{input}}}
+}
 
 // ICOReferenceModal asks for the ICO's reference number of incident id.
 func ICOReferenceModal(id string) slack.ModalViewRequest {
@@ -97,7 +120,8 @@ func Blocks(inc Incident, v View, draft string) []slack.Block {
 	}
 	var buttons []slack.BlockElement
 	if v.AmazonSentAt == nil {
-		buttons = append(buttons, slack.NewButtonBlockElement(ActionApproveAmazon, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Approve and send to Amazon", false, false)).WithStyle(slack.StylePrimary))
+		buttons = append(buttons, slack.NewButtonBlockElement(ActionApproveAmazon, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Approve and send to Amazon", false, false)).WithStyle(slack.StylePrimary),
+			slack.NewButtonBlockElement(ActionEditAmazon, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Edit and send...", false, false)))
 	}
 	if v.ICODueAt != nil && !v.ICOApproved && v.ICOReportedAt == nil {
 		buttons = append(buttons, slack.NewButtonBlockElement(ActionApproveICO, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Approve ICO report", false, false)))
