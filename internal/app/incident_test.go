@@ -82,6 +82,45 @@ func (s *incidentStack) click(user, channel, ts, actionID, value string) int {
 	return resp.StatusCode
 }
 
+// incidentMessage waits for the channel message that contains every want.
+func (s *incidentStack) incidentMessage(what string, want ...string) testenv.SlackMessage {
+	s.t.Helper()
+	var msg testenv.SlackMessage
+	s.slack.WaitFor(s.t, what, func() bool {
+		for _, m := range s.slack.Messages() {
+			ok := m.Channel == incidentChannel
+			for _, w := range want {
+				ok = ok && strings.Contains(m.BlocksJSON(), w)
+			}
+			if ok {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	return msg
+}
+
+// submitView posts, signed, the submission by user of the modal view (as
+// opened) for incident id with value in its input block and element, and
+// returns the answer.
+func (s *incidentStack) submitView(user string, view slack.ModalViewRequest, block, element, value string) string {
+	s.t.Helper()
+	ic := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: user}}
+	ic.View.CallbackID, ic.View.PrivateMetadata, ic.View.Blocks = view.CallbackID, view.PrivateMetadata, view.Blocks
+	ic.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{block: {element: {Value: value}}}}
+	body, err := testenv.InteractionBody(ic)
+	s.must(err, "view body")
+	req, err := testenv.SignedSlackRequest(s.base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
+	s.must(err, "view request")
+	resp, err := http.DefaultClient.Do(req)
+	s.must(err, "view submission")
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func (s *incidentStack) incidentStatus(ctx context.Context, id string) workflows.IncidentStatus {
 	s.t.Helper()
 	st, err := s.tryStatus(ctx, id)
@@ -142,16 +181,7 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 		t.Fatalf("declaring %s again: %d %v", id, code, out)
 	}
 
-	var msg testenv.SlackMessage
-	s.slack.WaitFor(t, "the incident message", func() bool {
-		for _, m := range s.slack.Messages() {
-			if m.Channel == incidentChannel && strings.Contains(m.BlocksJSON(), incident.ActionApproveAmazon) {
-				msg = m
-				return true
-			}
-		}
-		return false
-	})
+	msg := s.incidentMessage("the incident message", "Incident "+id, incident.ActionApproveAmazon)
 	if !strings.Contains(msg.BlocksJSON(), "Incident "+id) || !strings.Contains(msg.BlocksJSON(), "Draft notification to Amazon") {
 		t.Fatalf("incident message: %s", msg.BlocksJSON())
 	}
@@ -310,16 +340,7 @@ func TestIncidentSlashCommandDeclares(t *testing.T) {
 
 	// Personal data: the ICO report is approved by button, then its reference
 	// recorded through the modal (views.open, then a signed view submission).
-	var msg testenv.SlackMessage
-	s.slack.WaitFor(t, "the incident message with the ICO button", func() bool {
-		for _, m := range s.slack.Messages() {
-			if m.Channel == incidentChannel && strings.Contains(m.BlocksJSON(), "Incident "+id) && strings.Contains(m.BlocksJSON(), incident.ActionApproveICO) {
-				msg = m
-				return true
-			}
-		}
-		return false
-	})
+	msg := s.incidentMessage("the incident message with the ICO button", "Incident "+id, incident.ActionApproveICO)
 	if code := s.click("U0CTO", msg.Channel, msg.TS, incident.ActionApproveICO, id); code != http.StatusOK {
 		t.Fatalf("ICO approval click: %d", code)
 	}
@@ -335,19 +356,7 @@ func TestIncidentSlashCommandDeclares(t *testing.T) {
 		t.Fatalf("modal %+v", views)
 	}
 	submit := func(ref string) string {
-		ic := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: "U0CTO"}}
-		ic.View.CallbackID, ic.View.PrivateMetadata, ic.View.Blocks = incident.ViewICOReported, id, views[0].View.Blocks
-		ic.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
-			incident.ICOReferenceBlock: {incident.ICOReferenceElement: {Value: ref}}}}
-		body, err := testenv.InteractionBody(ic)
-		s.must(err, "view body")
-		req, err := testenv.SignedSlackRequest(s.base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
-		s.must(err, "view request")
-		resp, err := http.DefaultClient.Do(req)
-		s.must(err, "view submission")
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		return s.submitView("U0CTO", views[0].View, incident.ICOReferenceBlock, incident.ICOReferenceElement, ref)
 	}
 	if answer := submit("not a reference"); !strings.Contains(answer, `"response_action":"errors"`) || !strings.Contains(answer, `"reference"`) {
 		t.Fatalf("bad reference: %s", answer)
@@ -382,16 +391,7 @@ func TestWorkerBinaryServesIncidentsOnItsPublicListener(t *testing.T) {
 		t.Fatalf("declaration: %d %v", code, out)
 	}
 	id := out["id"].(string)
-	var msg testenv.SlackMessage
-	s.slack.WaitFor(t, "the incident message", func() bool {
-		for _, m := range s.slack.Messages() {
-			if strings.Contains(m.BlocksJSON(), "Incident "+id) {
-				msg = m
-				return true
-			}
-		}
-		return false
-	})
+	msg := s.incidentMessage("the incident message", "Incident "+id)
 	if code := s.click("U0DPO", msg.Channel, msg.TS, incident.ActionApproveAmazon, id); code != http.StatusOK {
 		t.Fatalf("approver click: %d", code)
 	}
@@ -420,16 +420,7 @@ func TestIncidentEditedInSlackIsSentAsEdited(t *testing.T) {
 		t.Fatalf("declaration: %d %v", code, out)
 	}
 	id := out["id"].(string)
-	var msg testenv.SlackMessage
-	s.slack.WaitFor(t, "the incident message", func() bool {
-		for _, m := range s.slack.Messages() {
-			if strings.Contains(m.BlocksJSON(), "Incident "+id) && strings.Contains(m.BlocksJSON(), incident.ActionEditAmazon) {
-				msg = m
-				return true
-			}
-		}
-		return false
-	})
+	msg := s.incidentMessage("the incident message", "Incident "+id, incident.ActionEditAmazon)
 	s.click("U0INTRUDER", msg.Channel, msg.TS, incident.ActionEditAmazon, id)
 	s.slack.WaitFor(t, "the refusal", func() bool {
 		for _, r := range s.slack.Responses() {
@@ -450,17 +441,9 @@ func TestIncidentEditedInSlackIsSentAsEdited(t *testing.T) {
 		t.Fatalf("modal %+v", views)
 	}
 	edited := "Security incident " + id + ": edited by the DPO. Contact dpo@plusranger.example."
-	ic := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: "U0DPO"}}
-	ic.View.CallbackID, ic.View.PrivateMetadata, ic.View.Blocks = incident.ViewApproveEdited, id, views[0].View.Blocks
-	ic.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
-		incident.EditedTextBlock: {incident.EditedTextElement: {Value: edited}}}}
-	body, err := testenv.InteractionBody(ic)
-	s.must(err, "view body")
-	req, err := testenv.SignedSlackRequest(s.base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
-	s.must(err, "view request")
-	resp, err := http.DefaultClient.Do(req)
-	s.must(err, "view submission")
-	resp.Body.Close()
+	if answer := s.submitView("U0DPO", views[0].View, incident.EditedTextBlock, incident.EditedTextElement, edited); answer != "" {
+		t.Fatalf("submission answered %q", answer)
+	}
 	st := s.waitIncident(ctx, id, "sent", func(st workflows.IncidentStatus) bool { return st.Amazon.SentAt != nil })
 	msgs, err := s.mailpit.Messages(ctx)
 	s.must(err, "Mailpit")
