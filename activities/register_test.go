@@ -35,6 +35,7 @@ func TestEveryActivityRegistered(t *testing.T) {
 		"Lifecycle": func(r *recorder) any { a := &Lifecycle{}; a.Register(r); return a },
 		"Retention": func(r *recorder) any { a := &Retention{}; a.Register(r); return a },
 		"Sync":      func(r *recorder) any { a := &Sync{}; a.Register(r); return a },
+		"KeyEpochs": func(r *recorder) any { a := &KeyEpochs{}; a.Register(r); return a },
 	} {
 		var r recorder
 		concern := register(&r)

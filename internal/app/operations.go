@@ -53,6 +53,7 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 	intervals := map[string]time.Duration{
 		workflows.OrderSyncScheduleID:      a.Config.SyncInterval,
 		workflows.TaxRecordSweepScheduleID: a.Config.TaxSweepInterval,
+		workflows.KeyEpochsScheduleID:      a.Config.KeyEpoch,
 	}
 	for _, s := range workflows.Schedules {
 		if d, ok := intervals[s.ID]; ok && s.Calendar == nil {
