@@ -109,6 +109,12 @@ func orderID(n int) string { return fmt.Sprintf("205-%07d-%07d", n, n) }
 // seal seals an order whose every PII field carries the marker.
 func (r *rig) seal(id string) {
 	r.t.Helper()
+	if err := sealErr(r, id); err != nil {
+		r.t.Fatalf("seal %s: %v", id, err)
+	}
+}
+
+func sealErr(r *rig, id string) error {
 	at := r.clock.Now().Format(time.RFC3339)
 	doc := fmt.Sprintf(`{"orderId":%q,"createdTime":%q,"lastUpdatedTime":%q,
 		"salesChannel":{"channelName":"Amazon.co.uk","marketplaceId":"A1F83G8C2ARO7P"},
@@ -118,11 +124,10 @@ func (r *rig) seal(id string) {
 			"price":{"unitPrice":{"amount":"12.00","currencyCode":"GBP"}}}}]}`, id, at, at, marker)
 	var o spapi.Order
 	if err := json.Unmarshal([]byte(doc), &o); err != nil {
-		r.t.Fatal(err)
+		return err
 	}
-	if _, err := r.orders.Seal(r.ctx, &o); err != nil {
-		r.t.Fatalf("seal %s: %v", id, err)
-	}
+	_, err := r.orders.Seal(r.ctx, &o)
+	return err
 }
 
 // retain sets an order's purge due time and hold, as its workflow would.
@@ -133,9 +138,13 @@ func (r *rig) retain(id string, due time.Time, hold bool) {
 	}
 }
 
+func purgeReq(id string, at time.Time) orders.PurgeRequest {
+	return orders.PurgeRequest{AmazonOrderID: id, Reason: "retention-expired", DueAt: at}
+}
+
 func (r *rig) purge(id string) *orders.Purge {
 	r.t.Helper()
-	p, err := r.orders.PurgePII(r.ctx, orders.PurgeRequest{AmazonOrderID: id, Reason: "retention-expired", DueAt: r.clock.Now()})
+	p, err := r.orders.PurgePII(r.ctx, purgeReq(id, r.clock.Now()))
 	if err != nil {
 		r.t.Fatalf("purge %s: %v", id, err)
 	}
