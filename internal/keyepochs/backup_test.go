@@ -25,7 +25,7 @@ func TestABackupTakenBeforeThePurgeDecryptsNothingOnceTheEpochIsRetired(t *testi
 	r := newRig(t)
 	// Day 0: six orders sealed under the day's epoch key.
 	purged := []string{orderID(1), orderID(2)} // purged by their workflows before the epoch expires
-	overdue := orderID(3)                     // due, not held, not yet purged: meant to die with the key
+	overdue := orderID(3)                      // due, not held, not yet purged: meant to die with the key
 	survivors := []string{orderID(4), orderID(5)}
 	held := orderID(6)
 	all := append(append(append([]string{}, purged...), overdue), append(survivors, held)...)
