@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/testenv"
@@ -64,6 +65,16 @@ func TestABackupTakenBeforeThePurgeDecryptsNothingOnceTheEpochIsRetired(t *testi
 	planned := day0.Add(keyepochs.Default.Lifetime + keyepochs.Default.DeletionWindow).Format(time.RFC3339)
 	if n := cert.Sanitization.Notes; !strings.Contains(n, alias0) || !strings.Contains(n, planned) {
 		t.Fatalf("the order's certificate does not name %s and %s: %s", alias0, planned, n)
+	}
+
+	// `starter certificate` names the key and its planned deletion: the
+	// promise is not complete yet.
+	certs, err := app.CheckCertificates(r.ctx, r.pool, evidence.VerifyOptions{}, purged[0])
+	if err != nil || len(certs) != 1 || len(certs[0].EpochKeys) != 1 || certs[0].PromiseComplete {
+		t.Fatalf("certificates before the epoch retires: %+v %v", certs, err)
+	}
+	if k := certs[0].EpochKeys[0]; k.Alias != alias0 || !k.Planned || k.DeletionTakesEffect != planned || k.EpochCertificate != nil {
+		t.Fatalf("epoch key before retirement %+v", k)
 	}
 
 	// Day 23: the epoch's lifetime is over; KeyEpochs retires it.
@@ -133,6 +144,23 @@ func TestABackupTakenBeforeThePurgeDecryptsNothingOnceTheEpochIsRetired(t *testi
 	}
 	if bytes.Contains(recs[0].Body, []byte(marker)) {
 		t.Fatal("the epoch certificate holds PII")
+	}
+
+	// Now the order's certificate comes with the epoch certificate, checked,
+	// and the promise is complete.
+	certs, err = app.CheckCertificates(r.ctx, r.pool, evidence.VerifyOptions{}, purged[0])
+	if err != nil || len(certs) != 1 || !certs[0].PromiseComplete {
+		t.Fatalf("certificates after the epoch retired: %+v %v", certs, err)
+	}
+	k := certs[0].EpochKeys[0]
+	if k.Planned || k.State != keyepochs.StatePendingDeletion || k.EpochCertificate == nil ||
+		k.EpochCertificate.Seq != recs[0].Seq || !k.EpochCertificate.SignatureValid || !k.EpochCertificate.LinkValid {
+		t.Fatalf("epoch key after retirement %+v", k)
+	}
+	// A survivor's data key was wrapped by two keys: both protect its copies.
+	if got, err := keyepochs.ProtectionOf(r.ctx, r.pool, survivors[0], keyepochs.PurposePII, keyepochs.Default.DeletionWindow); err != nil ||
+		len(got) != 2 || got[0].How != "sealed" || got[1].How != "rewrapped" {
+		t.Fatalf("survivor's epoch keys %+v %v", got, err)
 	}
 
 	// A second run changes nothing: the certificate is the same.
