@@ -106,10 +106,11 @@ const epochColumns = `kms_key_id, alias, purpose, starts_at, ends_at, retire_at,
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanEpoch(r scanner) (Epoch, error) {
+// scanEpoch scans epochColumns, then the extra columns a query adds.
+func scanEpoch(r scanner, extra ...any) (Epoch, error) {
 	var e Epoch
-	err := r.Scan(&e.KMSKeyID, &e.Alias, &e.Purpose, &e.StartsAt, &e.EndsAt, &e.RetireAt, &e.State, &e.RewrappedOut,
-		&e.DeletionScheduledAt, &e.DeletionDate, &e.CertificateSeq, &e.DeletedAt)
+	err := r.Scan(append([]any{&e.KMSKeyID, &e.Alias, &e.Purpose, &e.StartsAt, &e.EndsAt, &e.RetireAt, &e.State, &e.RewrappedOut,
+		&e.DeletionScheduledAt, &e.DeletionDate, &e.CertificateSeq, &e.DeletedAt}, extra...)...)
 	e.StartsAt, e.EndsAt, e.RetireAt = e.StartsAt.UTC(), e.EndsAt.UTC(), e.RetireAt.UTC()
 	for _, p := range []**time.Time{&e.DeletionScheduledAt, &e.DeletionDate, &e.DeletedAt} {
 		if *p != nil {

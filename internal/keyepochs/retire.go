@@ -473,22 +473,19 @@ type Querier interface {
 // dates of keys not yet scheduled (the auditor, who has no configuration, gives
 // Default's).
 func ProtectionOf(ctx context.Context, q Querier, orderID, purpose string, window time.Duration) ([]Protection, error) {
-	rows, err := q.Query(ctx, `SELECT e.kms_key_id, e.alias, e.purpose, e.starts_at, e.ends_at, e.retire_at, e.state,
-			e.rewrapped_out, e.deletion_scheduled_at, e.deletion_date, e.certificate_seq, e.deleted_at, m.how
-		FROM key_epoch_members m JOIN key_epochs e ON e.kms_key_id = m.kms_key_id
-		WHERE m.amazon_order_id = $1 AND m.purpose = $2 ORDER BY e.starts_at, e.alias`, orderID, purpose)
+	rows, err := q.Query(ctx, `SELECT `+epochColumns+`, how FROM key_epochs
+		JOIN (SELECT kms_key_id AS member_of, how FROM key_epoch_members WHERE amazon_order_id = $1 AND purpose = $2) m
+		ON m.member_of = kms_key_id ORDER BY starts_at, alias`, orderID, purpose)
 	if err != nil {
 		return nil, fmt.Errorf("key epochs of %s: %w", orderID, err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Protection, error) {
 		var p Protection
-		e := &p.Epoch
-		err := r.Scan(&e.KMSKeyID, &e.Alias, &e.Purpose, &e.StartsAt, &e.EndsAt, &e.RetireAt, &e.State, &e.RewrappedOut,
-			&e.DeletionScheduledAt, &e.DeletionDate, &e.CertificateSeq, &e.DeletedAt, &p.How)
-		if err != nil {
+		var err error
+		if p.Epoch, err = scanEpoch(r, &p.How); err != nil {
 			return p, err
 		}
-		e.StartsAt, e.EndsAt, e.RetireAt = e.StartsAt.UTC(), e.EndsAt.UTC(), e.RetireAt.UTC()
+		e := &p.Epoch
 		if e.DeletionDate != nil {
 			p.DeletionTakesEffect = e.DeletionDate.UTC()
 		} else {
