@@ -114,7 +114,9 @@ func (a *KeyEpochs) ScheduleEpochDeletion(ctx context.Context, in ScheduleEpochD
 	if in.KMSKeyID == "" || in.BatchSize <= 0 {
 		return nil, final(ErrInvalidInput, errors.New("ScheduleEpochDeletion: kmsKeyId and a positive batchSize are required"))
 	}
+	stop := keepAlive(ctx)
 	s, err := a.Epochs.ScheduleDeletion(ctx, in.KMSKeyID, in.BatchSize)
+	stop()
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +125,28 @@ func (a *KeyEpochs) ScheduleEpochDeletion(ctx context.Context, in ScheduleEpochD
 		out.DeletionDate = *s.Epoch.DeletionDate
 	}
 	return out, nil
+}
+
+// keepAlive heartbeats until stopped: the step may re-wrap a whole epoch's
+// stragglers, and a worker that dies in it is then noticed within the
+// heartbeat timeout instead of the step's whole StartToClose.
+func keepAlive(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // ConfirmEpochDeletionInput names an epoch key pending deletion.

@@ -49,11 +49,12 @@ type KeyEpochsResult struct {
 const maxEpochBatches = 200
 
 var (
-	// A whole epoch's stragglers may be re-wrapped inside this step.
-	epochDeletionOptions = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, RetryPolicy: &temporal.RetryPolicy{
+	// A whole epoch's stragglers may be re-wrapped inside this step; it
+	// heartbeats, so a dead worker is noticed in seconds.
+	epochDeletionOptions = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 10 * time.Second, RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 5,
 		NonRetryableErrorTypes: finalErrors}}
-	rewrapOptions = sweepOptions
+	rewrapOptions = workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, HeartbeatTimeout: 10 * time.Second, RetryPolicy: retry()}
 )
 
 // KeyEpochs is run by the key-epochs schedule at each epoch's start. It creates
