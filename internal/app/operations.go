@@ -259,8 +259,22 @@ func (a *App) StartOrder(ctx context.Context, amazonOrderID string) (bool, error
 	return (&lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue}).Start(ctx, amazonOrderID)
 }
 
-// CheckedCertificate is a certificate with the result of checking it.
+// CheckedCertificate is a certificate of sanitization with the result of
+// checking it, and the epoch keys that protect the copies of what it erased.
 type CheckedCertificate struct {
+	CheckedEntry
+	// EpochKeys are the KMS epoch keys that wrapped the erased data key at some
+	// time, so still protect its copies in WAL and backups until each is deleted.
+	EpochKeys []EpochKeyStatus `json:"epochKeys,omitempty"`
+	// PromiseComplete: every such key's deletion is scheduled, with its epoch
+	// certificate: from EpochKeys' last deletion date no copy decrypts. False
+	// while a key still waits for its epoch's end (or for data keys sealed
+	// before key epochs, under the configured key, which is never deleted).
+	PromiseComplete bool `json:"promiseComplete"`
+}
+
+// CheckedEntry is a signed evidence entry with the result of checking it.
+type CheckedEntry struct {
 	Seq            int64           `json:"seq"`
 	Subject        string          `json:"amazonOrderId"`
 	IdempotencyKey string          `json:"reference"`
@@ -272,14 +286,6 @@ type CheckedCertificate struct {
 	LinkValid      bool            `json:"linkValid"`
 	ChainIntact    bool            `json:"chainIntact"`
 	Problem        string          `json:"problem,omitempty"`
-	// EpochKeys are the KMS epoch keys that wrapped the erased data key at some
-	// time, so still protect its copies in WAL and backups until each is deleted.
-	EpochKeys []EpochKeyStatus `json:"epochKeys,omitempty"`
-	// PromiseComplete: every such key's deletion is scheduled, with its epoch
-	// certificate: from EpochKeys' last deletion date no copy decrypts. False
-	// while a key still waits for its epoch's end (or for data keys sealed
-	// before key epochs, under the configured key, which is never deleted).
-	PromiseComplete bool `json:"promiseComplete"`
 }
 
 // EpochKeyStatus is one epoch key of an order, with its checked epoch
@@ -290,9 +296,9 @@ type EpochKeyStatus struct {
 	State    string `json:"state"`
 	How      string `json:"how"` // sealed or rewrapped
 	// DeletionTakesEffect is KMS's deletion date, or the planned one.
-	DeletionTakesEffect string              `json:"deletionTakesEffect"`
-	Planned             bool                `json:"planned,omitempty"`
-	EpochCertificate    *CheckedCertificate `json:"epochCertificate,omitempty"`
+	DeletionTakesEffect string        `json:"deletionTakesEffect"`
+	Planned             bool          `json:"planned,omitempty"`
+	EpochCertificate    *CheckedEntry `json:"epochCertificate,omitempty"`
 	// DeletionConfirmedSeq is the signed follow-up once DescribeKey no longer found the key.
 	DeletionConfirmedSeq int64 `json:"deletionConfirmedSeq,omitempty"`
 }
@@ -329,12 +335,13 @@ func CheckCertificates(ctx context.Context, q evidence.Querier, opts evidence.Ve
 		return nil, err
 	}
 	out := make([]CheckedCertificate, 0, len(recs))
-	var problems []CheckedCertificate
+	var problems []CheckedEntry
 	for _, r := range recs {
-		c, err := checkRecord(ctx, q, opts, chain, r)
+		e, err := checkRecord(ctx, q, opts, chain, r)
 		if err != nil {
 			return nil, err
 		}
+		c := CheckedCertificate{CheckedEntry: e}
 		purpose := keyepochs.PurposeTaxRecord
 		if strings.HasPrefix(r.IdempotencyKey, "purge/"+keyepochs.PurposePII+"/") {
 			purpose = keyepochs.PurposePII
@@ -342,7 +349,7 @@ func CheckCertificates(ctx context.Context, q evidence.Querier, opts evidence.Ve
 		if c.EpochKeys, c.PromiseComplete, err = epochKeysOf(ctx, q, opts, chain, amazonOrderID, purpose); err != nil {
 			return nil, err
 		}
-		problems = append(problems, c)
+		problems = append(problems, e)
 		for _, k := range c.EpochKeys {
 			if k.EpochCertificate != nil {
 				problems = append(problems, *k.EpochCertificate)
@@ -359,8 +366,8 @@ func CheckCertificates(ctx context.Context, q evidence.Querier, opts evidence.Ve
 }
 
 // checkRecord checks one evidence entry's signature, its link and the chain.
-func checkRecord(ctx context.Context, q evidence.Querier, opts evidence.VerifyOptions, chain evidence.VerifyReport, r evidence.Record) (CheckedCertificate, error) {
-	c := CheckedCertificate{Seq: r.Seq, Subject: r.Subject, IdempotencyKey: r.IdempotencyKey,
+func checkRecord(ctx context.Context, q evidence.Querier, opts evidence.VerifyOptions, chain evidence.VerifyReport, r evidence.Record) (CheckedEntry, error) {
+	c := CheckedEntry{Seq: r.Seq, Subject: r.Subject, IdempotencyKey: r.IdempotencyKey,
 		RecordedAt: r.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), Hash: fmt.Sprintf("%x", r.Hash),
 		SigningKeyID: r.SigningKeyID, Certificate: r.Body, ChainIntact: chain.OK()}
 	prev := evidence.GenesisHash

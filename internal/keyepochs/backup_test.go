@@ -152,6 +152,9 @@ func TestABackupTakenBeforeThePurgeDecryptsNothingOnceTheEpochIsRetired(t *testi
 	if err != nil || len(certs) != 1 || !certs[0].PromiseComplete {
 		t.Fatalf("certificates after the epoch retired: %+v %v", certs, err)
 	}
+	if b, err := json.MarshalIndent(certs, "", "  "); err == nil {
+		t.Logf("starter certificate %s:\n%s", purged[0], b) // what an auditor sees
+	}
 	k := certs[0].EpochKeys[0]
 	if k.Planned || k.State != keyepochs.StatePendingDeletion || k.EpochCertificate == nil ||
 		k.EpochCertificate.Seq != recs[0].Seq || !k.EpochCertificate.SignatureValid || !k.EpochCertificate.LinkValid {
