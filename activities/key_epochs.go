@@ -129,24 +129,9 @@ func (a *KeyEpochs) ScheduleEpochDeletion(ctx context.Context, in ScheduleEpochD
 
 // keepAlive heartbeats until stopped: the step may re-wrap a whole epoch's
 // stragglers, and a worker that dies in it is then noticed within the
-// heartbeat timeout instead of the step's whole StartToClose.
+// heartbeat timeout (10 s) instead of the step's whole StartToClose.
 func keepAlive(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return func() { close(done) }
+	return keepHeartbeatingEvery(ctx, 2*time.Second, func() { activity.RecordHeartbeat(ctx) })
 }
 
 // ConfirmEpochDeletionInput names an epoch key pending deletion.
