@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/keyepochs"
 )
@@ -121,5 +122,58 @@ func TestAKeyThatCannotBeScheduledNeverBlocksNewOrders(t *testing.T) {
 	}
 	if due, err := r.epochs.Due(r.ctx); err != nil || len(due.Retire) != 1 {
 		t.Fatalf("due %+v %v", due, err)
+	}
+}
+
+// A tax-year key outlives its year for as long as one of its invoices is
+// kept; once the sweep has purged the last, KeyEpochs schedules its deletion
+// with an epoch certificate, and the invoice's certificate names it.
+func TestATaxYearKeyIsDeletedAfterTheLastRecordOfItsYear(t *testing.T) {
+	r := newRig(t)
+	id := orderID(701)
+	r.seal(id)
+	inv, err := r.orders.IssueInvoice(r.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taxKey string
+	if err := r.pool.QueryRow(r.ctx, `SELECT kms_key_id FROM data_keys WHERE amazon_order_id = $1 AND purpose = 'tax-record'`, id).Scan(&taxKey); err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.epochs.Get(r.ctx, taxKey)
+	if err != nil || e.Alias != keyepochs.TaxAlias(r.epochs.AliasPrefix, 2026) || e.Purpose != keyepochs.PurposeTaxRecord {
+		t.Fatalf("tax key %+v %v", e, err)
+	}
+
+	// The year is over, the invoice is still kept: the key stays.
+	r.clock.Set(time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC))
+	for _, s := range r.retireDue(10) {
+		if s.Epoch.KMSKeyID == taxKey {
+			t.Fatal("the tax-year key was retired while it still wraps an invoice")
+		}
+	}
+	// Six years on, the sweep purges the invoice; the next run retires the key.
+	r.clock.Set(inv.RetainUntil.Add(time.Hour))
+	if n, _, err := r.orders.SweepTaxRecords(r.ctx, 10); err != nil || n != 1 {
+		t.Fatalf("sweep purged %d: %v", n, err)
+	}
+	var retired *keyepochs.Scheduled
+	for _, s := range r.retireDue(10) {
+		if s.Epoch.KMSKeyID == taxKey {
+			retired = s
+		}
+	}
+	if retired == nil || retired.Epoch.State != keyepochs.StatePendingDeletion || retired.CertificateSeq == 0 {
+		t.Fatalf("tax-year key not retired: %+v", retired)
+	}
+	certs, err := app.CheckCertificates(r.ctx, r.pool, evidence.VerifyOptions{}, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs {
+		if c.IdempotencyKey == "purge/tax-record/"+inv.Number &&
+			(len(c.EpochKeys) != 1 || c.EpochKeys[0].KMSKeyID != taxKey || !c.PromiseComplete) {
+			t.Fatalf("the invoice's certificate: %+v", c)
+		}
 	}
 }
