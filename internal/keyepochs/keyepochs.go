@@ -59,10 +59,15 @@ type Timings struct {
 // its key destroyed 7 days after that: 30 days.
 var Default = Timings{Epoch: 24 * time.Hour, Lifetime: 552 * time.Hour, DeletionWindow: 168 * time.Hour}
 
-// Start is the start of the epoch that contains t. Epochs are aligned to UTC
-// midnight (when they divide a day) counting from year 1, so every worker
-// computes the same epoch for the same instant.
-func (t Timings) Start(at time.Time) time.Time { return at.UTC().Truncate(t.Epoch) }
+// unixZero is where epochs are counted from: Temporal aligns an interval
+// schedule to it, so the key-epochs schedule fires at each epoch's start.
+var unixZero = time.Unix(0, 0).UTC()
+
+// Start is the start of the epoch that contains at: every worker computes the
+// same epoch for the same instant, and day-long epochs start at UTC midnight.
+func (t Timings) Start(at time.Time) time.Time {
+	return unixZero.Add(at.Sub(unixZero) / t.Epoch * t.Epoch)
+}
 
 // PIIAlias is the alias of the PII epoch that starts at start: its date for
 // epochs of whole days, else YYYY-MM-DDTHHMMSSZ (KMS aliases allow no colon).
