@@ -100,7 +100,7 @@ func KeyEpochs(ctx workflow.Context, in KeyEpochsInput) (*KeyEpochsResult, error
 				return false, err
 			}
 			res.Rewrapped += r.Rewrapped
-			if !r.Remaining {
+			if !r.Remaining || r.Unusable {
 				return true, nil
 			}
 		}

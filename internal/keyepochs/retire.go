@@ -113,6 +113,16 @@ type Rewrap struct {
 	Remaining bool `json:"remaining"`
 	// Into is the alias of the epoch they went into.
 	Into string `json:"into,omitempty"`
+	// Unusable: KMS refuses the old key (pending deletion, disabled or gone,
+	// as after a database restore from before its retirement): what is under
+	// it can no longer be re-wrapped and dies with it.
+	Unusable bool `json:"unusable,omitempty"`
+}
+
+// unusableKey reports whether KMS refused a ReEncrypt because its source key
+// may not be used: pending deletion or otherwise not enabled, or gone.
+func unusableKey(err error) bool {
+	return isCode(err, "KMSInvalidStateException") || isCode(err, "DisabledException") || isCode(err, "NotFoundException")
 }
 
 // RewrapBatch re-wraps up to limit surviving PII data keys out of the epoch key
@@ -166,6 +176,10 @@ func (s *Service) RewrapBatch(ctx context.Context, from string, limit int, after
 			CiphertextBlob: k.wrapped, SourceKeyId: aws.String(k.kmsKeyID), DestinationKeyId: aws.String(into),
 			SourceEncryptionContext: ec, DestinationEncryptionContext: ec,
 		})
+		if err != nil && unusableKey(err) && k.kmsKeyID == from {
+			out.Unusable, out.Remaining = true, false
+			return out, nil
+		}
 		if err != nil {
 			return out, fmt.Errorf("re-wrap data key %s: KMS ReEncrypt: %w", k.ref, err)
 		}
@@ -238,6 +252,9 @@ func (s *Service) ScheduleDeletion(ctx context.Context, kmsKeyID string, batch i
 		var r *Rewrap
 		if r, err = s.RewrapBatch(ctx, kmsKeyID, batch, nil); err == nil {
 			out.Rewrapped += r.Rewrapped
+			if r.Unusable {
+				break // KMS already refuses the key: nothing more can be saved
+			}
 			left, err = s.survivors(ctx, e)
 		}
 	}
@@ -395,7 +412,9 @@ type Certificate struct {
 	RecordsRewrappedIn  int `json:"recordsRewrappedIn"`
 	RecordsRewrappedOut int `json:"recordsRewrappedOut"`
 	// RecordsLeftToDie: data keys still wrapped by it when its deletion was
-	// scheduled, of orders past their purge time and not held.
+	// scheduled: of orders past their purge time and not held, or, when KMS
+	// already refused the key (a database restored from before its
+	// retirement), any that could no longer be re-wrapped.
 	RecordsLeftToDie int `json:"recordsLeftToDie"`
 	// OrderIDsSHA256 is the SHA-256 of the ids of every order whose data key it
 	// wrapped, sorted and each followed by a newline.

@@ -227,3 +227,27 @@ func countUnder(r *rig, key string) int {
 	}
 	return n
 }
+
+// A database restored from before an epoch's retirement still calls the
+// epoch active while KMS already holds its key pending deletion: its
+// survivors cannot be re-wrapped any more (that is the purge holding for the
+// backup), and the run records the key as scheduled instead of retrying for
+// ever.
+func TestARestoredDatabaseWhoseEpochKMSAlreadyRetiredDoesNotStallTheRun(t *testing.T) {
+	r := newRig(t)
+	r.seal(orderID(801))
+	r.retain(orderID(801), day0.Add(90*24*time.Hour), false)
+	epoch0 := r.dataKeyHolders()[orderID(801)]
+	if _, err := r.kms.ScheduleKeyDeletion(r.ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(epoch0), PendingWindowInDays: aws.Int32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Set(day0.Add(keyepochs.Default.Lifetime + time.Minute))
+	rw, err := r.epochs.RewrapBatch(r.ctx, epoch0, 10, nil)
+	if err != nil || !rw.Unusable || rw.Remaining || rw.Rewrapped != 0 {
+		t.Fatalf("re-wrap out of a key KMS refuses: %+v %v", rw, err)
+	}
+	s := r.retireDue(10)
+	if len(s) != 1 || s[0].Epoch.State != keyepochs.StatePendingDeletion || s[0].CertificateSeq == 0 {
+		t.Fatalf("retired %+v", s)
+	}
+}
