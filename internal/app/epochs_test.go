@@ -85,6 +85,7 @@ func TestKeyEpochsSurvivesAWorkerKilledBetweenKMSAndTheRecord(t *testing.T) {
 	s.startWorkerProcess(ctx, bin, "worker 2")
 	var res workflows.KeyEpochsResult
 	s.must(run.Get(ctx, &res), "KeyEpochs result")
+	s.saveHistory(ctx, run.GetID(), "key_epochs_worker_killed.json")
 	if len(res.Scheduled) == 0 || res.Scheduled[0].CertificateSeq == 0 || res.Rewrapped != 3 || len(res.Failed) != 0 {
 		t.Fatalf("result %+v, want the orders' epochs scheduled and 3 survivors re-wrapped", res)
 	}
