@@ -251,3 +251,42 @@ func TestARestoredDatabaseWhoseEpochKMSAlreadyRetiredDoesNotStallTheRun(t *testi
 		t.Fatalf("retired %+v", s)
 	}
 }
+
+// Data keys sealed before key epochs (under DPP_KMS_KEY_ID, "epoch zero") keep
+// decrypting; the survivors among them are re-wrapped into the current epoch,
+// and the configured key itself is never retired.
+func TestEpochZeroSurvivorsMoveIntoTheCurrentEpoch(t *testing.T) {
+	r := newRig(t)
+	epochs := r.orders.Epochs
+	r.orders.Epochs = nil // as before this issue
+	r.seal(orderID(901))
+	r.seal(orderID(902))
+	r.orders.Epochs = epochs
+	r.retain(orderID(901), day0.Add(90*24*time.Hour), false)
+	r.retain(orderID(902), day0.Add(-time.Hour), false) // overdue: left to its purge
+	before := r.dataKeyHolders()
+	due, err := r.epochs.Due(r.ctx)
+	if err != nil || !due.EpochZero || len(due.Retire) != 0 {
+		t.Fatalf("due %+v %v", due, err)
+	}
+	rw, err := r.epochs.RewrapBatch(r.ctx, "", 10, nil)
+	if err != nil || rw.Rewrapped != 1 || rw.Remaining {
+		t.Fatalf("epoch zero re-wrap %+v %v", rw, err)
+	}
+	after := r.dataKeyHolders()
+	if after[orderID(901)] == before[orderID(901)] || after[orderID(902)] != before[orderID(902)] {
+		t.Fatalf("holders before %v after %v", before, after)
+	}
+	for id, err := range openAll(r.ctx, t, r.kms, r.ownerDSN) {
+		if err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	if due, _ := r.epochs.Due(r.ctx); due.EpochZero {
+		t.Fatal("epoch zero still has survivors")
+	}
+	p, err := keyepochs.ProtectionOf(r.ctx, r.pool, orderID(901), keyepochs.PurposePII, keyepochs.Default.DeletionWindow)
+	if err != nil || len(p) != 1 || p[0].How != "rewrapped" {
+		t.Fatalf("protection %+v %v", p, err)
+	}
+}
