@@ -29,6 +29,7 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 	r.RegisterWorkflowWithOptions(IncidentNotification, registerOpts(IncidentNotificationName))
+	r.RegisterWorkflowWithOptions(KeyEpochs, registerOpts(KeyEpochsName))
 }
 
 func registerOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }
