@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/calendar"
 )
 
 // TaskQueue is the default task queue of the worker (DPP_TASK_QUEUE overrides it).
@@ -23,14 +24,34 @@ const (
 	OrderSyncName      = "OrderSync"
 	TaxRecordSweepName = "TaxRecordSweep"
 	RetentionAuditName = "RetentionAudit"
+	// The compliance calendar (issue 13): each duty's schedule runs
+	// ComplianceCalendar, which starts the occurrence's ComplianceDuty.
+	ComplianceCalendarName = "ComplianceCalendar"
+	ComplianceDutyName     = "ComplianceDuty"
+	// AlertCheck raises and clears the alerts when a promise slips.
+	AlertCheckName = "AlertCheck"
+	// AmazonDataSweep empties non-PII Amazon Information kept past 18 months.
+	AmazonDataSweepName = "AmazonDataSweep"
+)
+
+// ComplianceDuty's update and signal (both "complete", CompleteDutyRequest);
+// its query is QueryStatus.
+const (
+	UpdateCompleteDuty = "complete"
+	SignalCompleteDuty = "complete"
 )
 
 // Schedule IDs created by `starter setup`.
 const (
-	OrderSyncScheduleID      = "order-sync"
-	TaxRecordSweepScheduleID = "tax-record-sweep"
-	RetentionAuditScheduleID = "retention-audit"
+	OrderSyncScheduleID       = "order-sync"
+	TaxRecordSweepScheduleID  = "tax-record-sweep"
+	RetentionAuditScheduleID  = "retention-audit"
+	AlertCheckScheduleID      = "alert-check"
+	AmazonDataSweepScheduleID = "amazon-data-sweep"
 )
+
+// DutyScheduleID is the schedule of a calendar duty: duty-<duty>.
+func DutyScheduleID(duty string) string { return "duty-" + duty }
 
 // Schedule is one Temporal Schedule `starter setup` creates: every interval, or
 // at calendar times in a time zone.
@@ -70,7 +91,32 @@ var Schedules = []Schedule{
 		Calendar: &Calendar{Hour: 3, Minute: 30, TimeZone: "Europe/London", Comment: "daily at 03:30 Europe/London, after the night's orders"}},
 	// Every DPP_KEY_EPOCH (Setup sets it), aligned to the epochs' starts.
 	{ID: KeyEpochsScheduleID, Workflow: KeyEpochsName, Input: KeyEpochsInput{}, Every: 24 * time.Hour},
+	// The compliance calendar. The LWA rotation is checked daily: its
+	// occurrence opens DPP_LWA_ROTATE_BEFORE ahead of the secret's expiry.
+	{ID: DutyScheduleID(calendar.LWASecretRotation), Workflow: ComplianceCalendarName,
+		Input: ComplianceCalendarInput{Duty: calendar.LWASecretRotation}, Calendar: &dailyAtNine},
+	{ID: DutyScheduleID(calendar.RiskAssessment), Workflow: ComplianceCalendarName,
+		Input: ComplianceCalendarInput{Duty: calendar.RiskAssessment}, Calendar: &Annually},
+	{ID: DutyScheduleID(calendar.IncidentPlanReview), Workflow: ComplianceCalendarName,
+		Input: ComplianceCalendarInput{Duty: calendar.IncidentPlanReview}, Calendar: &SixMonthly},
+	{ID: DutyScheduleID(calendar.VulnerabilityScan), Workflow: ComplianceCalendarName,
+		Input: ComplianceCalendarInput{Duty: calendar.VulnerabilityScan}, Every: 30 * 24 * time.Hour},
+	// Every DPP_ALERT_INTERVAL (Setup sets it).
+	{ID: AlertCheckScheduleID, Workflow: AlertCheckName, Input: AlertCheckInput{}, Every: time.Minute},
+	{ID: AmazonDataSweepScheduleID, Workflow: AmazonDataSweepName, Input: AmazonDataSweepInput{},
+		Calendar: &Calendar{Hour: 4, TimeZone: "Europe/London", Comment: "daily at 04:00 Europe/London"}},
 }
+
+// Calendars of the compliance duties.
+var (
+	dailyAtNine = Calendar{Hour: 9, TimeZone: "Europe/London", Comment: "daily, 09:00 Europe/London"}
+	// Annually: the risk assessment opens on the 15th of January.
+	Annually = Calendar{Months: []int{1}, DaysOfMonth: []int{15}, Hour: 9, TimeZone: "Europe/London",
+		Comment: "annually, 09:00 Europe/London on 15 January"}
+	// SixMonthly: the incident-plan review opens on the 1st of January and July.
+	SixMonthly = Calendar{Months: []int{1, 7}, DaysOfMonth: []int{1}, Hour: 9, TimeZone: "Europe/London",
+		Comment: "six-monthly, 09:00 Europe/London on 1 January and 1 July"}
+)
 
 // OrderLifecycle signals and query.
 const (

@@ -30,6 +30,10 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 	r.RegisterWorkflowWithOptions(IncidentNotification, registerOpts(IncidentNotificationName))
 	r.RegisterWorkflowWithOptions(KeyEpochs, registerOpts(KeyEpochsName))
+	r.RegisterWorkflowWithOptions(ComplianceCalendar, registerOpts(ComplianceCalendarName))
+	r.RegisterWorkflowWithOptions(ComplianceDuty, registerOpts(ComplianceDutyName))
+	r.RegisterWorkflowWithOptions(AlertCheck, registerOpts(AlertCheckName))
+	r.RegisterWorkflowWithOptions(AmazonDataSweep, registerOpts(AmazonDataSweepName))
 }
 
 func registerOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

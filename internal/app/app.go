@@ -328,6 +328,9 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	a.SyncActivities().Register(w)
 	a.IncidentActivities().Register(w)
 	a.KeyEpochsActivities().Register(w)
+	a.CalendarActivities().Register(w)
+	a.AlertActivities().Register(w)
+	a.AmazonDataActivities().Register(w)
 }
 
 // NewWorker builds the worker for the configured task queue with every workflow

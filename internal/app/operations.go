@@ -55,6 +55,7 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 		workflows.OrderSyncScheduleID:      a.Config.SyncInterval,
 		workflows.TaxRecordSweepScheduleID: a.Config.TaxSweepInterval,
 		workflows.KeyEpochsScheduleID:      a.Config.KeyEpoch,
+		workflows.AlertCheckScheduleID:     a.Config.AlertInterval,
 	}
 	for _, s := range workflows.Schedules {
 		if d, ok := intervals[s.ID]; ok && s.Calendar == nil {

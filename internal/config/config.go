@@ -319,6 +319,9 @@ type Config struct {
 	IncidentReminders      []time.Duration
 	IncidentAutoSend       time.Duration
 
+	// The compliance calendar and alerts (issue 13; calendar.go).
+	Calendar
+
 	SellerName      string
 	SellerAddress   []string
 	SellerVATNumber string
@@ -382,6 +385,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	l.checkCodec(c)
 	l.checkPublic(c)
 	l.checkIncident(c)
+	l.checkCalendar(c)
 	l.checkKeyEpochs(c)
 	// Entries are named by position, not value: a wrong one may be a person's e-mail.
 	for i, id := range c.Operators {

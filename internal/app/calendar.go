@@ -1,0 +1,197 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/alerts"
+	"github.com/plusranger/dpp/internal/calendar"
+	"github.com/plusranger/dpp/internal/slackapp"
+	"github.com/plusranger/dpp/workflows"
+)
+
+// DutyReportPath is the scanner webhook on the public listener (bearer
+// DPP_INGEST_TOKEN): the body is the scan report, stored and attached to the
+// open vulnerability-scan duty, which it completes.
+const DutyReportPath = "/duties/vulnerability-scan/report"
+
+// Duties is the calendar's database service (Database, Sealing).
+func (a *App) Duties() *calendar.Service {
+	return &calendar.Service{Pool: a.Pool, Signer: a.Signer}
+}
+
+// CalendarActivities are the compliance calendar's activities.
+func (a *App) CalendarActivities() *activities.Calendar {
+	c := a.Config
+	return &activities.Calendar{Duties: a.Duties(), Slack: a.Slack, Policy: activities.CalendarPolicy{
+		Channel: c.DPOChannel, Window: c.DutyWindow, Reminders: c.DutyReminders, OverdueEvery: c.DutyOverdueEvery,
+		LWAIssuedAt: c.LWASecretIssuedAt, LWARotateBefore: c.LWARotateBefore,
+	}}
+}
+
+// AlertActivities are the alert check's activities (Database, Temporal, Slack).
+func (a *App) AlertActivities() *activities.Alerts {
+	c := a.Config
+	return &activities.Alerts{Slack: a.Slack, Channel: c.DPOChannel, Checker: &alerts.Checker{
+		Store:    &alerts.Store{Pool: a.Pool},
+		Temporal: &alertTemporal{c: a.Temporal},
+		Limits: alerts.Thresholds{SyncLag: c.AlertSyncLag, DeadlineWarning: c.AlertDeadlineWarning,
+			PurgeGrace: alerts.DefaultPurgeGrace, TaxGrace: alerts.DefaultTaxGrace},
+	}}
+}
+
+// AmazonDataActivities are AmazonDataSweep's activities.
+func (a *App) AmazonDataActivities() *activities.AmazonData {
+	return &activities.AmazonData{Orders: a.Orders, Retention: a.Config.AmazonDataRetention}
+}
+
+// alertTemporal answers the alert check's questions with the Temporal client.
+type alertTemporal struct{ c client.Client }
+
+func (t *alertTemporal) Schedule(ctx context.Context, id string) (alerts.ScheduleState, error) {
+	d, err := t.c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return alerts.ScheduleState{Missing: true}, nil
+	}
+	if err != nil {
+		return alerts.ScheduleState{}, err
+	}
+	s := alerts.ScheduleState{Skipped: int64(d.Info.NumActionsMissedCatchupWindow + d.Info.NumActionsSkippedOverlap)}
+	if d.Schedule.State != nil {
+		s.Paused = d.Schedule.State.Paused
+	}
+	if n := len(d.Info.RecentActions); n > 0 {
+		last := d.Info.RecentActions[n-1]
+		s.LastActionAt = last.ActualTime
+		if last.StartWorkflowResult != nil {
+			s.LastWorkflowID = last.StartWorkflowResult.WorkflowID
+			run, err := t.c.DescribeWorkflowExecution(ctx, last.StartWorkflowResult.WorkflowID, last.StartWorkflowResult.FirstExecutionRunID)
+			if err != nil && !errors.As(err, &nf) {
+				return s, err
+			}
+			if err == nil {
+				switch run.GetWorkflowExecutionInfo().GetStatus() {
+				case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT,
+					enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+					s.LastRunFailed = true
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+func (t *alertTemporal) Deadlines(ctx context.Context, before time.Time) ([]alerts.Deadline, error) {
+	query := fmt.Sprintf("ExecutionStatus = 'Running' AND %s < '%s'", workflows.ComplianceDeadlineKey.GetName(),
+		before.UTC().Format(time.RFC3339))
+	var out []alerts.Deadline
+	var token []byte
+	for {
+		resp, err := t.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range resp.Executions {
+			var dl time.Time
+			if p := e.GetSearchAttributes().GetIndexedFields()[workflows.ComplianceDeadlineKey.GetName()]; p != nil {
+				if err := converter.GetDefaultDataConverter().FromPayload(p, &dl); err != nil {
+					return nil, fmt.Errorf("workflow %s: ComplianceDeadline: %w", e.GetExecution().GetWorkflowId(), err)
+				}
+			}
+			out = append(out, alerts.Deadline{WorkflowID: e.GetExecution().GetWorkflowId(), WorkflowType: e.GetType().GetName(), Deadline: dl})
+		}
+		if token = resp.NextPageToken; len(token) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// mountCalendar adds the "Mark done" button and the scanner webhook.
+func (a *App) mountCalendar(p *Public) {
+	p.Router.OnAction(activities.ActionDutyComplete, a.dutyAction)
+	p.Ingest(DutyReportPath, http.HandlerFunc(a.dutyReportIngest))
+}
+
+// dutyAction completes the duty whose button was clicked, as the clicking
+// Slack user; a rotation is recorded as done at the click.
+func (a *App) dutyAction(ctx context.Context, ic *slack.InteractionCallback, act *slack.BlockAction) error {
+	req := workflows.CompleteDutyRequest{By: ic.User.ID, Note: "marked done in Slack"}
+	o, err := a.Duties().Get(ctx, act.Value)
+	if errors.Is(err, calendar.ErrNoOpenDuty) {
+		return slackapp.Userf("This duty is unknown: nothing was done.")
+	}
+	if err != nil {
+		return err
+	}
+	if o.Duty == calendar.LWASecretRotation {
+		now := time.Now().UTC()
+		req.RotatedAt = &now
+	}
+	_, err = a.CompleteDuty(ctx, act.Value, req)
+	return err
+}
+
+// CompleteDuty sends the complete update to a duty's workflow and returns its
+// status; the validator's refusal comes back as a user error.
+func (a *App) CompleteDuty(ctx context.Context, workflowID string, req workflows.CompleteDutyRequest) (workflows.DutyStatus, error) {
+	var st workflows.DutyStatus
+	h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID,
+		UpdateName: workflows.UpdateCompleteDuty, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return st, slackapp.Userf("Duty %s is already closed or unknown: nothing was done.", workflowID)
+	}
+	if err != nil {
+		return st, err
+	}
+	err = h.Get(ctx, &st)
+	return st, err
+}
+
+// dutyReportIngest stores a scanner's report and completes the open
+// vulnerability-scan duty with it. ?source= names the scanner (default
+// "scanner"). 202: stored and completed; 409: stored, no duty open.
+func (a *App) dutyReportIngest(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "the report is too large or unreadable", http.StatusRequestEntityTooLarge)
+		return
+	}
+	source := r.URL.Query().Get("source")
+	if source == "" {
+		source = "scanner"
+	}
+	rep, err := a.Duties().AttachReport(r.Context(), calendar.VulnerabilityScan, source, r.Header.Get("Content-Type"), body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	o, err := a.Duties().OpenOccurrence(r.Context(), calendar.VulnerabilityScan)
+	if errors.Is(err, calendar.ErrNoOpenDuty) {
+		http.Error(w, "report "+rep.SHA256+" stored; no vulnerability-scan duty is open to complete", http.StatusConflict)
+		return
+	}
+	if err == nil {
+		_, err = a.CompleteDuty(r.Context(), o.WorkflowID, workflows.CompleteDutyRequest{By: source, ReportSHA256: rep.SHA256})
+	}
+	if err != nil {
+		a.Log.Sugar().Warnw("Scan report stored but the duty not completed", "sha256", rep.SHA256, "error", err)
+		http.Error(w, "report "+rep.SHA256+" stored; completing the duty failed, try again", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+	fmt.Fprintf(w, "report %s completed %s\n", rep.SHA256, o.WorkflowID)
+}
