@@ -196,7 +196,7 @@ func (c *Checker) deadlines(ctx context.Context, now time.Time) ([]Condition, er
 			kind, what = KindDeadlinePassed, "has passed"
 		}
 		out = append(out, Condition{Key: kind + "/" + d.WorkflowID,
-			Text: fmt.Sprintf("The deadline of %s %s %s: %s.", d.WorkflowType, d.WorkflowID, what, d.Deadline.UTC().Format(time.RFC3339)),
+			Text:   fmt.Sprintf("The deadline of %s %s %s: %s.", d.WorkflowType, d.WorkflowID, what, d.Deadline.UTC().Format(time.RFC3339)),
 			Detail: map[string]any{"workflowId": d.WorkflowID, "workflowType": d.WorkflowType, "deadline": d.Deadline.UTC()}})
 	}
 	return out, nil

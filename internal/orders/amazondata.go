@@ -99,7 +99,7 @@ func (s *Service) sweepSyncRejects(ctx context.Context, olderThan time.Duration)
 		sweep := now.Format(time.RFC3339Nano)
 		_, _, err = evidence.Append(ctx, tx, s.Signer, evidence.Entry{Kind: KindSyncRejectsDeletion, Subject: "sync-rejects",
 			IdempotencyKey: KindSyncRejectsDeletion + "/" + sweep,
-			Body: map[string]any{"deleted": len(keys), "rejectKeys": keys, "olderThan": olderThan.String(), "at": now}}, now)
+			Body:           map[string]any{"deleted": len(keys), "rejectKeys": keys, "olderThan": olderThan.String(), "at": now}}, now)
 		return err
 	})
 }
