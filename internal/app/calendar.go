@@ -18,6 +18,7 @@ import (
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/alerts"
 	"github.com/plusranger/dpp/internal/calendar"
+	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/workflows"
 )
@@ -194,4 +195,20 @@ func (a *App) dutyReportIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusAccepted)
 	fmt.Fprintf(w, "report %s completed %s\n", rep.SHA256, o.WorkflowID)
+}
+
+// alertGauges are the alerts' gauges, read from the alerts table (so every
+// worker reports the same, whichever ran the check).
+func (a *App) alertGauges() []metrics.Gauge {
+	return []metrics.Gauge{
+		{Name: "dpp_alerts_open", Help: "Open policy alerts (table alerts): raised by the alert-check schedule and not yet resolved.",
+			Read: func(ctx context.Context) (float64, error) {
+				return a.scalar(ctx, `SELECT count(*) FROM alerts WHERE cleared_at IS NULL`)
+			}},
+		{Name: "dpp_alerts_critical_open", Help: "Open alerts of a passed deadline (review, offboarding, duty, incident notification) or a failed evidence chain.",
+			Read: func(ctx context.Context) (float64, error) {
+				return a.scalar(ctx, `SELECT count(*) FROM alerts WHERE cleared_at IS NULL AND kind = ANY('{`+
+					alerts.KindDeadlinePassed+`,`+alerts.KindIncidentOverdue+`,`+alerts.KindEvidenceChain+`}')`)
+			}},
+	}
 }

@@ -138,6 +138,7 @@ func (a *App) PolicyGauges() []metrics.Gauge {
 		Help: "Sealed orders more than an hour past their purge due time and not on legal hold, whatever the state of their workflow (RetentionAudit purges those whose workflow is gone).", Read: a.purgesOverdue},
 		metrics.Gauge{Name: "dpp_orders_with_problems",
 			Help: "Orders with a step that failed for good (e.g. no invoice issued); find them with OrderProblem in the Web UI.", Read: a.ordersWithProblems})
+	gs = append(gs, a.alertGauges()...)
 	return append(gs, metrics.Gauge{Name: "dpp_sync_lag_seconds", Help: "Age of the OrderSync watermark.", Read: a.syncLag})
 }
 
