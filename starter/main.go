@@ -30,6 +30,8 @@ Operator commands (the worker's environment):
                                      declare a security incident (starts IncidentNotification)
   incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
                                      database and the evidence (timeline, each deadline's outcome)
+  duty complete <duty> <period>      record a compliance duty as done (-by, -note, -report FILE,
+                                     -rotated-at TIME): the ComplianceDuty's complete update
 
 Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
 commands also DPP_EVIDENCE_KEYS, the pinned public keys):
@@ -74,6 +76,8 @@ func main() {
 		err = serveSandbox(ctx, args)
 	case "incident":
 		err = incidentCmd(ctx, args)
+	case "duty":
+		err = dutyCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)
