@@ -1,0 +1,139 @@
+package app_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/calendar"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/internal/testenv"
+	"github.com/plusranger/dpp/workflows"
+)
+
+const dpoChannel = "C0DPO"
+
+// On the real stack: a calendar run opens a duty and reminds the DPO channel;
+// a scanner's webhook completes the scan with its report, a Slack click the
+// risk assessment; the alert check, reading the real visibility store, raises
+// the near deadline once and announces it resolved once the duty is done.
+func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
+	sl := testenv.StartSlack(t)
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) {
+		env["SLACK_BOT_TOKEN"] = "xoxb-e2e"
+		env["SLACK_SIGNING_SECRET"] = testSigningSecret
+		env["SLACK_API_URL"] = sl.APIURL()
+		env["DPP_PUBLIC_ADDR"] = freeAddr(t)
+		env["DPP_INGEST_TOKEN"] = ingestToken
+		env["DPP_DPO_CHANNEL"] = dpoChannel
+		env["DPP_DUTY_WINDOW"] = "2h"
+		env["DPP_DUTY_REMINDERS"] = "1h"
+	})
+	base := servePublic(t, s.app)
+	ctx := s.ctx()
+	tc := s.app.Temporal
+	runCalendar := func(duty string) workflows.ComplianceCalendarResult {
+		t.Helper()
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "cal-" + duty + "-" + t.Name(), TaskQueue: s.app.Config.TaskQueue},
+			workflows.ComplianceCalendarName, workflows.ComplianceCalendarInput{Duty: duty})
+		s.must(err, "start calendar %s", duty)
+		var res workflows.ComplianceCalendarResult
+		s.must(run.Get(ctx, &res), "calendar %s", duty)
+		return res
+	}
+	reminder := func(what string) testenv.SlackMessage {
+		t.Helper()
+		var msg testenv.SlackMessage
+		sl.WaitFor(t, what, func() bool {
+			for _, m := range sl.Messages() {
+				if m.Channel == dpoChannel && strings.Contains(m.Text, what) {
+					msg = m
+					return true
+				}
+			}
+			return false
+		})
+		return msg
+	}
+	dutyResult := func(id string) workflows.DutyStatus {
+		t.Helper()
+		var st workflows.DutyStatus
+		s.must(tc.GetWorkflow(ctx, id, "").Get(ctx, &st), "duty %s", id)
+		return st
+	}
+
+	scan := runCalendar(calendar.VulnerabilityScan)
+	reminder("Vulnerability scan")
+	req, _ := http.NewRequest(http.MethodPost, base+app.DutyReportPath+"?source=trivy", bytes.NewReader([]byte(`{"findings":[]}`)))
+	req.Header.Set("Authorization", "Bearer "+ingestToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	s.must(err, "post report")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("report: %d", resp.StatusCode)
+	}
+	if st := dutyResult(scan.WorkflowID); st.Completed == nil || st.Completed.ReportSHA256 == "" || st.Completed.CompletedBy != "trivy" {
+		t.Fatalf("scan: %+v", st)
+	}
+
+	risk := runCalendar(calendar.RiskAssessment)
+	if again := runCalendar(calendar.RiskAssessment); again.WorkflowID != risk.WorkflowID {
+		t.Fatalf("a second run started %s", again.WorkflowID)
+	}
+	msg := reminder("Annual risk assessment")
+
+	alertRun := func() activities.CheckAlertsResult {
+		t.Helper()
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: s.app.Config.TaskQueue},
+			workflows.AlertCheckName, workflows.AlertCheckInput{Schedules: []string{workflows.OrderSyncScheduleID}})
+		s.must(err, "start alert check")
+		var res activities.CheckAlertsResult
+		s.must(run.Get(ctx, &res), "alert check")
+		return res
+	}
+	key := "deadline-near/" + risk.WorkflowID
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(allTexts(sl), key) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s alert; messages: %s", key, allTexts(sl))
+		}
+		alertRun()
+	}
+	alertRun()
+	if n := strings.Count(allTexts(sl), "*Alert* `"+key+"`"); n != 1 {
+		t.Fatalf("alert %s sent %d times", key, n)
+	}
+
+	body, err := testenv.InteractionBody(sl.BlockClick("U0DPO", msg.Channel, msg.TS, activities.ActionDutyComplete, risk.WorkflowID))
+	s.must(err, "click body")
+	creq, err := testenv.SignedSlackRequest(base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
+	s.must(err, "click request")
+	cresp, err := http.DefaultClient.Do(creq)
+	s.must(err, "click")
+	cresp.Body.Close()
+	if st := dutyResult(risk.WorkflowID); st.Completed == nil || st.Completed.CompletedBy != "U0DPO" || st.Completed.EvidenceSeq == 0 {
+		t.Fatalf("risk assessment: %+v", st)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(allTexts(sl), "*Resolved* `"+key+"`") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not resolved; messages: %s", allTexts(sl))
+		}
+		alertRun()
+	}
+}
+
+func allTexts(sl *testenv.Slack) string {
+	var b strings.Builder
+	for _, m := range sl.Messages() {
+		b.WriteString(m.Text + "\n")
+	}
+	return b.String()
+}
