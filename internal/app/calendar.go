@@ -79,12 +79,12 @@ func (t *alertTemporal) Schedule(ctx context.Context, id string) (alerts.Schedul
 		s.LastActionAt = last.ActualTime
 		if last.StartWorkflowResult != nil {
 			s.LastWorkflowID = last.StartWorkflowResult.WorkflowID
-			run, err := t.c.DescribeWorkflowExecution(ctx, last.StartWorkflowResult.WorkflowID, last.StartWorkflowResult.FirstExecutionRunID)
+			run, err := t.c.DescribeWorkflow(ctx, last.StartWorkflowResult.WorkflowID, "") // the latest run: a continued-as-new chain ends there
 			if err != nil && !errors.As(err, &nf) {
 				return s, err
 			}
 			if err == nil {
-				switch run.GetWorkflowExecutionInfo().GetStatus() {
+				switch run.Status {
 				case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT,
 					enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
 					s.LastRunFailed = true
