@@ -151,6 +151,9 @@ func TestEachAlertRaisedOnceAndCleared(t *testing.T) {
 	check(0, 0)
 	require.Len(t, sl.Messages(), 14)
 	require.Contains(t, sl.Messages()[13].Text, "Resolved")
+	for _, m := range sl.Messages() {
+		t.Log(m.Text)
+	}
 
 	// A condition that comes back is a new alert.
 	_, err = admin.Exec(ctx, `UPDATE sync_state SET watermark = $1`, now.Add(-time.Hour))

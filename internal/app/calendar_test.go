@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -81,6 +82,9 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 	}
 	if st := dutyResult(scan.WorkflowID); st.Completed == nil || st.Completed.ReportSHA256 == "" || st.Completed.CompletedBy != "trivy" {
 		t.Fatalf("scan: %+v", st)
+	} else {
+		out, _ := json.MarshalIndent(st, "", "  ")
+		t.Logf("scan result: %s", out)
 	}
 
 	risk := runCalendar(calendar.RiskAssessment)
@@ -128,8 +132,10 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 		}
 		alertRun()
 	}
+	t.Logf("DPO channel:\n%s", allTexts(sl))
 }
 
+// allTexts is every message's text, one a line.
 func allTexts(sl *testenv.Slack) string {
 	var b strings.Builder
 	for _, m := range sl.Messages() {
