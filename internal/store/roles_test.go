@@ -130,7 +130,8 @@ func mustWork(t *testing.T, pool *pgxpool.Pool, sql string) {
 
 var tables = []string{"orders", "data_keys", "sealed_fields", "invoice_counters", "invoices",
 	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version",
-	"incident_keys", "incidents", "incident_timeline", "key_epochs", "key_epoch_members"}
+	"incident_keys", "incidents", "incident_timeline", "key_epochs", "key_epoch_members",
+	"duty_reports", "duty_occurrences", "alerts", "alert_counters"}
 
 // TestRolePrivileges compares every privilege each role holds on every column and
 // table of the schema with exactly what it should hold: nothing more, nothing less.
@@ -150,14 +151,15 @@ func TestRolePrivileges(t *testing.T) {
 			"key_epochs": {privs: "SELECT INSERT", columns: []string{
 				"UPDATE state rewrapped_out deletion_scheduled_at deletion_date certificate_seq deleted_at"}},
 			"key_epoch_members": {privs: "SELECT INSERT"},
-			"orders":            {privs: "SELECT INSERT", columns: []string{"UPDATE purged_at purge_reason purge_due_at on_hold problem"}},
-			"invoices":          {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
-			"invoice_counters":  {privs: "SELECT INSERT", columns: []string{"UPDATE last_number"}},
-			"sync_state":        {privs: "SELECT INSERT", columns: []string{"UPDATE watermark updated_at"}},
-			"sync_rejects":      {privs: "SELECT INSERT", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
-			"evidence_log":      {privs: "SELECT INSERT"},
-			"signing_keys":      {privs: "SELECT INSERT"},
-			"evidence_head":     {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
+			// facts and facts_swept_at: the Amazon data sweep (00011).
+			"orders":           {privs: "SELECT INSERT", columns: []string{"UPDATE facts purged_at purge_reason purge_due_at on_hold problem facts_swept_at"}},
+			"invoices":         {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
+			"invoice_counters": {privs: "SELECT INSERT", columns: []string{"UPDATE last_number"}},
+			"sync_state":       {privs: "SELECT INSERT", columns: []string{"UPDATE watermark updated_at"}},
+			"sync_rejects":     {privs: "SELECT INSERT DELETE", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
+			"evidence_log":     {privs: "SELECT INSERT"},
+			"signing_keys":     {privs: "SELECT INSERT"},
+			"evidence_head":    {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
 			// To refuse to start on a schema that is not current (00004).
 			"goose_db_version": {privs: "SELECT"},
 			// Incidents (00008): the timeline is append-only.
@@ -165,6 +167,11 @@ func TestRolePrivileges(t *testing.T) {
 			"incident_timeline": {privs: "SELECT INSERT"},
 			"incidents": {privs: "SELECT INSERT", columns: []string{"UPDATE stage slack_channel slack_ts amazon_sent_at amazon_message_id " +
 				"amazon_text_sealed ico_reference ico_reported_at closed_at outcome"}},
+			// The compliance calendar and alerts (00011).
+			"duty_reports":     {privs: "SELECT INSERT"},
+			"duty_occurrences": {privs: "SELECT INSERT", columns: []string{"UPDATE due_at completed_at completed_by rotated_at report_sha256 evidence_seq"}},
+			"alerts":           {privs: "SELECT INSERT", columns: []string{"UPDATE detail raise_notified_at cleared_at clear_notified_at slack_channel slack_ts"}},
+			"alert_counters":   {privs: "SELECT INSERT", columns: []string{"UPDATE value updated_at"}},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -182,6 +189,10 @@ func TestRolePrivileges(t *testing.T) {
 			"incidents": {columns: []string{"SELECT incident_id workflow_id severity personal_data detected_at declared_at " +
 				"reported_by stage amazon_due_at ico_due_at amazon_sent_at amazon_message_id ico_reference ico_reported_at closed_at outcome"}},
 			"incident_timeline": {columns: []string{"SELECT incident_id seq at kind actor detail idempotency_key"}},
+			"duty_occurrences":  {privs: "SELECT"},
+			"alerts":            {privs: "SELECT"},
+			// A report's metadata, not its content.
+			"duty_reports": {columns: []string{"SELECT sha256 duty source media_type received_at"}},
 		},
 	}
 
