@@ -152,7 +152,13 @@ func TestRolePrivileges(t *testing.T) {
 			"sync_rejects":     {privs: "SELECT INSERT", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
 			"evidence_log":     {privs: "SELECT INSERT"},
 			"signing_keys":     {privs: "SELECT INSERT"},
-			"evidence_head":    {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
+			"people": {privs: "SELECT INSERT", columns: []string{
+				"UPDATE slack_user_id manager_id status terminated_at name_sealed email_sealed updated_at"}},
+			"accounts": {privs: "SELECT INSERT", columns: []string{
+				"UPDATE person_id amazon_data service last_seen_at disable_requested_at disabled_at disabled_by"}},
+			"login_streaks":  {privs: "SELECT INSERT", columns: []string{"UPDATE failures last_event_at locked_at"}},
+			"slack_messages": {privs: "SELECT INSERT", columns: []string{"UPDATE channel ts posted_at"}},
+			"evidence_head":  {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
 			// To refuse to start on a schema that is not current (00004).
 			"goose_db_version": {privs: "SELECT"},
 		},
@@ -163,6 +169,9 @@ func TestRolePrivileges(t *testing.T) {
 			"invoice_counters": {privs: "SELECT"},
 			"sync_state":       {privs: "SELECT"},
 			"sync_rejects":     {privs: "SELECT"},
+			"accounts":         {privs: "SELECT"},
+			"login_streaks":    {privs: "SELECT"},
+			"people":           {columns: []string{"SELECT id slack_user_id manager_id status terminated_at imported_at updated_at"}},
 			"signing_keys":     {columns: []string{"SELECT key_id public_key created_at retired_at"}},
 			"invoices": {columns: []string{"SELECT series number invoice_number amazon_order_id kind issued_at " +
 				"tax_point currency total_net total_vat total_gross key_ref retain_until purged_at"}},
