@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/plusranger/dpp/internal/actor"
 )
 
 // Columns of HR's CSV exports, exactly as `starter access import` expects them.
@@ -18,10 +20,13 @@ var (
 )
 
 var (
-	personIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	slackUserPattern = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 	systemPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 )
+
+// ValidPersonID tells whether id has the form of a person id: an actor
+// identifier, since person ids sign decisions kept for years in the evidence log.
+func ValidPersonID(id string) bool { return actor.Valid(id) == nil }
 
 // RowError is one bad row: where it is and which field is wrong, never the value
 // (it may be a name or an e-mail address).
@@ -149,8 +154,8 @@ func ParsePeople(r io.Reader) ([]PersonRow, []RowError) {
 		switch {
 		case p.ID == "":
 			problem("id", "is empty")
-		case !personIDPattern.MatchString(p.ID):
-			problem("id", "must be 1-64 letters, digits, '.', '_' or '-' (an HR id, not a name)")
+		case !ValidPersonID(p.ID):
+			problem("id", "must be a lower-case id (letters, digits, '.', '_', '-'; at most 64), not a name or e-mail address")
 		case seen[p.ID] != 0:
 			problem("id", fmt.Sprintf("same id as line %d", seen[p.ID]))
 		}
@@ -169,7 +174,7 @@ func ParsePeople(r io.Reader) ([]PersonRow, []RowError) {
 		}
 		switch {
 		case p.ManagerID == "":
-		case !personIDPattern.MatchString(p.ManagerID):
+		case !ValidPersonID(p.ManagerID):
 			problem("manager_id", "is not a person id")
 		case p.ManagerID == p.ID:
 			problem("manager_id", "names the person themself")
@@ -194,7 +199,7 @@ func ParseAccounts(r io.Reader) ([]AccountRow, []RowError) {
 	errs := readCSV("accounts", r, AccountsColumns, func(line int, f map[string]string) {
 		a := AccountRow{Line: line, PersonID: f["person_id"], System: f["system"], Account: f["account"]}
 		problem := func(field, what string) { bad = append(bad, RowError{"accounts", line, field, what}) }
-		if a.PersonID != "" && !personIDPattern.MatchString(a.PersonID) {
+		if a.PersonID != "" && !ValidPersonID(a.PersonID) {
 			problem("person_id", "is not a person id")
 		}
 		if !systemPattern.MatchString(a.System) {

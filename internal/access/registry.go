@@ -53,12 +53,12 @@ func (r *Registry) Import(ctx context.Context, peopleCSV, accountsCSV io.Reader)
 		return slices.ContainsFunc(people, func(p PersonRow) bool { return p.ID == id })
 	}
 	for _, p := range people {
-		if p.ManagerID != "" && personIDPattern.MatchString(p.ManagerID) && !known(p.ManagerID) {
+		if p.ManagerID != "" && ValidPersonID(p.ManagerID) && !known(p.ManagerID) {
 			errs = append(errs, RowError{"people", p.Line, "manager_id", ErrUnknownPerson.Error()})
 		}
 	}
 	for _, a := range accounts {
-		if a.PersonID != "" && personIDPattern.MatchString(a.PersonID) && !known(a.PersonID) {
+		if a.PersonID != "" && ValidPersonID(a.PersonID) && !known(a.PersonID) {
 			errs = append(errs, RowError{"accounts", a.Line, "person_id", ErrUnknownPerson.Error()})
 		}
 	}

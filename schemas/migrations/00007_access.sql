@@ -9,7 +9,7 @@
 -- person and field. Everything else here is ids, flags and times: what workflows,
 -- evidence and logs may carry.
 CREATE TABLE people (
-    id             text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'),
+    id             text PRIMARY KEY CHECK (id ~ '^[a-z][a-z0-9._-]{0,63}$'),
     slack_user_id  text UNIQUE CHECK (slack_user_id ~ '^[UW][A-Z0-9]{2,}$'),
     manager_id     text REFERENCES people (id) DEFERRABLE INITIALLY DEFERRED,
     status         text        NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'terminated')),
