@@ -46,6 +46,7 @@ const (
 	KindLockout    = "access-lockout"
 	KindReenable   = "access-reenable"
 	KindEscalation = "access-escalation"
+	KindExtension  = "access-review-extension"
 )
 
 // Errors callers tell apart. Their messages never carry personal data.

@@ -47,6 +47,11 @@ type Manual interface {
 	Manual() bool
 }
 
+// Confirmer is a manual connector that records a person's confirmation.
+type Confirmer interface {
+	Confirm(ctx context.Context, system, account, by string) error
+}
+
 // IsManual tells whether c disables by hand.
 func IsManual(c Connector) bool {
 	m, ok := c.(Manual)
