@@ -201,12 +201,15 @@ type AccessReviewStatus struct {
 	Done           bool               `json:"done"`
 }
 
-// Retries of the access steps: connectors are retried for as long as it takes
-// (an outage must not turn into a revocation nobody verified), except a disable
-// that keeps failing verification, which is escalated after a few tries.
+// Retries of the access steps. Connectors are retried for about a week at
+// 10-minute intervals (an outage must not turn into a revocation nobody
+// verified; escalations tell the DPO meanwhile); the bound is explicit so that a
+// connector that never recovers ends as a problem the DPO is told about. A
+// review's revocation that keeps failing, or failing verification, is escalated
+// after a few minutes instead: the campaign must not wait a week for it.
 var (
 	accessOptions = workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute, MaximumAttempts: 1000,
 		NonRetryableErrorTypes: []string{activities.ErrUnknownPerson, activities.ErrProtected},
 	}}
 	revokeOptions = workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{
