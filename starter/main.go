@@ -23,6 +23,12 @@ Operator commands (the worker's environment):
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
+  access import --people FILE --accounts FILE
+                                     load HR's people and accounts CSV exports (idempotent, one transaction;
+                                     bad rows reported by file, line and field, nothing imported)
+  access review [CAMPAIGN]           start an access review campaign now (default: this quarter, e.g. 2026-Q4)
+  offboard <personId> --by PERSON [--terminated-at RFC3339]
+                                     start the leaver's Offboarding (all accounts disabled within DPP_OFFBOARDING_SLA)
 
 Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
 commands also DPP_EVIDENCE_KEYS, the pinned public keys):
@@ -31,6 +37,9 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
   evidence verify [--head SEQ:HASH]  check the whole chain with the pinned keys (and that it still
                                      contains each published head); non-zero exit names the first bad entry
   certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
+  review report <campaign> [-o PREFIX]
+                                     write the campaign's access review report (PREFIX.csv, PREFIX.json) from
+                                     the evidence log alone, after checking the chain with the pinned keys
 
 Run 'starter <command> -h' for a command's flags.
 `
@@ -59,6 +68,12 @@ func main() {
 		err = exportInvoice(ctx, args)
 	case "sandbox":
 		err = serveSandbox(ctx, args)
+	case "access":
+		err = accessCmd(ctx, args)
+	case "offboard":
+		err = offboard(ctx, args)
+	case "review":
+		err = reviewCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)

@@ -56,6 +56,9 @@ type App struct {
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
 
+	// access holds the access review's connections (access.go), opened on first use.
+	access accessDeps
+
 	// policyGauges are the gauges /metrics serves (http.go), built on first use.
 	gaugesOnce   sync.Once
 	policyGauges *metrics.Gauges
@@ -251,6 +254,13 @@ func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
 	// its activity moved to another one is still served.
 	acts := a.Activities()
 	w.RegisterActivity(acts)
+	// A bad DPP_ACCESS_POSTGRES_URL shows in the access activities' errors (and
+	// in Ready): the order pipeline keeps running.
+	if accessActs, err := a.AccessActivities(context.Background()); err == nil {
+		accessActs.Register(w)
+	} else {
+		a.Log.Error("Access activities not registered", zap.Error(err))
+	}
 	ws := &workers{Worker: w}
 	for _, q := range a.SPAPIQueues() {
 		sw := worker.New(a.Temporal, q.Name, a.spapiWorkerOptions(q))
@@ -265,6 +275,7 @@ func (a *App) Close() {
 	if a.Temporal != nil {
 		a.Temporal.Close()
 	}
+	a.access.close()
 	if a.Metrics != nil {
 		_ = a.Metrics.Close()
 	}

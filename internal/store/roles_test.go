@@ -156,7 +156,7 @@ func TestRolePrivileges(t *testing.T) {
 				"UPDATE slack_user_id manager_id status terminated_at name_sealed email_sealed updated_at"}},
 			"accounts": {privs: "SELECT INSERT", columns: []string{
 				"UPDATE person_id amazon_data service last_seen_at disable_requested_at disabled_at disabled_by"}},
-			"login_streaks":  {privs: "SELECT INSERT", columns: []string{"UPDATE failures last_event_at locked_at"}},
+			"login_streaks":  {privs: "SELECT INSERT", columns: []string{"UPDATE failures last_event_at locked_at disabled_at"}},
 			"slack_messages": {privs: "SELECT INSERT", columns: []string{"UPDATE channel ts posted_at"}},
 			"evidence_head":  {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
 			// To refuse to start on a schema that is not current (00004).

@@ -45,14 +45,17 @@ CREATE INDEX accounts_person ON accounts (person_id);
 
 -- Consecutive failed logins per account (lockout, DPP_LOCKOUT_THRESHOLD). Events at
 -- or before last_event_at are ignored, so a log shipped twice counts once.
---   locked_at    the account was disabled for too many failures; cleared when the
---                DPO's approval re-enables it (both are evidence)
+--   locked_at    the threshold was reached: the account must be disabled; cleared when
+--                the DPO's approval re-enables it (both are evidence)
+--   disabled_at  its connector disabled it and verified that (a lock without it is
+--                retried by every later request until it holds)
 CREATE TABLE login_streaks (
     system        text        NOT NULL,
     account       text        NOT NULL,
     failures      integer     NOT NULL DEFAULT 0,
     last_event_at timestamptz NOT NULL,
     locked_at     timestamptz,
+    disabled_at   timestamptz,
     PRIMARY KEY (system, account)
 );
 
@@ -71,7 +74,7 @@ CREATE TABLE slack_messages (
 GRANT SELECT, INSERT ON people, accounts, login_streaks, slack_messages TO dpp_worker;
 GRANT UPDATE (slack_user_id, manager_id, status, terminated_at, name_sealed, email_sealed, updated_at) ON people TO dpp_worker;
 GRANT UPDATE (person_id, amazon_data, service, last_seen_at, disable_requested_at, disabled_at, disabled_by) ON accounts TO dpp_worker;
-GRANT UPDATE (failures, last_event_at, locked_at) ON login_streaks TO dpp_worker;
+GRANT UPDATE (failures, last_event_at, locked_at, disabled_at) ON login_streaks TO dpp_worker;
 GRANT UPDATE (channel, ts, posted_at) ON slack_messages TO dpp_worker;
 -- The auditor sees the registry without the sealed names and e-mails.
 GRANT SELECT (id, slack_user_id, manager_id, status, terminated_at, imported_at, updated_at) ON people TO dpp_auditor;
