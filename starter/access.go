@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -50,7 +51,7 @@ func accessImport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer accounts.Close()
-	a, err := open(ctx, false)
+	a, err := open(ctx, app.Sealing)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func accessReview(ctx context.Context, args []string) error {
 	default:
 		return errors.New("usage: starter access review [CAMPAIGN]")
 	}
-	a, err := open(ctx, true)
+	a, err := open(ctx, app.Temporal)
 	if err != nil {
 		return err
 	}
@@ -122,7 +123,7 @@ func offboard(ctx context.Context, args []string) error {
 		}
 		in.TerminatedAt = t.UTC()
 	}
-	a, err := open(ctx, true)
+	a, err := open(ctx, app.Database | app.Temporal)
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func accessEnable(ctx context.Context, args []string) error {
 	if len(pos) != 2 || *by == "" {
 		return errors.New("usage: starter access enable <system> <account> --by PERSON")
 	}
-	a, err := open(ctx, false)
+	a, err := open(ctx, app.Sealing)
 	if err != nil {
 		return err
 	}
