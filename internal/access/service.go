@@ -91,7 +91,7 @@ func (s *Service) Notify(ctx context.Context, personID, text string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = s.Slack.PostDM(ctx, user, text)
+	_, _, err = s.Slack.PostDM(ctx, user, nil, text)
 	return err
 }
 
@@ -111,13 +111,13 @@ func (s *Service) show(ctx context.Context, ref, personID, text string, blocks [
 		return err
 	}
 	if ok {
-		return s.Slack.Update(ctx, channel, ts, text, blocks...)
+		return s.Slack.Update(ctx, channel, ts, blocks, text)
 	}
 	user, err := s.slackUser(ctx, personID)
 	if err != nil {
 		return err
 	}
-	if channel, ts, err = s.Slack.PostDM(ctx, user, text, blocks...); err != nil {
+	if channel, ts, err = s.Slack.PostDM(ctx, user, blocks, text); err != nil {
 		return err
 	}
 	return s.Registry.SaveMessage(ctx, ref, channel, ts)
@@ -211,7 +211,7 @@ func (s *Service) verified(ctx context.Context, system, account string, ev Evide
 			body["confirmedBy"] = a.DisabledBy
 			if channel, ts, ok, _ := s.Registry.Message(ctx, taskRef(ev.Subject, system, account)); ok && s.Slack != nil {
 				text, blocks := TaskMessage(ev.Subject, system, account, "", a.DisabledBy)
-				_ = s.Slack.Update(ctx, channel, ts, text, blocks...) // cosmetic: the evidence is what counts
+				_ = s.Slack.Update(ctx, channel, ts, blocks, text) // cosmetic: the evidence is what counts
 			}
 		}
 	}

@@ -1,0 +1,422 @@
+package accessslack_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slacktest"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/prototext"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/accessslack"
+	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/store"
+	"github.com/plusranger/dpp/internal/testenv"
+	"github.com/plusranger/dpp/internal/vault"
+	"github.com/plusranger/dpp/workflows"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopAll()
+	os.Exit(code)
+}
+
+// Personal data that must never reach a workflow's history.
+const (
+	markerName  = "Ottoline Marker-Vasquez"
+	markerEmail = "ottoline.marker@example.invalid"
+)
+
+// fakeSlack records what the access workflows and handlers send to Slack:
+// slacktest with the methods it lacks or does not record added.
+type fakeSlack struct {
+	server *slacktest.Server
+	mu     sync.Mutex
+	posts  map[string]string // "channel/ts" -> blocks JSON, as last posted or updated
+	order  []string
+	ephem  []string // "user: text"
+	modals []slack.ModalViewRequest
+	n      int
+}
+
+func startFakeSlack(t *testing.T) *fakeSlack {
+	f := &fakeSlack{posts: map[string]string{}}
+	ok := func(w http.ResponseWriter, v map[string]any) {
+		v["ok"] = true
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	f.server = slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			f.mu.Lock()
+			f.n++
+			ch := "D" + strings.TrimPrefix(r.FormValue("channel"), "U")
+			ts := "1700000000." + strings.Repeat("0", 5) + string(rune('0'+f.n%10))
+			key := ch + "/" + ts
+			f.posts[key] = r.FormValue("blocks") + r.FormValue("text")
+			f.order = append(f.order, key)
+			f.mu.Unlock()
+			ok(w, map[string]any{"channel": ch, "ts": ts})
+		})
+		c.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			f.mu.Lock()
+			f.posts[r.FormValue("channel")+"/"+r.FormValue("ts")] = r.FormValue("blocks") + r.FormValue("text")
+			f.mu.Unlock()
+			ok(w, map[string]any{"channel": r.FormValue("channel"), "ts": r.FormValue("ts")})
+		})
+		c.Handle("/chat.postEphemeral", func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			f.mu.Lock()
+			f.ephem = append(f.ephem, r.FormValue("user")+": "+r.FormValue("text"))
+			f.mu.Unlock()
+			ok(w, map[string]any{"message_ts": "1700000001.000001"})
+		})
+		c.Handle("/views.open", func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				View slack.ModalViewRequest `json:"view"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			f.mu.Lock()
+			f.modals = append(f.modals, body.View)
+			f.mu.Unlock()
+			ok(w, map[string]any{"view": map[string]any{"id": "V1"}})
+		})
+	})
+	f.server.Start()
+	t.Cleanup(f.server.Stop)
+	return f
+}
+
+// message returns the current content of the message posted to user.
+func (f *fakeSlack) message(user string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.order {
+		if strings.HasPrefix(k, "D"+strings.TrimPrefix(user, "U")+"/") {
+			return f.posts[k]
+		}
+	}
+	return ""
+}
+
+func (f *fakeSlack) ephemerals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.ephem...)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestReviewEndToEndWithTheDevServer(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Database(t)
+	k := testenv.KMSForTest(t)
+	kc, err := k.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(kc, k.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, testenv.AsRole(t, dsn, store.WorkerRole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	signer, err := evidence.LoadOrCreateSigner(ctx, pool, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A login role of person p-1 that reaches the tables through dpp_auditor,
+	// and the connector's role.
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	suffix := hex.EncodeToString(b)
+	var dbName string
+	_ = admin.QueryRow(ctx, `SELECT current_database()`).Scan(&dbName)
+	emp, conn := "emp_e2e_"+suffix, "dpp_access_e2e_"+suffix
+	for _, stmt := range []string{
+		`CREATE ROLE ` + conn + ` LOGIN CREATEROLE`, `GRANT pg_signal_backend TO ` + conn,
+		`CREATE ROLE ` + emp + ` LOGIN`, `GRANT ` + store.AuditorRole + ` TO ` + emp,
+		`GRANT CONNECT ON DATABASE ` + pgx.Identifier{dbName}.Sanitize() + ` TO ` + emp + `, ` + conn,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, r := range []string{emp, conn} {
+			_, _ = admin.Exec(context.Background(), `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1`, r)
+			_, _ = admin.Exec(context.Background(), `DROP OWNED BY `+r)
+			_, _ = admin.Exec(context.Background(), `DROP ROLE `+r)
+		}
+	})
+	connPool, err := pgxpool.New(ctx, testenv.AsRole(t, dsn, conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(connPool.Close)
+
+	reg := &access.Registry{Pool: pool, Vault: v, Signer: signer}
+	people := "id,name,email,slack_user_id,manager_id\n" +
+		"p-dpo,Dana Protector,dpo@example.invalid,UDPO0001,\n" +
+		"p-mgr,Morgan Manager,morgan@example.invalid,UMGR0001,p-dpo\n" +
+		"p-1," + markerName + "," + markerEmail + ",UEMP0001,p-mgr\n"
+	accounts := "person_id,system,account,amazon_data,service\n" + "p-1,postgres," + emp + ",true,false\n"
+	if _, err := reg.Import(ctx, strings.NewReader(people), strings.NewReader(accounts)); err != nil {
+		t.Fatal(err)
+	}
+
+	fs := startFakeSlack(t)
+	sc := slack.New("xoxb-test", slack.OptionAPIURL(fs.server.GetAPIURL()))
+	notifier := &access.SlackNotifier{Client: sc}
+	svc := &access.Service{Registry: reg, DPO: "p-dpo", Slack: notifier, Connectors: access.Connectors{
+		&access.PostgresConnector{Pool: connPool},
+		&access.RegistryConnector{Registry: reg, Automatic: []string{access.SystemPostgres}},
+	}}
+
+	tmp := testenv.TemporalForTest(t)
+	c, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: tmp.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	tq := testenv.TaskQueue(t)
+	w := worker.New(c, tq, worker.Options{})
+	workflows.Register(w, workflows.Options{Access: workflows.AccessOptions{
+		Reminders: []time.Duration{time.Hour}, Escalation: 2 * time.Hour, Deadline: 3 * time.Hour,
+		SLA: 24 * time.Hour, Escalations: []time.Duration{12 * time.Hour}, DPO: "p-dpo"}})
+	(&activities.Access{Service: svc}).Register(w)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	campaign := "e2e-" + suffix
+	wfID := workflows.AccessReviewWorkflowID(campaign)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: tq,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE}, workflows.AccessReviewName,
+		workflows.AccessReviewInput{Campaign: campaign})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wfID, "", "test over") })
+	// Starting it twice is a no-op.
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: tq,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.AccessReviewName,
+		workflows.AccessReviewInput{Campaign: campaign}); err == nil {
+		t.Fatal("a second start of the campaign succeeded")
+	}
+
+	// The manager gets one message with the item and its buttons.
+	eventually(t, "the manager's message", func() bool { return strings.Contains(fs.message("UMGR0001"), emp) })
+	msg := fs.message("UMGR0001")
+	if !strings.Contains(msg, access.ActionRevoke) || !strings.Contains(msg, access.ActionKeep) {
+		t.Fatalf("the message has no Keep/Revoke buttons: %s", msg)
+	}
+	var st workflows.AccessReviewStatus
+	q, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
+	if err != nil || q.Get(&st) != nil {
+		t.Fatalf("status: %v", err)
+	}
+	itemID := ""
+	for _, it := range st.Items {
+		if it.Account == emp {
+			itemID = it.ID
+		}
+	}
+	if itemID == "" {
+		t.Fatalf("no item for %s in %+v", emp, st.Items)
+	}
+
+	h := &accessslack.Handlers{Temporal: c, Registry: reg, UI: notifier, TaskQueue: tq, DPO: "p-dpo"}
+	click := func(user, actionID, trigger string) {
+		t.Helper()
+		ic := &slack.InteractionCallback{User: slack.User{ID: user}, TriggerID: trigger,
+			Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: "DCHAN"}}}}
+		act := &slack.BlockAction{ActionID: actionID, Value: access.ItemValue(campaign, itemID)}
+		if err := h.Action(ctx, ic, act); err != nil {
+			t.Fatalf("click by %s: %v", user, err)
+		}
+	}
+	// Someone else's click: an ephemeral "not yours", nothing else.
+	click("UEMP0001", access.ActionRevoke, "T-not-yours")
+	if e := fs.ephemerals(); len(e) != 1 || !strings.Contains(e[0], "is not yours to decide") {
+		t.Fatalf("ephemerals after a stranger's click: %v", e)
+	}
+	// The reviewer revokes; a double click changes nothing.
+	session, err := pgx.Connect(ctx, testenv.AsRole(t, dsn, emp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close(ctx)
+	click("UMGR0001", access.ActionRevoke, "T-revoke")
+	click("UMGR0001", access.ActionRevoke, "T-double")
+	if e := fs.ephemerals(); len(e) != 2 || !strings.Contains(e[1], "was already decided: revoke by p-mgr") {
+		t.Fatalf("ephemerals after a double click: %v", e)
+	}
+
+	// Carried out and verified on the real server within seconds.
+	eventually(t, "the revocation to be verified", func() bool {
+		q, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
+		if err != nil || q.Get(&st) != nil {
+			return false
+		}
+		for _, it := range st.Items {
+			if it.Account == emp {
+				return it.VerifiedAt != nil
+			}
+		}
+		return false
+	})
+	if _, err := pgx.Connect(ctx, testenv.AsRole(t, dsn, emp)); err == nil || !strings.Contains(err.Error(), "not permitted to log in") {
+		t.Fatalf("a revoked role still logs in: %v", err)
+	}
+	if _, err := session.Exec(ctx, `SELECT 1`); err == nil {
+		t.Fatal("the revoked role's session survived")
+	}
+	// The message shows who decided what.
+	eventually(t, "the message to be updated", func() bool { return strings.Contains(fs.message("UMGR0001"), "revoked by p-mgr") })
+
+	// Evidence: the decision and the verified execution.
+	for _, kind := range []string{access.KindDecision, access.KindExecution} {
+		recs, err := evidence.Get(ctx, pool, wfID, kind)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("%s evidence: %d, %v", kind, len(recs), err)
+		}
+	}
+	rep, err := access.CampaignReport(ctx, pool, campaign)
+	if err != nil || rep.Revoked != 1 || rep.Verified != 1 || rep.Items[0].Account != emp {
+		t.Fatalf("report: %+v, %v", rep, err)
+	}
+
+	// Keep on a flagged account (the orphan dpp_worker role) opens the reason
+	// modal; its submission keeps it with the reason.
+	orphan := ""
+	for _, it := range st.Items {
+		if it.Account == store.WorkerRole {
+			orphan = it.ID
+		}
+	}
+	ic := &slack.InteractionCallback{User: slack.User{ID: "UDPO0001"}, TriggerID: "T-keep-orphan"}
+	if err := h.Action(ctx, ic, &slack.BlockAction{ActionID: access.ActionKeep, Value: access.ItemValue(campaign, orphan)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fs.modals) != 1 || fs.modals[0].CallbackID != access.ViewReason || fs.modals[0].PrivateMetadata != access.ItemValue(campaign, orphan) {
+		t.Fatalf("modals: %+v", fs.modals)
+	}
+	submit := func(reason string) *slack.ViewSubmissionResponse {
+		ic := &slack.InteractionCallback{User: slack.User{ID: "UDPO0001"}, View: slack.View{ID: "V-" + reason,
+			PrivateMetadata: access.ItemValue(campaign, orphan), State: &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+				access.ReasonInput: {access.ReasonInput: {Value: reason}}}}}}
+		resp, err := h.ReasonView(ctx, ic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := submit(" "); resp == nil || resp.Errors[access.ReasonInput] == "" {
+		t.Fatalf("an empty reason was accepted: %+v", resp)
+	}
+	if resp := submit("the worker's own role, reviewed in ticket SEC-7"); resp != nil {
+		t.Fatalf("the reason was refused: %+v", resp.Errors)
+	}
+	q, _ = c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
+	_ = q.Get(&st)
+	for _, it := range st.Items {
+		if it.ID == orphan && (it.Decision != access.DecisionKeep || it.Reason != "the worker's own role, reviewed in ticket SEC-7") {
+			t.Fatalf("orphan item after the modal: %+v", it)
+		}
+	}
+
+	// The history holds ids only, and no trace of the refused updates.
+	iter := c.GetWorkflowHistory(ctx, wfID, run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	accepted, sawEmp := 0, false
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Text format prints payload bytes as (escaped) text, so JSON payloads read plainly.
+		raw := []byte(prototext.Format(ev))
+		for _, marker := range []string{"Ottoline", "Marker-Vasquez", "ottoline.marker"} {
+			if strings.Contains(string(raw), marker) {
+				t.Fatalf("history event %d (%s) carries personal data", ev.GetEventId(), ev.GetEventType())
+			}
+		}
+		sawEmp = sawEmp || strings.Contains(string(raw), emp)
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED {
+			accepted++
+		}
+		if strings.Contains(string(raw), "not yours") || strings.Contains(string(raw), "already decided") {
+			t.Fatalf("a refused update left a trace in history: event %d", ev.GetEventId())
+		}
+	}
+	if !sawEmp {
+		t.Fatal("the history check read no payload (the item's account never appeared)")
+	}
+	if accepted != 2 {
+		t.Fatalf("%d accepted updates in history, want 2", accepted)
+	}
+
+	// /offboard: only DPP_OFFBOARDING_REQUESTERS; starts offboarding-<personId>.
+	h.Requesters = []string{"p-dpo"}
+	msg0, err := h.Offboard(ctx, slack.SlashCommand{UserID: "UMGR0001", Command: accessslack.Command, Text: "<@UEMP0001|someone>"})
+	if err != nil || !strings.Contains(msg0.Text, "Only the people in DPP_OFFBOARDING_REQUESTERS") {
+		t.Fatalf("/offboard by a non-requester: %+v %v", msg0, err)
+	}
+	msg1, err := h.Offboard(ctx, slack.SlashCommand{UserID: "UDPO0001", Command: accessslack.Command, Text: "<@UEMP0001|someone>"})
+	if err != nil || !strings.Contains(msg1.Text, "Started offboarding-p-1") {
+		t.Fatalf("/offboard: %+v %v", msg1, err)
+	}
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), "offboarding-p-1", "", "test over") })
+	msg2, _ := h.Offboard(ctx, slack.SlashCommand{UserID: "UDPO0001", Command: accessslack.Command, Text: "p-1"})
+	if !strings.Contains(msg2.Text, "already ran or is running") {
+		t.Fatalf("a second /offboard: %+v", msg2)
+	}
+	var off workflows.OffboardingStatus
+	eventually(t, "the offboarding to finish", func() bool {
+		r := c.GetWorkflow(ctx, "offboarding-p-1", "")
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return r.Get(ctx, &off) == nil
+	})
+	if len(off.Accounts) != 1 || off.Accounts[0].VerifiedAt == nil || off.BreachedAt != nil {
+		t.Fatalf("offboarding: %+v", off)
+	}
+}
