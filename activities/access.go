@@ -28,6 +28,9 @@ const (
 	ErrUnknownPerson = "UnknownPerson"
 	ErrProtected     = "Protected"
 	ErrNotVerified   = "NotVerified"
+	// ErrSlackNotConfigured: nothing can be posted; the workflows carry on
+	// without the message (decisions then come by signal or update).
+	ErrSlackNotConfigured = "SlackNotConfigured"
 )
 
 // classifyAccess makes errors retrying cannot fix final and names the ones the
@@ -40,6 +43,8 @@ func classifyAccess(err error) error {
 		return final(ErrUnknownPerson, err)
 	case errors.Is(err, access.ErrProtected):
 		return final(ErrProtected, err)
+	case errors.Is(err, access.ErrNoSlack):
+		return final(ErrSlackNotConfigured, err)
 	case errors.Is(err, access.ErrNotVerified):
 		// Retried: a session may take a moment to end; the workflow escalates
 		// when the retries run out.

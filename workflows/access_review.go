@@ -210,11 +210,11 @@ type AccessReviewStatus struct {
 var (
 	accessOptions = workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute, MaximumAttempts: 1000,
-		NonRetryableErrorTypes: []string{activities.ErrUnknownPerson, activities.ErrProtected},
+		NonRetryableErrorTypes: []string{activities.ErrUnknownPerson, activities.ErrProtected, activities.ErrSlackNotConfigured},
 	}}
 	revokeOptions = workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute, MaximumAttempts: 8,
-		NonRetryableErrorTypes: []string{activities.ErrUnknownPerson, activities.ErrProtected},
+		NonRetryableErrorTypes: []string{activities.ErrUnknownPerson, activities.ErrProtected, activities.ErrSlackNotConfigured},
 	}}
 )
 
@@ -226,6 +226,7 @@ type review struct {
 	confirms []ConfirmDisabledSignal
 	dirty    []string // reviewers whose message must be updated
 	busy     bool
+	showing  bool // a reviewer's message is being sent
 	extended bool // the deadline moved while the main loop waited
 	over     bool // the deadline passed
 }
@@ -272,6 +273,7 @@ func (o Options) AccessReview(ctx workflow.Context, in AccessReviewInput) (*Acce
 	r.dirty = r.reviewers(func(*ReviewItemStatus) bool { return true })
 
 	workflow.Go(ctx, r.process)
+	workflow.Go(ctx, r.showMessages)
 	workflow.Go(ctx, func(ctx workflow.Context) { r.remind(ctx, start) })
 
 	for !r.over {
@@ -319,7 +321,7 @@ func startCampaign(ctx workflow.Context, campaign, id string) error {
 
 // finished: every item settled and nothing left to do.
 func (r *review) finished() bool {
-	if r.busy || len(r.pending) > 0 || len(r.confirms) > 0 || len(r.dirty) > 0 {
+	if r.busy || r.showing || len(r.pending) > 0 || len(r.confirms) > 0 || len(r.dirty) > 0 {
 		return false
 	}
 	for i := range r.status.Items {
@@ -543,20 +545,17 @@ func (r *review) markDirty(reviewer string) {
 	}
 }
 
-// process records and carries out decisions one at a time, and keeps the
-// reviewers' messages up to date.
+// process records and carries out decisions one at a time.
 func (r *review) process(ctx workflow.Context) {
-	actx := withOptions(ctx, accessOptions)
 	for {
-		_ = workflow.Await(ctx, func() bool { return len(r.pending) > 0 || len(r.confirms) > 0 || len(r.dirty) > 0 })
+		_ = workflow.Await(ctx, func() bool { return len(r.pending) > 0 || len(r.confirms) > 0 })
 		r.busy = true
-		switch {
-		case len(r.pending) > 0:
+		if len(r.pending) > 0 {
 			it := r.item(r.pending[0])
 			r.pending = r.pending[1:]
 			r.execute(ctx, it)
 			r.markDirty(it.Reviewer)
-		case len(r.confirms) > 0:
+		} else {
 			c := r.confirms[0]
 			r.confirms = r.confirms[1:]
 			for i := range r.status.Items {
@@ -565,21 +564,33 @@ func (r *review) process(ctx workflow.Context) {
 					r.markDirty(it.Reviewer)
 				}
 			}
-		default:
-			reviewer := r.dirty[0]
-			var lines []access.ReviewLine
-			for i := range r.status.Items {
-				if it := &r.status.Items[i]; it.Reviewer == reviewer {
-					lines = append(lines, access.ReviewLine{Item: it.Item, Decision: it.Decision, By: it.By, Problem: it.Problem})
-				}
-			}
-			in := activities.ShowAccessReviewInput{Campaign: r.status.Campaign, Reviewer: reviewer, Lines: lines}
-			if err := workflow.ExecuteActivity(actx, acts.ShowAccessReview, in).Get(ctx, nil); err != nil {
-				workflow.GetLogger(ctx).Error("Cannot show a reviewer's message", "reviewer", reviewer, "error", err.Error())
-			}
-			r.dirty = r.dirty[1:]
 		}
 		r.busy = false
+	}
+}
+
+// showMessages keeps the reviewers' messages up to date, apart from process:
+// a Slack outage delays the messages, never the revocations.
+func (r *review) showMessages(ctx workflow.Context) {
+	actx := withOptions(ctx, accessOptions)
+	for {
+		_ = workflow.Await(ctx, func() bool { return len(r.dirty) > 0 })
+		// Taken off first: a decision arriving while the message is sent marks
+		// the reviewer again, and the next round shows it.
+		reviewer := r.dirty[0]
+		r.dirty = r.dirty[1:]
+		r.showing = true
+		var lines []access.ReviewLine
+		for i := range r.status.Items {
+			if it := &r.status.Items[i]; it.Reviewer == reviewer {
+				lines = append(lines, access.ReviewLine{Item: it.Item, Decision: it.Decision, By: it.By, Problem: it.Problem})
+			}
+		}
+		in := activities.ShowAccessReviewInput{Campaign: r.status.Campaign, Reviewer: reviewer, Lines: lines}
+		if err := workflow.ExecuteActivity(actx, acts.ShowAccessReview, in).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("Cannot show a reviewer's message", "reviewer", reviewer, "error", err.Error())
+		}
+		r.showing = false
 	}
 }
 

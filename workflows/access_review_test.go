@@ -107,7 +107,9 @@ func newAccessRun(t *testing.T, workflowID string) *accessRun {
 		return nil
 	}).Maybe()
 	env.OnActivity(a.StartOffboarding, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.StartOffboardingInput) ([]activities.OffboardAccount, error) { return r.accounts, nil }).Maybe()
+		func(context.Context, activities.StartOffboardingInput) ([]activities.OffboardAccount, error) {
+			return r.accounts, nil
+		}).Maybe()
 	return r
 }
 

@@ -24,6 +24,10 @@ type Service struct {
 	DPO string
 }
 
+// ErrNoSlack: SLACK_BOT_TOKEN is not set, so nothing is posted; decisions then
+// come by signal or update (temporal CLI).
+var ErrNoSlack = errors.New("no Slack client: set SLACK_BOT_TOKEN")
+
 // ErrNoDPO: DPP_DPO_PERSON_ID is not set, and the access workflows need someone
 // to review orphans and receive escalations.
 var ErrNoDPO = errors.New("the access review needs the DPO's person id: set DPP_DPO_PERSON_ID")
@@ -85,7 +89,7 @@ func (s *Service) slackUser(ctx context.Context, personID string) (string, error
 // carry ids only.
 func (s *Service) Notify(ctx context.Context, personID, text string) error {
 	if s.Slack == nil {
-		return errors.New("no Slack client: set SLACK_BOT_TOKEN")
+		return ErrNoSlack
 	}
 	user, err := s.slackUser(ctx, personID)
 	if err != nil {
@@ -99,7 +103,7 @@ func (s *Service) Notify(ctx context.Context, personID, text string) error {
 // it after that, so a retried or repeated call leaves one message.
 func (s *Service) ShowReview(ctx context.Context, campaign, reviewer string, lines []ReviewLine) error {
 	if s.Slack == nil {
-		return errors.New("no Slack client: set SLACK_BOT_TOKEN")
+		return ErrNoSlack
 	}
 	text, blocks := ReviewMessage(campaign, lines)
 	return s.show(ctx, "access-review-"+campaign+"/reviewer/"+reviewer, reviewer, text, blocks)
@@ -157,7 +161,7 @@ func (s *Service) Disable(ctx context.Context, system, account, taskOwner, why s
 			return res, err
 		}
 		if s.Slack == nil {
-			return res, errors.New("no Slack client (set SLACK_BOT_TOKEN): cannot send the task to disable a registry account")
+			return res, fmt.Errorf("cannot send the task to disable %s/%s by hand: %w", system, account, ErrNoSlack)
 		}
 		text, blocks := TaskMessage(ev.Subject, system, account, why, "")
 		return res, s.show(ctx, taskRef(ev.Subject, system, account), taskOwner, text, blocks)
