@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +17,9 @@ const SystemPostgres = "postgres"
 const (
 	ProtectedSuperuser = "superuser"
 	ProtectedOwnRole   = "the connector's own role"
+	// ProtectedApplication: a role the DPP itself runs as (dpp_worker,
+	// dpp_auditor): disabling it would stop the very controls under review.
+	ProtectedApplication = "a role the DPP itself runs as"
 )
 
 // terminateWaitMillis is how long disabling waits for each of the role's sessions
@@ -30,6 +34,9 @@ const terminateWaitMillis = 5000
 // the role it connects as: List reports them as protected, Disable refuses.
 type PostgresConnector struct {
 	Pool *pgxpool.Pool
+	// Application lists the roles the DPP runs as (the worker's, the auditor's):
+	// reported, never disabled, like the connector's own role.
+	Application []string
 }
 
 func (c *PostgresConnector) Name() string              { return ConnectorPostgres }
@@ -71,6 +78,8 @@ func (c *PostgresConnector) List(ctx context.Context) ([]Found, error) {
 		}
 		f := Found{System: SystemPostgres, Account: name}
 		switch {
+		case slices.Contains(c.Application, name):
+			f.Protected = ProtectedApplication
 		case own:
 			f.Protected = ProtectedOwnRole
 		case super:
@@ -93,6 +102,8 @@ func (c *PostgresConnector) protection(ctx context.Context, role string) (exists
 		return false, "", fmt.Errorf("access: postgres connector: read role %s: %w", role, err)
 	}
 	switch {
+	case slices.Contains(c.Application, role):
+		return true, ProtectedApplication, nil
 	case own:
 		return true, ProtectedOwnRole, nil
 	case super:

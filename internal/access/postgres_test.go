@@ -75,7 +75,7 @@ func TestPostgresConnectorDisablesARealRole(t *testing.T) {
 	direct := roles.create("emp_direct", "LOGIN", `GRANT SELECT ON orders TO $ROLE`, connectGrant)
 	noAccess := roles.create("emp_none", "LOGIN", connectGrant)
 
-	c := &access.PostgresConnector{Pool: connect(t, testenv.AsRole(t, dsn, connRole))}
+	c := &access.PostgresConnector{Pool: connect(t, testenv.AsRole(t, dsn, connRole)), Application: []string{store.WorkerRole}}
 	found, err := c.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +91,9 @@ func TestPostgresConnectorDisablesARealRole(t *testing.T) {
 	}
 	if _, ok := byName[noAccess]; ok {
 		t.Errorf("List has %s, which reaches no table", noAccess)
+	}
+	if byName[store.WorkerRole].Protected != access.ProtectedApplication {
+		t.Errorf("the worker's role not reported protected: %+v", byName[store.WorkerRole])
 	}
 	if byName[superuser].Protected != access.ProtectedSuperuser {
 		t.Errorf("superuser %s not reported protected: %+v", superuser, byName[superuser])
@@ -128,8 +131,8 @@ func TestPostgresConnectorDisablesARealRole(t *testing.T) {
 		t.Fatalf("Disabled of a missing role = %v, %v", ok, err)
 	}
 
-	// Never the superuser, never itself.
-	for _, role := range []string{superuser, connRole} {
+	// Never the superuser, never itself, never the DPP's own roles.
+	for _, role := range []string{superuser, connRole, store.WorkerRole} {
 		err := c.Disable(ctx, access.SystemPostgres, role)
 		if !errors.Is(err, access.ErrProtected) {
 			t.Errorf("Disable(%s) = %v, want ErrProtected", role, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -39,7 +40,7 @@ func (a *App) AccessService(ctx context.Context) (*access.Service, error) {
 				d.err = fmt.Errorf("DPP_ACCESS_POSTGRES_URL: %w", d.err)
 				return
 			}
-			conns = append(conns, &access.PostgresConnector{Pool: d.pgPool})
+			conns = append(conns, &access.PostgresConnector{Pool: d.pgPool, Application: a.applicationRoles()})
 			automatic = append(automatic, access.SystemPostgres)
 		}
 		conns = append(conns, &access.RegistryConnector{Registry: reg, Automatic: automatic})
@@ -53,6 +54,16 @@ func (a *App) AccessService(ctx context.Context) (*access.Service, error) {
 		}
 	})
 	return d.service, d.err
+}
+
+// applicationRoles are the roles the DPP runs as: the migrations' worker and
+// auditor roles, and whatever role DATABASE_URL names.
+func (a *App) applicationRoles() []string {
+	roles := []string{store.WorkerRole, store.AuditorRole}
+	if pc, err := pgxpool.ParseConfig(a.Config.DatabaseURL); err == nil && pc.ConnConfig.User != "" {
+		roles = append(roles, pc.ConnConfig.User)
+	}
+	return roles
 }
 
 func (d *accessDeps) close() {
