@@ -465,7 +465,7 @@ func (r *review) check(d DecisionSignal) error {
 	case d.Decision == access.DecisionKeep && it.Flagged() && strings.TrimSpace(d.Reason) == "":
 		return fmt.Errorf(`item %s is flagged (%s): keeping it needs a written reason (field "reason")`, it.ID, strings.Join(it.Flags, ", "))
 	case d.Decision == access.DecisionRevoke && it.Has(access.FlagProtected):
-		return fmt.Errorf("item %s is a superuser or the connector's own role, which the connector never disables: change it by hand and keep it with a reason", it.ID)
+		return fmt.Errorf("item %s is protected (a superuser, the connector's own role or a role the DPP runs as), which the connector never disables: change it by hand and keep it with a reason", it.ID)
 	}
 	return nil
 }
