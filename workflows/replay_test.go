@@ -84,7 +84,11 @@ func TestReplaySavedHistories(t *testing.T) {
 			// OrderLifecycle checks its workflow ID against its input, so replay
 			// under the ID the run had.
 			id := "replay"
-			if start.GetWorkflowType().GetName() == OrderLifecycleName {
+			switch start.GetWorkflowType().GetName() {
+			case AccessReviewName, OffboardingName:
+				// These check their ID too; the started event carries it.
+				id = start.GetWorkflowId()
+			case OrderLifecycleName:
 				var in OrderInput
 				if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
 					t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,14 +17,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/proxy"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/access"
 	"github.com/plusranger/dpp/internal/accessslack"
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
@@ -209,14 +215,20 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 		&access.RegistryConnector{Registry: reg, Automatic: []string{access.SystemPostgres}},
 	}}
 
+	// Payloads encrypted as in production (and as the replay test expects).
+	cdc, err := codec.New(kc, codec.Options{KeyID: k.KeyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, fc := cdc.Converters()
 	tmp := testenv.TemporalForTest(t)
-	c, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: tmp.Namespace})
+	c, err := client.Dial(client.Options{HostPort: tmp.Address, Namespace: tmp.Namespace, DataConverter: dc, FailureConverter: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	tq := testenv.TaskQueue(t)
-	w := worker.New(c, tq, worker.Options{})
+	w := worker.New(c, tq, worker.Options{Interceptors: []interceptor.WorkerInterceptor{cdc.WorkerInterceptor()}})
 	workflows.Register(w, workflows.Options{Access: workflows.AccessOptions{
 		Reminders: []time.Duration{time.Hour}, Escalation: 2 * time.Hour, Deadline: 3 * time.Hour,
 		SLA: 24 * time.Hour, Escalations: []time.Duration{12 * time.Hour}, DPO: "p-dpo"}})
@@ -372,7 +384,13 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Text format prints payload bytes as (escaped) text, so JSON payloads read plainly.
+		// Decrypted as the Web UI would show it; text format prints payload
+		// bytes as (escaped) text, so JSON payloads read plainly.
+		if err := proxy.VisitPayloads(ctx, ev, proxy.VisitPayloadsOptions{
+			Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) { return cdc.Decode(p) },
+		}); err != nil {
+			t.Fatal(err)
+		}
 		raw := []byte(prototext.Format(ev))
 		for _, marker := range []string{"Ottoline", "Marker-Vasquez", "ottoline.marker"} {
 			if strings.Contains(string(raw), marker) {
@@ -418,5 +436,29 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	})
 	if len(off.Accounts) != 1 || off.Accounts[0].VerifiedAt == nil || off.BreachedAt != nil {
 		t.Fatalf("offboarding: %+v", off)
+	}
+	saveHistory(t, c, wfID, "access_review_slack.json")
+	saveHistory(t, c, "offboarding-p-1", "offboarding_slack.json")
+}
+
+// saveHistory saves a run's history for the replay test (workflows/testdata/codec)
+// when DPP_SAVE_HISTORIES is set; a saved history is a frozen baseline, never
+// overwritten.
+func saveHistory(t *testing.T, c client.Client, id, file string) {
+	t.Helper()
+	if os.Getenv("DPP_SAVE_HISTORIES") == "" {
+		return
+	}
+	path := filepath.Join("..", "..", "workflows", "testdata", "codec", file)
+	if _, err := os.Stat(path); err == nil {
+		t.Logf("history %s is a frozen baseline: not re-recorded", file)
+		return
+	}
+	b, err := app.HistoryJSON(c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
