@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -61,10 +62,14 @@ var campaignPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // the quarter the run starts in (the schedule sends that).
 type AccessReviewInput struct {
 	Campaign string `json:"campaign,omitempty"`
+	problem  error
 }
 
 // Validate names what is wrong with the input.
 func (in AccessReviewInput) Validate() error {
+	if in.problem != nil {
+		return fmt.Errorf(`AccessReview input: %w; want {} or {"campaign": "2026-Q4"}`, in.problem)
+	}
 	if in.Campaign != "" && !campaignPattern.MatchString(in.Campaign) {
 		return errors.New(`AccessReview input: field "campaign" must be 1-64 letters, digits, '.', '_' or '-', e.g. "2026-Q4"`)
 	}
@@ -77,6 +82,7 @@ type DecisionSignal struct {
 	Decision string `json:"decision"`
 	By       string `json:"by"`
 	Reason   string `json:"reason,omitempty"`
+	problem  error
 }
 
 // maxReason bounds a written reason (it goes into history and evidence).
@@ -85,13 +91,15 @@ const maxReason = 1000
 // Validate checks the decision's form; the review checks it against its items.
 func (d DecisionSignal) Validate() error {
 	switch {
+	case d.problem != nil:
+		return d.problem
 	case d.ItemID == "":
 		return errors.New(`field "itemId" is missing`)
 	case d.Decision != access.DecisionKeep && d.Decision != access.DecisionRevoke:
 		return errors.New(`field "decision" must be "keep" or "revoke"`)
 	case !access.ValidPersonID(d.By):
 		return errors.New(`field "by" must be a person id`)
-	case len(d.Reason) > maxReason:
+	case utf8.RuneCountInString(d.Reason) > maxReason:
 		return fmt.Errorf(`field "reason" is longer than %d characters`, maxReason)
 	}
 	return nil
@@ -99,13 +107,16 @@ func (d DecisionSignal) Validate() error {
 
 // ExtendSignal moves a campaign's deadline to Until.
 type ExtendSignal struct {
-	By    string    `json:"by"`
-	Until time.Time `json:"until"`
+	By      string    `json:"by"`
+	Until   time.Time `json:"until"`
+	problem error
 }
 
 // Validate checks the extension's form.
 func (e ExtendSignal) Validate() error {
 	switch {
+	case e.problem != nil:
+		return e.problem
 	case !access.ValidPersonID(e.By):
 		return errors.New(`field "by" must be a person id`)
 	case e.Until.IsZero():
@@ -119,11 +130,14 @@ type ConfirmDisabledSignal struct {
 	System  string `json:"system"`
 	Account string `json:"account"`
 	By      string `json:"by"`
+	problem error
 }
 
 // Validate checks the confirmation's form.
 func (c ConfirmDisabledSignal) Validate() error {
 	switch {
+	case c.problem != nil:
+		return c.problem
 	case c.System == "" || c.Account == "":
 		return errors.New(`fields "system" and "account" are required`)
 	case !access.ValidPersonID(c.By):
@@ -132,9 +146,13 @@ func (c ConfirmDisabledSignal) Validate() error {
 	return nil
 }
 
-// decodeAccess decodes a signal or update payload strictly and validates it.
+// decodeAccess decodes a signal or update payload (strictly: access_input.go)
+// and validates it.
 func decodeAccess[T validator](raw json.RawMessage, v T) error {
-	if err := decodeStrict(raw, v); err != nil {
+	if len(raw) == 0 {
+		return errors.New("no payload; a JSON object is required")
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
 		return err
 	}
 	return v.Validate()

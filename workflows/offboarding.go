@@ -20,11 +20,14 @@ type OffboardingInput struct {
 	PersonID     string    `json:"personId"`
 	TerminatedAt time.Time `json:"terminatedAt"`
 	RequestedBy  string    `json:"requestedBy"`
+	problem      error
 }
 
 // Validate names what is wrong with the input.
 func (in OffboardingInput) Validate() error {
 	switch {
+	case in.problem != nil:
+		return fmt.Errorf(`Offboarding input: %w; want {"personId": "p-7", "terminatedAt": "2026-12-01T17:30:00Z", "requestedBy": "p-hr"}`, in.problem)
 	case !access.ValidPersonID(in.PersonID):
 		return errors.New(`Offboarding input: field "personId" must be a person id`)
 	case in.TerminatedAt.IsZero():
