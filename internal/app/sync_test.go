@@ -165,7 +165,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		report, err := s.app.Setup(ctx)
 		s.must(err, "setup run %d", i+1)
-		if len(report) != 4 {
+		if len(report) != 5 {
 			t.Fatalf("report %v", report)
 		}
 	}
@@ -186,6 +186,16 @@ func TestSetupIsIdempotent(t *testing.T) {
 		t.Fatalf("retention-audit spec %+v: want daily at 03:30 Europe/London", spec)
 	}
 	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "retention-audit").Delete(ctx), "delete")
+	review, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, "access-review").Describe(ctx)
+	s.must(err, "describe access-review")
+	if action, ok := review.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || action.Workflow != "AccessReview" {
+		t.Fatalf("access-review action %+v", review.Schedule.Action)
+	}
+	if spec := review.Schedule.Spec; spec.TimeZoneName != "Europe/London" || len(spec.Calendars) != 1 ||
+		spec.Calendars[0].Hour[0].Start != 9 || len(spec.Calendars[0].Month) != 4 || spec.Calendars[0].DayOfMonth[0].Start != 1 {
+		t.Fatalf("access-review spec %+v: want quarterly at 09:00 Europe/London on the 1st", spec)
+	}
+	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "access-review").Delete(ctx), "delete")
 }
 
 // syncRejects reads what OrderSync recorded about malformed orders.
