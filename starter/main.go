@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/plusranger/dpp/internal/app"
 )
 
 const usage = `Usage: starter <command> [flags]
@@ -19,7 +21,8 @@ const usage = `Usage: starter <command> [flags]
 Operator commands (the worker's environment):
   migrate                            apply the database migrations as the schema owner
                                      (DPP_MIGRATIONS_DATABASE_URL, else DATABASE_URL; nothing else is read)
-  setup                              register search attributes and create (or update) the schedules
+  setup [-wait DURATION]             register search attributes and create (or update) the schedules;
+                                     -wait keeps trying while Temporal is not up yet
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
@@ -41,6 +44,8 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
                                      write the campaign's access review report (PREFIX.csv, PREFIX.json) from
                                      the evidence log alone, after checking the chain with the pinned keys
 
+  -version                           print the version and commit this binary was built from
+
 Run 'starter <command> -h' for a command's flags.
 `
 
@@ -48,6 +53,10 @@ func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "-help" || os.Args[1] == "help" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if os.Args[1] == "-version" || os.Args[1] == "version" {
+		fmt.Printf("starter %s (commit %s)\n", app.Version, app.Commit)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

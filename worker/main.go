@@ -26,7 +26,16 @@ func main() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: worker\n\nRuns the dpp Temporal worker. Environment variables:\n\n")
 		config.PrintHelp(flag.CommandLine.Output())
 	}
+	version := flag.Bool("version", false, "print the version and commit this binary was built from, and exit")
+	healthcheck := flag.Bool("healthcheck", false, "GET /healthz of the worker running on DPP_HTTP_ADDR and exit 0 if it is ready, 1 if not (the container image's HEALTHCHECK: it has no shell)")
 	flag.Parse()
+	if *version {
+		fmt.Printf("worker %s (commit %s)\n", app.Version, app.Commit)
+		return
+	}
+	if *healthcheck {
+		os.Exit(probe())
+	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,7 +64,7 @@ func run(ctx context.Context, cfg *config.Config) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.ListenAndServe() }()
 	defer func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shutdown, cancel := context.WithTimeout(context.Background(), app.HTTPShutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
@@ -68,6 +77,10 @@ func run(ctx context.Context, cfg *config.Config) error {
 	a.Log.Info("Worker started", zap.String("taskQueue", cfg.TaskQueue), zap.String("temporal", cfg.TemporalAddress),
 		zap.String("namespace", cfg.TemporalNamespace), zap.String("http", cfg.HTTPAddr), zap.Bool("spapiSandbox", cfg.Sandbox()),
 		zap.Any("spapiTaskQueues", a.SPAPIQueues()))
+	// On SIGTERM the deferred calls run in reverse: w.Stop stops polling and
+	// waits up to DPP_WORKER_STOP_TIMEOUT for running activities, while the HTTP
+	// listener still answers /healthz with "draining"; then the listener stops.
+	defer a.BeginDrain()
 	select {
 	case <-ctx.Done():
 		a.Log.Info("Stopping worker")
@@ -80,4 +93,18 @@ func run(ctx context.Context, cfg *config.Config) error {
 	case <-worker.InterruptCh():
 		return nil
 	}
+}
+
+// probe is `worker -healthcheck`: it reads only DPP_HTTP_ADDR, so it answers
+// for the running worker even where the rest of the environment is not set.
+func probe() int {
+	url, err := app.ProbeURL(config.Value(os.Getenv, "DPP_HTTP_ADDR"), "/healthz")
+	if err == nil {
+		err = app.Probe(url, 5*time.Second)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker -healthcheck: DPP_HTTP_ADDR /healthz:", err)
+		return 1
+	}
+	return 0
 }

@@ -23,7 +23,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.StopAll()
+	os.Exit(code)
 }
 
 func runWorker(t *testing.T, args string, env ...string) (string, int) {
@@ -49,6 +51,22 @@ func TestBadConfigurationExitsAtOnceNamingEveryProblem(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not name %s:\n%s", want, out)
 		}
+	}
+}
+
+func TestVersionPrintsVersionAndCommit(t *testing.T) {
+	out, code := runWorker(t, "-version")
+	if code != 0 || strings.TrimSpace(out) != "worker dev (commit unknown)" {
+		t.Fatalf("worker -version: exit %d, %q; want 0 and the unstamped build's \"worker dev (commit unknown)\"", code, out)
+	}
+}
+
+// TestHealthcheckFailsWithoutAWorker: with nothing listening on DPP_HTTP_ADDR
+// the image's HEALTHCHECK reports unhealthy, naming the variable.
+func TestHealthcheckFailsWithoutAWorker(t *testing.T) {
+	out, code := runWorker(t, "-healthcheck", "DPP_HTTP_ADDR="+testenv.FreeAddr(t))
+	if code != 1 || !strings.Contains(out, "DPP_HTTP_ADDR") {
+		t.Fatalf("worker -healthcheck with no worker: exit %d, %q; want 1 naming DPP_HTTP_ADDR", code, out)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -38,8 +39,13 @@ import (
 // enough for every order in flight on one worker.
 const keyCacheSize = 4096
 
-// Version is the build's version, printed on certificates of sanitization.
-var Version = "dev"
+// Version is the build's version, printed on certificates of sanitization and
+// by `worker -version`; Commit is the source revision it was built from. The
+// Dockerfile stamps both with -ldflags "-X .../internal/app.Version=...".
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
 
 // App is the running system's shared dependencies.
 type App struct {
@@ -63,6 +69,10 @@ type App struct {
 	// policyGauges are the gauges /metrics serves (http.go), built on first use.
 	gaugesOnce   sync.Once
 	policyGauges *metrics.Gauges
+
+	// draining is set once the worker has begun to stop (drain.go): /healthz
+	// then answers 503 so a readiness probe takes the pod out of service.
+	draining atomic.Bool
 }
 
 // Component is a dependency App builds. A command builds only what it uses:
@@ -318,8 +328,9 @@ func (a *App) NewWorker() worker.Worker { return a.NewWorkerWithOptions(a.Worker
 // them to try a change before it is made.
 func (a *App) WorkerOptions() worker.Options {
 	return worker.Options{
-		// On SIGTERM, let running steps finish rather than leave them to time out.
-		WorkerStopTimeout: 10 * time.Second,
+		// On SIGTERM, let running steps finish rather than leave them to time out
+		// (DPP_WORKER_STOP_TIMEOUT; the pod's grace period must be longer).
+		WorkerStopTimeout: a.Config.WorkerStopTimeout,
 		// Measured with `make bench` (README, Performance): when thousands of
 		// retention timers fire together, the SDK's 5 s sticky timeout makes most
 		// workflow tasks time out and retry; 30 s and pollers that follow the load

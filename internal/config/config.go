@@ -105,6 +105,8 @@ var Settings = []Setting{
 		load: temporalVar},
 	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls",
 		load: into(str, func(c *Config) *string { return &c.TaskQueue })},
+	{Name: "DPP_WORKER_STOP_TIMEOUT", Default: "10s", Doc: "on SIGTERM the worker stops polling and gives running activities this long to finish (a purge or invoice transaction commits or rolls back whole either way); a pod's terminationGracePeriodSeconds must exceed it",
+		load: into(duration, func(c *Config) *time.Duration { return &c.WorkerStopTimeout })},
 	{Name: "AWS_REGION", Default: "eu-west-2", Doc: "AWS region of the KMS key",
 		load: into(str, func(c *Config) *string { return &c.AWSRegion })},
 	{Name: "AWS_ENDPOINT_URL_KMS", Doc: "KMS endpoint override (local-kms in dev); empty means AWS",
@@ -236,6 +238,8 @@ type Config struct {
 	// which app.New hands to the SDK's envconfig loader (TemporalProfile).
 	TemporalEnv TemporalEnv
 	TaskQueue   string
+	// WorkerStopTimeout bounds the drain on SIGTERM (DPP_WORKER_STOP_TIMEOUT).
+	WorkerStopTimeout time.Duration
 
 	// MigrationsDatabaseURL is the schema owner's connection string (DatabaseURL
 	// when DPP_MIGRATIONS_DATABASE_URL is unset), used only by `starter migrate`.
@@ -352,6 +356,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		if d, err := time.ParseDuration(l.str(name)); err == nil && d <= 0 {
 			l.fail(name, "must be positive")
 		}
+	}
+	if c.WorkerStopTimeout <= 0 {
+		l.fail("DPP_WORKER_STOP_TIMEOUT", "must be positive")
 	}
 	if c.KeyCacheTTL < 0 {
 		l.fail("DPP_KEY_CACHE_TTL", "must not be negative")

@@ -33,6 +33,7 @@ var nonDefault = map[string]struct {
 	"TEMPORAL_PROFILE":                       {value: "cloud", with: map[string]string{"TEMPORAL_CONFIG_FILE": "testdata/temporal.toml"}},
 	"TEMPORAL_CONFIG_FILE":                   {value: "testdata/temporal.toml"},
 	"DPP_TASK_QUEUE":                         {value: "dpp-eu"},
+	"DPP_WORKER_STOP_TIMEOUT":                {value: "25s"},
 	"AWS_REGION":                             {value: "eu-west-1"},
 	"AWS_ENDPOINT_URL_KMS":                   {value: "http://127.0.0.1:4599"},
 	"DPP_KMS_KEY_ID":                         {value: "alias/dpp-other"},
