@@ -49,9 +49,8 @@ var runtimeVariables = map[string]bool{"GOMEMLIMIT": true}
 // with them): the public listener, its ingest token, the access connector's
 // URL. Once a name is in Settings its entry here is dead: delete it.
 var pendingSettings = map[string]string{
-	"DPP_PUBLIC_ADDR":         "public listener (Slack, ingest)",
-	"DPP_INGEST_TOKEN":        "public listener's ingest routes",
-	"DPP_ACCESS_POSTGRES_URL": "access review's postgres connector",
+	"DPP_PUBLIC_ADDR":  "public listener (Slack, ingest)",
+	"DPP_INGEST_TOKEN": "public listener's ingest routes",
 }
 
 // sqlVisibilityLimits is how many custom search attributes of each type one
