@@ -14,7 +14,9 @@ type recorder struct {
 	options    []activity.RegisterOptions
 }
 
-func (r *recorder) RegisterActivity(a any) { r.RegisterActivityWithOptions(a, activity.RegisterOptions{}) }
+func (r *recorder) RegisterActivity(a any) {
+	r.RegisterActivityWithOptions(a, activity.RegisterOptions{})
+}
 func (r *recorder) RegisterActivityWithOptions(a any, o activity.RegisterOptions) {
 	r.registered = append(r.registered, a)
 	r.options = append(r.options, o)
@@ -36,6 +38,7 @@ func TestEveryActivityRegistered(t *testing.T) {
 		"Retention": func(r *recorder) any { a := &Retention{}; a.Register(r); return a },
 		"Sync":      func(r *recorder) any { a := &Sync{}; a.Register(r); return a },
 		"Access":    func(r *recorder) any { a := &Access{}; a.Register(r); return a },
+		"KeyEpochs": func(r *recorder) any { a := &KeyEpochs{}; a.Register(r); return a },
 	} {
 		var r recorder
 		concern := register(&r)

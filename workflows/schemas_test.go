@@ -27,6 +27,7 @@ var decoders = map[string]func(raw []byte) error{
 	"order-sync.input":       func(raw []byte) error { var v OrderSyncInput; return unmarshalAndValidate(raw, &v) },
 	"tax-record-sweep.input": func(raw []byte) error { var v TaxRecordSweepInput; return unmarshalAndValidate(raw, &v) },
 	"retention-audit.input":  func(raw []byte) error { var v RetentionAuditInput; return unmarshalAndValidate(raw, &v) },
+	"key-epochs.input":       func(raw []byte) error { var v KeyEpochsInput; return unmarshalAndValidate(raw, &v) },
 	"signal.delivered":       func(raw []byte) error { return decodeSignal(raw, &DeliveredSignal{}) },
 	"signal.legal-hold":      func(raw []byte) error { return decodeCodedSignal(raw, &HoldSignal{}) },
 	"signal.release-hold":    func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
@@ -117,6 +118,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"access-review.input":   {"campaign"}, "offboarding.input": {"personId", "requestedBy", "terminatedAt"},
 		"signal.decision": {"by", "decision", "itemId", "reason"}, "signal.extend": {"by", "until"},
 		"signal.confirm-disabled": {"account", "by", "system"},
+		"key-epochs.input":        {"batchSize", "maxBatches", "rewrapped"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -154,6 +156,10 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			marshal(RetentionAuditInput{BatchSize: 100, MaxBatches: 200, AsOf: asOf, AfterDueAt: asOf.Add(-time.Hour),
 				AfterID: id(7), Found: 250, Purged: 3, Running: 101, RunningIDs: strings.Split(strings.Trim(strings.ReplaceAll(ids(100), `"`, ""), "[]"), ",")}), // continue-as-new
 			`{"maxBatches":1000,"found":0,"runningIds":[]}`, `{"asOf":"2026-11-27T03:00:00+01:00"}`,
+		},
+		"key-epochs.input": {
+			marshal(KeyEpochsInput{}), marshal(KeyEpochsInput{BatchSize: 100, MaxBatches: 200, Rewrapped: 12345}), // schedule, continue-as-new
+			`{"batchSize":1}`, `{"maxBatches":1000}`, `{"rewrapped":0}`,
 		},
 		"signal.delivered": {`{"deliveredAt":"2026-11-27T10:00:00.5+01:00"}`, `{"deliveredAt":"2026-11-27T10:00:00-00:00"}`,
 			`{"deliveredAt":"2026-11-27T10:00:00.123456789123+23:59"}`},
@@ -193,6 +199,10 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"found":-1}`, `{"purged":1.5}`, `{"running":"3"}`, `{"running":1e16}`,
 			`{"runningIds":` + ids(101) + `}`, `{"runningIds":["x"]}`, `{"runningIds":[null]}`, `{"runningIds":"205-1234567-7654321"}`,
 			`{"runningIds":null}`, `{"extra":1}`, `{"BatchSize":5}`, `null`,
+		},
+		"key-epochs.input": {
+			`{"batchSize":0}`, `{"batchSize":1001}`, `{"maxBatches":0}`, `{"maxBatches":2.5}`, `{"rewrapped":-1}`,
+			`{"rewrapped":"3"}`, `{"batchSize":null}`, `{"extra":1}`, `{"BatchSize":5}`, `null`, `[]`,
 		},
 		"signal.delivered": {
 			`{}`, `{"deliveredAt":"yesterday"}`, `{"deliveredAt":5}`, `{"deliveredAt":null}`,

@@ -27,6 +27,7 @@ import (
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/invoice"
+	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi"
@@ -49,12 +50,14 @@ var (
 
 // App is the running system's shared dependencies.
 type App struct {
-	Config   *config.Config
-	Log      *zap.Logger
-	Pool     *pgxpool.Pool
-	Vault    *vault.Vault
-	Signer   *evidence.Signer
-	Orders   *orders.Service
+	Config *config.Config
+	Log    *zap.Logger
+	Pool   *pgxpool.Pool
+	Vault  *vault.Vault
+	Signer *evidence.Signer
+	Orders *orders.Service
+	// Epochs are the KMS key epochs new data keys are wrapped by (epochs.go).
+	Epochs   *keyepochs.Service
 	SPAPI    *spapi.Client
 	Temporal client.Client
 	// Metrics is the Prometheus registry /metrics serves: the SDK's metrics
@@ -204,6 +207,7 @@ func (a *App) openSealing(ctx context.Context, kmsClient *kms.Client) error {
 		SimplifiedLimit: cfg.SimplifiedInvoiceLimit, AlwaysFull: cfg.AlwaysFullInvoice,
 		DPOContact: cfg.DPOContact, BackupLocation: cfg.BackupLocation, Location: host, ToolVersion: Version,
 	}}
+	a.openEpochs(kmsClient)
 	return nil
 }
 
@@ -318,6 +322,7 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	} else {
 		a.Log.Error("Access activities not registered", zap.Error(err))
 	}
+	a.KeyEpochsActivities().Register(w)
 }
 
 // NewWorker builds the worker for the configured task queue with every workflow

@@ -115,6 +115,12 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.KMSKeyID })},
 	{Name: "DPP_KEY_CACHE_TTL", Default: "2m", Doc: "how long a data key stays in worker memory after use, so an order's next step needs no KMS call (0 disables)",
 		load: into(duration, func(c *Config) *time.Duration { return &c.KeyCacheTTL })},
+	{Name: "DPP_KEY_EPOCH", Default: "24h", Doc: "how long one KMS key (alias alias/dpp/pii/<epoch start>) wraps the data keys of newly sealed buyer PII; the key-epochs schedule runs this often. Whole seconds; epochs of whole days take the date as alias, others YYYY-MM-DDTHHMMSSZ",
+		load: into(duration, func(c *Config) *time.Duration { return &c.KeyEpoch })},
+	{Name: "DPP_KEY_EPOCH_LIFETIME", Default: "552h", Doc: "how long after an epoch opens its key is retired: survivors re-wrapped (KMS ReEncrypt) into the current epoch, the key scheduled for deletion. Longer than DPP_KEY_EPOCH; with DPP_KEY_DELETION_WINDOW at most 720h, so every copy of buyer PII (backups included) is undecryptable within 30 days of sealing",
+		load: into(duration, func(c *Config) *time.Duration { return &c.KeyEpochLifetime })},
+	{Name: "DPP_KEY_DELETION_WINDOW", Default: "168h", Doc: "KMS pending-deletion window of a retired epoch key: whole days from 7 (168h, AWS's minimum) to 30; KMS refuses the key from the start of the window and destroys it at its end",
+		load: into(duration, func(c *Config) *time.Duration { return &c.KeyDeletionWindow })},
 	{Name: "SPAPI_ENDPOINT", Default: "http://127.0.0.1:8099", Doc: "SP-API base URL; the sandbox when no LWA credentials are set (EU: https://sellingpartnerapi-eu.amazon.com)",
 		load: into(absURL, func(c *Config) *string { return &c.SPAPIEndpoint })},
 	{Name: "LWA_TOKEN_URL", Default: "https://api.amazon.com/auth/o2/token", Doc: "Login with Amazon token endpoint",
@@ -247,16 +253,21 @@ type Config struct {
 	// EvidenceKeysFile is the pinned public signing keys file (DPP_EVIDENCE_KEYS).
 	EvidenceKeysFile string
 
-	AWSRegion       string
-	KMSEndpoint     string
-	KMSKeyID        string
-	KeyCacheTTL     time.Duration
-	SPAPIEndpoint   string
-	LWATokenURL     string
-	LWAClientID     string
-	LWAClientSecret string
-	LWARefreshToken string
-	MarketplaceIDs  []string
+	AWSRegion   string
+	KMSEndpoint string
+	KMSKeyID    string
+	KeyCacheTTL time.Duration
+	// Key epochs (internal/keyepochs): DPP_KEY_EPOCH, DPP_KEY_EPOCH_LIFETIME,
+	// DPP_KEY_DELETION_WINDOW; checkKeyEpochs keeps them within the promise.
+	KeyEpoch          time.Duration
+	KeyEpochLifetime  time.Duration
+	KeyDeletionWindow time.Duration
+	SPAPIEndpoint     string
+	LWATokenURL       string
+	LWAClientID       string
+	LWAClientSecret   string
+	LWARefreshToken   string
+	MarketplaceIDs    []string
 	// SPAPITaskQueue and SPAPISyncTaskQueue name the SP-API task queues as set
 	// (empty: derived from TaskQueue; app.SPAPIQueues resolves them).
 	SPAPITaskQueue, SPAPISyncTaskQueue string
@@ -368,6 +379,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	l.checkCodec(c)
 	l.checkAccess(c)
+	l.checkKeyEpochs(c)
 	// Entries are named by position, not value: a wrong one may be a person's e-mail.
 	for i, id := range c.Operators {
 		if err := actor.Valid(id); err != nil {
@@ -395,6 +407,30 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("invalid configuration (see `worker -help`):\n%w", err)
 	}
 	return c, nil
+}
+
+// PIICopiesBound is the promise key epochs keep: every copy of buyer PII,
+// backups included, is undecryptable within 30 days of sealing.
+const PIICopiesBound = 720 * time.Hour
+
+// checkKeyEpochs rejects epoch timings that break the promise. Data sealed at
+// an epoch's very start is the oldest its key wraps: the key is retired
+// DPP_KEY_EPOCH_LIFETIME later and destroyed DPP_KEY_DELETION_WINDOW after that.
+func (l *loader) checkKeyEpochs(c *Config) {
+	day := 24 * time.Hour
+	if c.KeyEpoch <= 0 || c.KeyEpoch%time.Second != 0 {
+		l.fail("DPP_KEY_EPOCH", "must be a positive whole number of seconds")
+	}
+	if c.KeyEpochLifetime <= c.KeyEpoch {
+		l.fail("DPP_KEY_EPOCH_LIFETIME", fmt.Sprintf("must be longer than DPP_KEY_EPOCH (%s): an epoch's key is retired only after the epoch has closed", c.KeyEpoch))
+	}
+	if w := c.KeyDeletionWindow; w%day != 0 || w < 7*day || w > 30*day {
+		l.fail("DPP_KEY_DELETION_WINDOW", "must be whole days from 7 to 30 (168h to 720h): KMS ScheduleKeyDeletion takes PendingWindowInDays 7 to 30")
+	}
+	if sum := c.KeyEpochLifetime + c.KeyDeletionWindow; sum > PIICopiesBound {
+		l.fail("DPP_KEY_EPOCH_LIFETIME", fmt.Sprintf("plus DPP_KEY_DELETION_WINDOW is %s, more than %s: buyer PII sealed at an epoch's start would stay decryptable in backups for more than 30 days (shorten DPP_KEY_EPOCH_LIFETIME or DPP_KEY_DELETION_WINDOW)",
+			sum, PIICopiesBound))
+	}
 }
 
 // MigrationsURL is all `starter migrate` reads: the schema owner's connection
