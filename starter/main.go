@@ -32,6 +32,10 @@ Operator commands (the worker's environment):
   access review [CAMPAIGN]           start an access review campaign now (default: this quarter, e.g. 2026-Q4)
   offboard <personId> --by PERSON [--terminated-at RFC3339]
                                      start the leaver's Offboarding (all accounts disabled within DPP_OFFBOARDING_SLA)
+  incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
+                                     declare a security incident (starts IncidentNotification)
+  incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
+                                     database and the evidence (timeline, each deadline's outcome)
 
 Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
 commands also DPP_EVIDENCE_KEYS, the pinned public keys):
@@ -83,6 +87,8 @@ func main() {
 		err = offboard(ctx, args)
 	case "review":
 		err = reviewCmd(ctx, args)
+	case "incident":
+		err = incidentCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)

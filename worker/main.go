@@ -1,5 +1,7 @@
 // Command worker runs the Temporal worker of the data protection workflows and its
-// HTTP endpoints (/healthz, /metrics, and the codec server under /codec/). Configuration comes from the environment:
+// two HTTP listeners: the operator listener DPP_HTTP_ADDR (/healthz, /metrics,
+// and the codec server under /codec/) and the public listener DPP_PUBLIC_ADDR
+// (Slack's requests and the ingest routes). Configuration comes from the environment:
 // `worker -help` lists every variable with its default.
 package main
 
@@ -60,14 +62,12 @@ func run(ctx context.Context, cfg *config.Config) error {
 	// DPP_METRICS_REFRESH, until the worker stops (before a.Close).
 	stopGauges := a.StartGauges(ctx)
 	defer stopGauges()
-	srv := app.NewHTTPServer(cfg.HTTPAddr, a.HTTPHandler())
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.ListenAndServe() }()
-	defer func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), app.HTTPShutdownTimeout)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
+	httpErr, stopHTTP := serve(app.NewHTTPServer(cfg.HTTPAddr, a.HTTPHandler()))
+	defer stopHTTP()
+	// The public listener is separate so the ingress can never reach the codec
+	// or metrics; the domains' routes are registered before it serves.
+	publicErr, stopPublic := serve(a.PublicServer())
+	defer stopPublic()
 
 	w := a.NewWorker()
 	if err := w.Start(); err != nil {
@@ -76,6 +76,8 @@ func run(ctx context.Context, cfg *config.Config) error {
 	defer w.Stop()
 	a.Log.Info("Worker started", zap.String("taskQueue", cfg.TaskQueue), zap.String("temporal", cfg.TemporalAddress),
 		zap.String("namespace", cfg.TemporalNamespace), zap.String("http", cfg.HTTPAddr), zap.Bool("spapiSandbox", cfg.Sandbox()),
+		zap.String("public", cfg.PublicAddr), zap.Bool("slack", a.Slack != nil), zap.Bool("slackRequests", cfg.SlackSigningSecret != ""),
+		zap.Strings("ingest", a.Public().IngestPaths()),
 		zap.Any("spapiTaskQueues", a.SPAPIQueues()))
 	// On SIGTERM the deferred calls run in reverse: w.Stop stops polling and
 	// waits up to DPP_WORKER_STOP_TIMEOUT for running activities, while the HTTP
@@ -90,8 +92,25 @@ func run(ctx context.Context, cfg *config.Config) error {
 			return nil
 		}
 		return fmt.Errorf("DPP_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	case err := <-publicErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("DPP_PUBLIC_ADDR %s: %w", cfg.PublicAddr, err)
 	case <-worker.InterruptCh():
 		return nil
+	}
+}
+
+// serve runs srv in the background; its error (http.ErrServerClosed after
+// stop) arrives on the channel, and stop shuts it down gracefully.
+func serve(srv *http.Server) (<-chan error, func()) {
+	errs := make(chan error, 1)
+	go func() { errs <- srv.ListenAndServe() }()
+	return errs, func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), app.HTTPShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
 	}
 }
 

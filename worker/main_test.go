@@ -115,3 +115,18 @@ func TestRefusesASchemaThatIsBehind(t *testing.T) {
 		t.Fatalf("schema version %d after the refused start (%v): the worker must not migrate", version, err)
 	}
 }
+
+// TestSlackNeedsItsSigningSecret: a bot token without the signing secret (the
+// worker would post buttons whose clicks it cannot verify) and a public
+// listener on the operator listener's address stop the worker at once, named,
+// without echoing the token.
+func TestSlackNeedsItsSigningSecret(t *testing.T) {
+	out, code := runWorker(t, "", "DPP_KMS_KEY_ID=alias/x", "DPP_SELLER_NAME=Plusranger Ltd", "DPP_SELLER_ADDRESS=1 High St|Leeds",
+		"DPP_SELLER_VAT_NUMBER=GB123456789", "SLACK_BOT_TOKEN=xoxb-111-222-SECRETTOKEN", "DPP_PUBLIC_ADDR=127.0.0.1:8088")
+	if code != 2 || !strings.Contains(out, "SLACK_SIGNING_SECRET is required when SLACK_BOT_TOKEN is set") || !strings.Contains(out, "DPP_PUBLIC_ADDR") {
+		t.Fatalf("exit code %d, want 2 naming SLACK_SIGNING_SECRET and DPP_PUBLIC_ADDR; output:\n%s", code, out)
+	}
+	if strings.Contains(out, "SECRETTOKEN") {
+		t.Fatalf("the output echoes the bot token:\n%s", out)
+	}
+}

@@ -32,6 +32,7 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 	r.RegisterWorkflowWithOptions(o.AccessReview, registerOpts(AccessReviewName))
 	r.RegisterWorkflowWithOptions(o.Offboarding, registerOpts(OffboardingName))
+	r.RegisterWorkflowWithOptions(IncidentNotification, registerOpts(IncidentNotificationName))
 	r.RegisterWorkflowWithOptions(KeyEpochs, registerOpts(KeyEpochsName))
 }
 

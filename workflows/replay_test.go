@@ -98,8 +98,8 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 	if len(in) == 0 || codec.IsEncrypted(in[0]) != wantEncrypted {
 		t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), wantEncrypted)
 	}
-	// OrderLifecycle checks its workflow ID against its input, so replay
-	// under the ID the run had.
+	// OrderLifecycle and IncidentNotification check their workflow ID against
+	// their input, so replay under the ID the run had.
 	id := "replay"
 	switch start.GetWorkflowType().GetName() {
 	case AccessReviewName, OffboardingName:
@@ -111,6 +111,12 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 			t.Fatal(err)
 		}
 		id = OrderWorkflowID(in.AmazonOrderID)
+	case IncidentNotificationName:
+		var in IncidentInput
+		if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
+			t.Fatal(err)
+		}
+		id = IncidentWorkflowID(in.ID)
 	}
 	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
 		DataConverter: dc, FailureConverter: fc,

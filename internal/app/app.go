@@ -30,6 +30,7 @@ import (
 	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/spapi"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/vault"
@@ -68,6 +69,12 @@ type App struct {
 
 	// access holds the access review's connections (access.go), opened on first use.
 	access accessDeps
+	// Slack posts and updates messages; nil when SLACK_BOT_TOKEN is empty (slack.go).
+	Slack *slackapp.Messenger
+
+	// public is the public listener's routes (public.go), built on first use.
+	publicOnce sync.Once
+	public     *Public
 
 	// policyGauges are the gauges /metrics serves (http.go), built on first use.
 	gaugesOnce   sync.Once
@@ -93,9 +100,12 @@ const (
 	SPAPI
 	// Temporal is the payload codec and the Temporal client (TEMPORAL_*, DPP_CODEC_*).
 	Temporal
+	// Slack is the Messenger (SLACK_BOT_TOKEN, SLACK_API_URL): App.Slack, nil
+	// when the token is empty. It makes no call when built.
+	Slack
 
 	// Everything is what the worker uses, and what New builds by default.
-	Everything = Database | Sealing | SPAPI | Temporal
+	Everything = Database | Sealing | SPAPI | Temporal | Slack
 )
 
 // Options adjust New; the zero value builds everything, as the worker does.
@@ -166,6 +176,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		if err := a.dialTemporal(ctx, kmsClient, opts); err != nil {
 			return nil, err
 		}
+	}
+	if uses&Slack != 0 {
+		a.Slack = newSlack(cfg)
 	}
 	ok = true
 	return a, nil
@@ -322,6 +335,7 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	} else {
 		a.Log.Error("Access activities not registered", zap.Error(err))
 	}
+	a.IncidentActivities().Register(w)
 	a.KeyEpochsActivities().Register(w)
 }
 

@@ -179,16 +179,36 @@ var Settings = []Setting{
 		load: into(oneOf("json", "console"), func(c *Config) *string { return &c.LogFormat })},
 	{Name: "DPP_LOG_LEVEL", Default: "info", Doc: "log level: debug, info, warn, error",
 		load: into(oneOf("debug", "info", "warn", "error"), func(c *Config) *string { return &c.LogLevel })},
-	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (approvals; later issues)",
+	{Name: "DPP_PUBLIC_ADDR", Default: "127.0.0.1:8089", Doc: "the public listener, what Slack and monitoring systems reach through the operator's ingress: /slack/interactions, /slack/commands and the bearer-protected ingest routes (/incidents, /access/login-events); never the same listener as DPP_HTTP_ADDR",
+		load: into(str, func(c *Config) *string { return &c.PublicAddr })},
+	{Name: "DPP_INGEST_TOKEN", Secret: true, Doc: "bearer token the public listener's ingest routes (/incidents, /access/login-events) require from monitoring systems; at least 16 characters; empty refuses every ingest request",
+		load: into(str, func(c *Config) *string { return &c.IngestToken })},
+	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "the Slack app's bot token (xoxb-...; scopes chat:write, im:write, commands, users:read) the worker posts and updates messages with; needs SLACK_SIGNING_SECRET. Empty: Slack is off, nothing is posted and decisions arrive by signal (temporal CLI, starter)",
 		load: into(str, func(c *Config) *string { return &c.SlackBotToken })},
-	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "Slack signing secret (approvals; later issues)",
+	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "the Slack app's signing secret: every request to /slack/interactions and /slack/commands must be signed with it (slack-go's verifier, 5-minute window; replays refused). Required with SLACK_BOT_TOKEN; empty: those routes answer 503",
 		load: into(str, func(c *Config) *string { return &c.SlackSigningSecret })},
-	{Name: "SLACK_API_URL", Doc: "Slack API base URL override (tests)",
+	{Name: "SLACK_API_URL", Default: "https://slack.com/api/", Doc: "Slack Web API base URL (tests: slacktest's)",
 		load: into(absURL, func(c *Config) *string { return &c.SlackAPIURL })},
-	{Name: "SMTP_URL", Default: "smtp://127.0.0.1:1025", Doc: "SMTP server for notifications (Mailpit in dev)",
+	{Name: "SMTP_URL", Default: "smtp://127.0.0.1:1025", Doc: "SMTP server for notifications: smtp://[user:password@]host[:port] (STARTTLS) or smtps://... (implicit TLS); TLS is required except to a loopback host (Mailpit in dev)",
 		load: into(absURL, func(c *Config) *string { return &c.SMTPURL })},
 	{Name: "DPP_AMAZON_SECURITY_EMAIL", Default: "security@amazon.com", Doc: "where security incidents are reported",
 		load: into(email, func(c *Config) *string { return &c.AmazonSecurityEmail })},
+	{Name: "DPP_MAIL_FROM", Default: "dpp@localhost", Doc: "sender address of the system's e-mail (incident notifications)",
+		load: into(email, func(c *Config) *string { return &c.MailFrom })},
+	{Name: "DPP_INCIDENT_CHANNEL", Doc: "Slack channel id where each incident's message (stage, deadlines, buttons) is posted and kept current; empty: no channel message",
+		load: into(str, func(c *Config) *string { return &c.IncidentChannel })},
+	{Name: "DPP_INCIDENT_APPROVERS", Doc: "comma-separated Slack user ids or operator ids (DPP_OPERATORS) who may approve incident notifications and confirm a false positive; empty: nobody approves and the preliminary notification goes out at DPP_INCIDENT_AUTO_SEND",
+		load: into(list, func(c *Config) *[]string { return &c.IncidentApprovers })},
+	{Name: "DPP_INCIDENT_STAGES", Default: "triage,containment,notification,eradication,recovery,lessons-learned", Doc: "the incident runbook's stages, in order (lower-case ids); the first is where an incident starts",
+		load: into(list, func(c *Config) *[]string { return &c.IncidentStages })},
+	{Name: "DPP_INCIDENT_AMAZON_DEADLINE", Default: "24h", Doc: "Amazon must be notified this long after detection (policy: 24 hours)",
+		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentAmazonDeadline })},
+	{Name: "DPP_INCIDENT_ICO_DEADLINE", Default: "72h", Doc: "a personal-data breach must be reported to the ICO this long after detection (UK GDPR: 72 hours)",
+		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentICODeadline })},
+	{Name: "DPP_INCIDENT_REMINDERS", Default: "4h,12h,20h", Doc: "comma-separated times after detection at which the channel and approvers are reminded while Amazon's notification is not sent (the ICO's are scaled to its deadline)",
+		load: into(durationList, func(c *Config) *[]time.Duration { return &c.IncidentReminders })},
+	{Name: "DPP_INCIDENT_AUTO_SEND", Default: "22h", Doc: "if nothing was sent to Amazon this long after detection, a preliminary notification goes out by itself; 0 turns it off",
+		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentAutoSend })},
 	{Name: "DPP_SELLER_NAME", Required: true, Doc: "seller's legal name, printed on invoices and certificates",
 		load: into(str, func(c *Config) *string { return &c.SellerName })},
 	{Name: "DPP_SELLER_ADDRESS", Required: true, Doc: "seller's address, lines separated by '|' or newlines",
@@ -300,11 +320,25 @@ type Config struct {
 	CodecEncode              bool
 	CodecAllowUIWithoutToken bool
 
+	// PublicAddr is the public listener (DPP_PUBLIC_ADDR); IngestToken guards
+	// its ingest routes (DPP_INGEST_TOKEN).
+	PublicAddr          string
+	IngestToken         string
 	SlackBotToken       string
 	SlackSigningSecret  string
 	SlackAPIURL         string
 	SMTPURL             string
 	AmazonSecurityEmail string
+	MailFrom            string
+
+	// Incident notification (issue 10; internal/incident).
+	IncidentChannel        string
+	IncidentApprovers      []string
+	IncidentStages         []string
+	IncidentAmazonDeadline time.Duration
+	IncidentICODeadline    time.Duration
+	IncidentReminders      []time.Duration
+	IncidentAutoSend       time.Duration
 
 	SellerName      string
 	SellerAddress   []string
@@ -379,6 +413,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	l.checkCodec(c)
 	l.checkAccess(c)
+	l.checkPublic(c)
+	l.checkIncident(c)
 	l.checkKeyEpochs(c)
 	// Entries are named by position, not value: a wrong one may be a person's e-mail.
 	for i, id := range c.Operators {

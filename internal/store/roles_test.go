@@ -130,7 +130,7 @@ func mustWork(t *testing.T, pool *pgxpool.Pool, sql string) {
 
 var tables = []string{"orders", "data_keys", "sealed_fields", "invoice_counters", "invoices",
 	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version",
-	"key_epochs", "key_epoch_members"}
+	"incident_keys", "incidents", "incident_timeline", "key_epochs", "key_epoch_members"}
 
 // TestRolePrivileges compares every privilege each role holds on every column and
 // table of the schema with exactly what it should hold: nothing more, nothing less.
@@ -166,6 +166,11 @@ func TestRolePrivileges(t *testing.T) {
 			"evidence_head":  {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
 			// To refuse to start on a schema that is not current (00004).
 			"goose_db_version": {privs: "SELECT"},
+			// Incidents (00008): the timeline is append-only.
+			"incident_keys":     {privs: "SELECT INSERT"},
+			"incident_timeline": {privs: "SELECT INSERT"},
+			"incidents": {privs: "SELECT INSERT", columns: []string{"UPDATE stage slack_channel slack_ts amazon_sent_at amazon_message_id " +
+				"amazon_text_sealed ico_reference ico_reported_at closed_at outcome"}},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -183,6 +188,9 @@ func TestRolePrivileges(t *testing.T) {
 			"signing_keys":      {columns: []string{"SELECT key_id public_key created_at retired_at"}},
 			"invoices": {columns: []string{"SELECT series number invoice_number amazon_order_id kind issued_at " +
 				"tax_point currency total_net total_vat total_gross key_ref retain_until purged_at"}},
+			"incidents": {columns: []string{"SELECT incident_id workflow_id severity personal_data detected_at declared_at " +
+				"reported_by stage amazon_due_at ico_due_at amazon_sent_at amazon_message_id ico_reference ico_reported_at closed_at outcome"}},
+			"incident_timeline": {columns: []string{"SELECT incident_id seq at kind actor detail idempotency_key"}},
 		},
 	}
 
