@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/slackapp"
 )
 
 // Access holds the activities of the access review, offboarding and lockout:
@@ -43,7 +44,7 @@ func classifyAccess(err error) error {
 		return final(ErrUnknownPerson, err)
 	case errors.Is(err, access.ErrProtected):
 		return final(ErrProtected, err)
-	case errors.Is(err, access.ErrNoSlack):
+	case errors.Is(err, access.ErrNoSlack), errors.Is(err, slackapp.ErrNotConfigured):
 		return final(ErrSlackNotConfigured, err)
 	case errors.Is(err, access.ErrNotVerified):
 		// Retried: a session may take a moment to end; the workflow escalates

@@ -36,52 +36,6 @@ type Notifier interface {
 	Update(ctx context.Context, channel, ts string, blocks []slack.Block, fallback string) error
 }
 
-// SlackNotifier is Notifier over the Slack Web API.
-type SlackNotifier struct{ Client *slack.Client }
-
-func msgOptions(blocks []slack.Block, fallback string) []slack.MsgOption {
-	opts := []slack.MsgOption{slack.MsgOptionText(fallback, false)}
-	if len(blocks) > 0 {
-		opts = append(opts, slack.MsgOptionBlocks(blocks...))
-	}
-	return opts
-}
-
-// PostDM posts to the person's direct-message channel with the app (chat.postMessage
-// with the user id as channel) and returns that channel and the message ts.
-func (n *SlackNotifier) PostDM(ctx context.Context, userID string, blocks []slack.Block, fallback string) (string, string, error) {
-	ch, ts, err := n.Client.PostMessageContext(ctx, userID, msgOptions(blocks, fallback)...)
-	if err != nil {
-		return "", "", fmt.Errorf("slack: post to %s: %w", userID, err)
-	}
-	return ch, ts, nil
-}
-
-// Update replaces a message's text and blocks.
-func (n *SlackNotifier) Update(ctx context.Context, channel, ts string, blocks []slack.Block, fallback string) error {
-	if _, _, _, err := n.Client.UpdateMessageContext(ctx, channel, ts, msgOptions(blocks, fallback)...); err != nil {
-		return fmt.Errorf("slack: update %s/%s: %w", channel, ts, err)
-	}
-	return nil
-}
-
-// Ephemeral shows text to one person in a channel.
-func (n *SlackNotifier) Ephemeral(ctx context.Context, channel, user, text string) error {
-	if _, err := n.Client.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(text, false)); err != nil {
-		return fmt.Errorf("slack: ephemeral to %s: %w", user, err)
-	}
-	return nil
-}
-
-// OpenModal opens a modal for a click's trigger id.
-func (n *SlackNotifier) OpenModal(ctx context.Context, triggerID string, view slack.ModalViewRequest) (string, error) {
-	v, err := n.Client.OpenViewContext(ctx, triggerID, view)
-	if err != nil {
-		return "", fmt.Errorf("slack: open modal: %w", err)
-	}
-	return v.ID, nil
-}
-
 // ItemValue is the value of an item's buttons: the campaign and the item.
 func ItemValue(campaign, itemID string) string { return campaign + "|" + itemID }
 

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -57,8 +58,12 @@ const (
 	textNotRunning    = "Campaign %s is not running any more (finished, or never started). Nothing was done."
 )
 
-// tell shows the clicker a short answer, in the channel of the click.
+// tell shows the clicker a short answer, in the channel of the click; without
+// a Slack client the router shows it through the click's response_url.
 func (h *Handlers) tell(ctx context.Context, ic *slack.InteractionCallback, text string) error {
+	if h.UI == nil {
+		return slackapp.UserError{Message: text}
+	}
 	return h.UI.Ephemeral(ctx, ic.Channel.ID, ic.User.ID, text)
 }
 
@@ -91,6 +96,9 @@ func (h *Handlers) Action(ctx context.Context, ic *slack.InteractionCallback, ac
 				return h.tell(ctx, ic, answer)
 			}
 			if it != nil {
+				if h.UI == nil {
+					return slackapp.UserError{Message: "Keeping a flagged account needs a reason, and without a Slack client no form can ask for it. Nothing was done."}
+				}
 				// The reason comes with the modal's submission.
 				_, err := h.UI.OpenModal(ctx, ic.TriggerID, access.ReasonModal(campaign, *it))
 				return err

@@ -4,25 +4,24 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slacktest"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/proxy"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/plusranger/dpp/activities"
@@ -31,6 +30,7 @@ import (
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
 	"github.com/plusranger/dpp/internal/vault"
@@ -43,91 +43,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+const signingSecret = "access-e2e-signing-secret-0123"
+
 // Personal data that must never reach a workflow's history.
 const (
 	markerName  = "Ottoline Marker-Vasquez"
 	markerEmail = "ottoline.marker@example.invalid"
 )
-
-// fakeSlack records what the access workflows and handlers send to Slack:
-// slacktest with the methods it lacks or does not record added.
-type fakeSlack struct {
-	server *slacktest.Server
-	mu     sync.Mutex
-	posts  map[string]string // "channel/ts" -> blocks JSON, as last posted or updated
-	order  []string
-	ephem  []string // "user: text"
-	modals []slack.ModalViewRequest
-	n      int
-}
-
-func startFakeSlack(t *testing.T) *fakeSlack {
-	f := &fakeSlack{posts: map[string]string{}}
-	ok := func(w http.ResponseWriter, v map[string]any) {
-		v["ok"] = true
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
-	}
-	f.server = slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
-			_ = r.ParseForm()
-			f.mu.Lock()
-			f.n++
-			ch := "D" + strings.TrimPrefix(r.FormValue("channel"), "U")
-			ts := "1700000000." + strings.Repeat("0", 5) + string(rune('0'+f.n%10))
-			key := ch + "/" + ts
-			f.posts[key] = r.FormValue("blocks") + r.FormValue("text")
-			f.order = append(f.order, key)
-			f.mu.Unlock()
-			ok(w, map[string]any{"channel": ch, "ts": ts})
-		})
-		c.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
-			_ = r.ParseForm()
-			f.mu.Lock()
-			f.posts[r.FormValue("channel")+"/"+r.FormValue("ts")] = r.FormValue("blocks") + r.FormValue("text")
-			f.mu.Unlock()
-			ok(w, map[string]any{"channel": r.FormValue("channel"), "ts": r.FormValue("ts")})
-		})
-		c.Handle("/chat.postEphemeral", func(w http.ResponseWriter, r *http.Request) {
-			_ = r.ParseForm()
-			f.mu.Lock()
-			f.ephem = append(f.ephem, r.FormValue("user")+": "+r.FormValue("text"))
-			f.mu.Unlock()
-			ok(w, map[string]any{"message_ts": "1700000001.000001"})
-		})
-		c.Handle("/views.open", func(w http.ResponseWriter, r *http.Request) {
-			var body struct {
-				View slack.ModalViewRequest `json:"view"`
-			}
-			_ = json.NewDecoder(r.Body).Decode(&body)
-			f.mu.Lock()
-			f.modals = append(f.modals, body.View)
-			f.mu.Unlock()
-			ok(w, map[string]any{"view": map[string]any{"id": "V1"}})
-		})
-	})
-	f.server.Start()
-	t.Cleanup(f.server.Stop)
-	return f
-}
-
-// message returns the current content of the message posted to user.
-func (f *fakeSlack) message(user string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, k := range f.order {
-		if strings.HasPrefix(k, "D"+strings.TrimPrefix(user, "U")+"/") {
-			return f.posts[k]
-		}
-	}
-	return ""
-}
-
-func (f *fakeSlack) ephemerals() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.ephem...)
-}
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -207,9 +129,8 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fs := startFakeSlack(t)
-	sc := slack.New("xoxb-test", slack.OptionAPIURL(fs.server.GetAPIURL()))
-	notifier := &access.SlackNotifier{Client: sc}
+	sl := testenv.StartSlack(t)
+	notifier := slackapp.NewMessenger("xoxb-test", sl.APIURL())
 	svc := &access.Service{Registry: reg, DPO: "p-dpo", Slack: notifier, Connectors: access.Connectors{
 		&access.PostgresConnector{Pool: connPool},
 		&access.RegistryConnector{Registry: reg, Automatic: []string{access.SystemPostgres}},
@@ -256,8 +177,17 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	}
 
 	// The manager gets one message with the item and its buttons.
-	eventually(t, "the manager's message", func() bool { return strings.Contains(fs.message("UMGR0001"), emp) })
-	msg := fs.message("UMGR0001")
+	dm := func(user string) (testenv.SlackMessage, bool) {
+		for _, m := range sl.Messages() {
+			if m.Channel == testenv.DMChannel(user) {
+				return m, true
+			}
+		}
+		return testenv.SlackMessage{}, false
+	}
+	message := func(user string) string { m, _ := dm(user); return m.BlocksJSON() }
+	eventually(t, "the manager's message", func() bool { return strings.Contains(message("UMGR0001"), emp) })
+	msg := message("UMGR0001")
 	if !strings.Contains(msg, access.ActionRevoke) || !strings.Contains(msg, access.ActionKeep) {
 		t.Fatalf("the message has no Keep/Revoke buttons: %s", msg)
 	}
@@ -276,20 +206,55 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 		t.Fatalf("no item for %s in %+v", emp, st.Items)
 	}
 
+	// The handlers behind the real router, which verifies Slack's signature.
 	h := &accessslack.Handlers{Temporal: c, Registry: reg, UI: notifier, TaskQueue: tq, DPO: "p-dpo"}
-	click := func(user, actionID, trigger string) {
+	router := slackapp.NewRouter(signingSecret, zap.NewNop())
+	router.OnAction(access.ActionPrefix, h.Action)
+	router.OnView(access.ViewReason, h.ReasonView)
+	router.OnCommand(accessslack.Command, h.Offboard)
+	interactions := httptest.NewServer(router.Interactions())
+	t.Cleanup(interactions.Close)
+	commands := httptest.NewServer(router.Commands())
+	t.Cleanup(commands.Close)
+	post := func(target string, body []byte, sign bool) int {
 		t.Helper()
-		ic := &slack.InteractionCallback{User: slack.User{ID: user}, TriggerID: trigger,
-			Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: "DCHAN"}}}}
-		act := &slack.BlockAction{ActionID: actionID, Value: access.ItemValue(campaign, itemID)}
-		if err := h.Action(ctx, ic, act); err != nil {
-			t.Fatalf("click by %s: %v", user, err)
+		req, err := testenv.SignedSlackRequest(target, signingSecret, time.Now(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sign {
+			req.Header.Del("X-Slack-Signature")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	mgrMsg, _ := dm("UMGR0001")
+	clickBody := func(user, actionID, value string) []byte {
+		b, err := testenv.InteractionBody(sl.BlockClick(user, mgrMsg.Channel, mgrMsg.TS, actionID, value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	click := func(user, actionID, value string) {
+		t.Helper()
+		if code := post(interactions.URL, clickBody(user, actionID, value), true); code != http.StatusOK {
+			t.Fatalf("click by %s: HTTP %d", user, code)
 		}
 	}
+	// Unsigned, or replayed: 401 and nothing happens.
+	revokeClick := clickBody("UMGR0001", access.ActionRevoke, access.ItemValue(campaign, itemID))
+	if code := post(interactions.URL, revokeClick, false); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned click: HTTP %d", code)
+	}
 	// Someone else's click: an ephemeral "not yours", nothing else.
-	click("UEMP0001", access.ActionRevoke, "T-not-yours")
-	if e := fs.ephemerals(); len(e) != 1 || !strings.Contains(e[0], "is not yours to decide") {
-		t.Fatalf("ephemerals after a stranger's click: %v", e)
+	click("UEMP0001", access.ActionRevoke, access.ItemValue(campaign, itemID))
+	if e := sl.Ephemerals(); len(e) != 1 || e[0].User != "UEMP0001" || !strings.Contains(e[0].Text, "is not yours to decide") {
+		t.Fatalf("ephemerals after a stranger's click: %+v", e)
 	}
 	// The reviewer revokes; a double click changes nothing.
 	session, err := pgx.Connect(ctx, testenv.AsRole(t, dsn, emp))
@@ -297,10 +262,15 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer session.Close(ctx)
-	click("UMGR0001", access.ActionRevoke, "T-revoke")
-	click("UMGR0001", access.ActionRevoke, "T-double")
-	if e := fs.ephemerals(); len(e) != 2 || !strings.Contains(e[1], "was already decided: revoke by p-mgr") {
-		t.Fatalf("ephemerals after a double click: %v", e)
+	if code := post(interactions.URL, revokeClick, true); code != http.StatusOK {
+		t.Fatalf("signed click: HTTP %d", code)
+	}
+	if code := post(interactions.URL, revokeClick, true); code != http.StatusUnauthorized {
+		t.Fatalf("replayed click: HTTP %d", code)
+	}
+	click("UMGR0001", access.ActionRevoke, access.ItemValue(campaign, itemID))
+	if e := sl.Ephemerals(); len(e) != 2 || !strings.Contains(e[1].Text, "was already decided: revoke by p-mgr") {
+		t.Fatalf("ephemerals after a double click: %+v", e)
 	}
 
 	// Carried out and verified on the real server within seconds.
@@ -323,7 +293,10 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 		t.Fatal("the revoked role's session survived")
 	}
 	// The message shows who decided what.
-	eventually(t, "the message to be updated", func() bool { return strings.Contains(fs.message("UMGR0001"), "revoked by p-mgr") })
+	eventually(t, "the message to be updated", func() bool { return strings.Contains(message("UMGR0001"), "revoked by p-mgr") })
+	if m, _ := dm("UMGR0001"); m.Updates == 0 {
+		t.Fatal("the message was posted again instead of updated")
+	}
 
 	// Evidence: the decision and the verified execution.
 	for _, kind := range []string{access.KindDecision, access.KindExecution} {
@@ -345,12 +318,9 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 			orphan = it.ID
 		}
 	}
-	ic := &slack.InteractionCallback{User: slack.User{ID: "UDPO0001"}, TriggerID: "T-keep-orphan"}
-	if err := h.Action(ctx, ic, &slack.BlockAction{ActionID: access.ActionKeep, Value: access.ItemValue(campaign, orphan)}); err != nil {
-		t.Fatal(err)
-	}
-	if len(fs.modals) != 1 || fs.modals[0].CallbackID != access.ViewReason || fs.modals[0].PrivateMetadata != access.ItemValue(campaign, orphan) {
-		t.Fatalf("modals: %+v", fs.modals)
+	click("UDPO0001", access.ActionKeep, access.ItemValue(campaign, orphan))
+	if v := sl.Views(); len(v) != 1 || v[0].View.CallbackID != access.ViewReason || v[0].View.PrivateMetadata != access.ItemValue(campaign, orphan) {
+		t.Fatalf("modals: %+v", v)
 	}
 	submit := func(reason string) *slack.ViewSubmissionResponse {
 		ic := &slack.InteractionCallback{User: slack.User{ID: "UDPO0001"}, View: slack.View{ID: "V-" + reason,
@@ -414,6 +384,9 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 
 	// /offboard: only DPP_OFFBOARDING_REQUESTERS; starts offboarding-<personId>.
 	h.Requesters = []string{"p-dpo"}
+	if code := post(commands.URL, testenv.CommandBody(accessslack.Command, "UMGR0001", "C1", "<@UEMP0001|someone>", ""), true); code != http.StatusOK {
+		t.Fatalf("/offboard through the router: HTTP %d", code)
+	}
 	msg0, err := h.Offboard(ctx, slack.SlashCommand{UserID: "UMGR0001", Command: accessslack.Command, Text: "<@UEMP0001|someone>"})
 	if err != nil || !strings.Contains(msg0.Text, "Only the people in DPP_OFFBOARDING_REQUESTERS") {
 		t.Fatalf("/offboard by a non-requester: %+v %v", msg0, err)

@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/slack-go/slack"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/accessslack"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/workflows"
 )
@@ -45,12 +47,10 @@ func (a *App) AccessService(ctx context.Context) (*access.Service, error) {
 		}
 		conns = append(conns, &access.RegistryConnector{Registry: reg, Automatic: automatic})
 		d.service = &access.Service{Registry: reg, Connectors: conns, DPO: a.Config.DPOPersonID}
-		if a.Config.SlackBotToken != "" {
-			var opts []slack.Option
-			if a.Config.SlackAPIURL != "" {
-				opts = append(opts, slack.OptionAPIURL(a.Config.SlackAPIURL))
-			}
-			d.service.Slack = &access.SlackNotifier{Client: slack.New(a.Config.SlackBotToken, opts...)}
+		// A nil Messenger must stay a nil interface: the service tells "no
+		// Slack" apart from a failing Slack.
+		if a.Slack != nil {
+			d.service.Slack = a.Slack
 		}
 	})
 	return d.service, d.err
@@ -128,4 +128,27 @@ func (a *App) startOnce(ctx context.Context, id, name string, in any) (bool, err
 		return false, fmt.Errorf("start %s: %w", id, err)
 	}
 	return true, nil
+}
+
+// mountAccess registers the access review's Slack handlers (Keep/Revoke and the
+// confirm button, the reason modal, /offboard) and the lockout's ingest route
+// on the public listener.
+func (a *App) mountAccess(p *Public) {
+	h := &accessslack.Handlers{Temporal: a.Temporal, Registry: &access.Registry{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer},
+		TaskQueue: a.Config.TaskQueue, Requesters: a.Config.OffboardingRequesters, DPO: a.Config.DPOPersonID}
+	if a.Slack != nil {
+		h.UI = a.Slack
+	}
+	p.Router.OnAction(access.ActionPrefix, h.Action)
+	p.Router.OnView(access.ViewReason, h.ReasonView)
+	p.Router.OnCommand(accessslack.Command, h.Offboard)
+	p.Ingest(LoginEventsPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := a.AccessService(r.Context())
+		if err != nil {
+			a.Log.Error("Access service unavailable", zap.Error(err))
+			http.Error(w, "the access registry is unavailable; send the events again", http.StatusServiceUnavailable)
+			return
+		}
+		access.LoginEventsHandler(s, a.Config.LockoutThreshold, a.Log.Named("lockout")).ServeHTTP(w, r)
+	}))
 }
