@@ -30,6 +30,8 @@ Operator commands (the worker's environment):
                                      load HR's people and accounts CSV exports (idempotent, one transaction;
                                      bad rows reported by file, line and field, nothing imported)
   access review [CAMPAIGN]           start an access review campaign now (default: this quarter, e.g. 2026-Q4)
+  access enable <system> <account> --by PERSON
+                                     re-enable an account locked after failed logins (the DPO's approval, as evidence)
   offboard <personId> --by PERSON [--terminated-at RFC3339]
                                      start the leaver's Offboarding (all accounts disabled within DPP_OFFBOARDING_SLA)
   incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
