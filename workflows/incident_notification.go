@@ -248,6 +248,7 @@ func (r *incidentRun) loop() (*IncidentStatus, error) {
 
 // fire acts on a clock event.
 func (r *incidentRun) fire(e clockEvent) {
+	ctx := r.ctx
 	r.done[e.key()] = true
 	due := r.status.Amazon.DueAt
 	if e.target == incident.TargetICO {
@@ -255,18 +256,18 @@ func (r *incidentRun) fire(e clockEvent) {
 	}
 	switch e.kind {
 	case "reminder":
-		r.record(activities.IncidentEvent{Kind: "reminder", Actor: incidentClock, Detail: map[string]any{"target": e.target, "n": e.n}})
+		r.record(ctx, activities.IncidentEvent{Kind: "reminder", Actor: incidentClock, Detail: map[string]any{"target": e.target, "n": e.n}})
 		r.notices = append(r.notices, activities.IncidentNotice{IncidentID: r.id, Kind: "reminder", Target: e.target, DueAt: due})
 	case "auto-send":
-		r.record(activities.IncidentEvent{Kind: "auto-send", Actor: incidentClock, Detail: map[string]any{"target": e.target}})
-		r.send(incidentAutoSend, "", true)
+		r.record(ctx, activities.IncidentEvent{Kind: "auto-send", Actor: incidentClock, Detail: map[string]any{"target": e.target}})
+		r.send(ctx, incidentAutoSend, "", true)
 	case "deadline":
 		st := &r.status.Amazon
 		if e.target == incident.TargetICO {
 			st = r.status.ICO
 		}
 		st.Breached = true
-		r.record(activities.IncidentEvent{Kind: "deadline-breached", Actor: incidentClock,
+		r.record(ctx, activities.IncidentEvent{Kind: "deadline-breached", Actor: incidentClock,
 			Detail: map[string]any{"target": e.target, "dueAt": due, "sending": st.Sending}})
 		r.notices = append(r.notices, activities.IncidentNotice{IncidentID: r.id, Kind: "breach", Target: e.target, DueAt: due})
 	}
@@ -275,12 +276,12 @@ func (r *incidentRun) fire(e clockEvent) {
 
 // send starts the e-mail to Amazon in the background: the clocks keep running
 // while the SMTP server is down.
-func (r *incidentRun) send(by, text string, preliminary bool) {
+func (r *incidentRun) send(ctx workflow.Context, by, text string, preliminary bool) {
 	if r.status.Amazon.SentAt != nil || r.status.Amazon.Sending {
 		return
 	}
 	r.status.Amazon.Sending, r.status.Amazon.Preliminary = true, preliminary
-	r.sending = workflow.ExecuteActivity(withOptions(r.ctx, incidentSendOptions), incidentAct.SendIncidentNotification,
+	r.sending = workflow.ExecuteActivity(withOptions(ctx, incidentSendOptions), incidentAct.SendIncidentNotification,
 		activities.SendIncidentNotificationInput{IncidentID: r.id, Key: r.wfID + "/sent-" + incident.TargetAmazon, By: by,
 			Text: text, Preliminary: preliminary})
 }
@@ -302,28 +303,29 @@ func (r *incidentRun) sent(f workflow.Future) {
 // signal applies one signal; a bad one is refused and recorded, as is a
 // refusal of a known person.
 func (r *incidentRun) signal(name string, raw json.RawMessage) {
-	apply, err := r.decide(name, raw, r.approver)
+	ctx := r.ctx
+	apply, err := r.decide(ctx, name, raw, r.approver)
 	var refused *refusal
 	var unchanged unchangedError
 	switch {
 	case errors.As(err, &refused):
-		r.refuse(refused.kind, refused.actor, refused.detail)
+		r.refuse(ctx, refused.kind, refused.actor, refused.detail)
 		err = nil
 	case errors.As(err, &unchanged):
 		err = nil
 	case err == nil:
-		apply()
+		apply(ctx)
 	}
 	if err != nil {
 		r.status.RefusedSignals++
-		r.record(activities.IncidentEvent{Kind: "signal-refused", Actor: "unknown",
+		r.record(ctx, activities.IncidentEvent{Kind: "signal-refused", Actor: "unknown",
 			Detail: map[string]any{"signal": name, "reason": err.Error()}})
 	}
 	r.touch()
 }
 
 // whoFunc resolves "by" to the id recorded for it, and whether it may approve.
-type whoFunc func(by string) (activities.ApproverCheck, error)
+type whoFunc func(ctx workflow.Context, by string) (activities.ApproverCheck, error)
 
 // refusal is a decision refused to a known person: a signal's is recorded on
 // the timeline, an Update's is the caller's answer.
@@ -344,32 +346,32 @@ func (e unchangedError) Error() string { return string(e) }
 // decide decodes the decision name carries and checks it against the run's
 // state; apply carries it out. Only who may run an activity, so decide is
 // deterministic and changes nothing when who does not.
-func (r *incidentRun) decide(name string, raw json.RawMessage, who whoFunc) (apply func(), err error) {
+func (r *incidentRun) decide(ctx workflow.Context, name string, raw json.RawMessage, who whoFunc) (apply func(ctx workflow.Context), err error) {
 	switch name {
 	case SignalApproveNotification:
 		var s ApproveNotificationSignal
 		if err = decodeIncidentSignal(raw, &s); err == nil {
-			return r.decideApprove(s, who)
+			return r.decideApprove(ctx, s, who)
 		}
 	case SignalAdvanceStage:
 		var s AdvanceStageSignal
 		if err = decodeIncidentSignal(raw, &s); err == nil {
-			return r.decideAdvance(s, who)
+			return r.decideAdvance(ctx, s, who)
 		}
 	case SignalICOReported:
 		var s ICOReportedSignal
 		if err = decodeIncidentSignal(raw, &s); err == nil {
-			return r.decideICOReported(s, who)
+			return r.decideICOReported(ctx, s, who)
 		}
 	case SignalClose:
 		var s CloseSignal
 		if err = decodeIncidentSignal(raw, &s); err == nil {
-			return r.decideClose(s, who)
+			return r.decideClose(ctx, s, who)
 		}
 	case SignalConfirmFalsePositive:
 		var s ConfirmFalsePositiveSignal
 		if err = decodeIncidentSignal(raw, &s); err == nil {
-			return r.decideConfirmFalsePositive(s, who)
+			return r.decideConfirmFalsePositive(ctx, s, who)
 		}
 	default:
 		err = fmt.Errorf("unknown decision %q", name)
@@ -378,19 +380,19 @@ func (r *incidentRun) decide(name string, raw json.RawMessage, who whoFunc) (app
 }
 
 // approver resolves "by" with the CheckIncidentApprover activity.
-func (r *incidentRun) approver(by string) (activities.ApproverCheck, error) {
+func (r *incidentRun) approver(ctx workflow.Context, by string) (activities.ApproverCheck, error) {
 	if err := checkIncidentBy(by); err != nil {
 		return activities.ApproverCheck{}, err
 	}
 	var c activities.ApproverCheck
-	err := workflow.ExecuteActivity(withOptions(r.ctx, incidentRecordOptions), incidentAct.CheckIncidentApprover, by).Get(r.ctx, &c)
+	err := workflow.ExecuteActivity(withOptions(ctx, incidentRecordOptions), incidentAct.CheckIncidentApprover, by).Get(ctx, &c)
 	return c, err
 }
 
 // refuse records a refusal by a known person (no signal-refused count: the
 // payload was fine).
-func (r *incidentRun) refuse(kind, actor string, detail map[string]any) {
-	r.record(activities.IncidentEvent{Kind: kind, Actor: actor, Detail: detail})
+func (r *incidentRun) refuse(ctx workflow.Context, kind, actor string, detail map[string]any) {
+	r.record(ctx, activities.IncidentEvent{Kind: kind, Actor: actor, Detail: detail})
 }
 
 const msgNotApprover = "only the incident approvers (DPP_INCIDENT_APPROVERS) may do this"
@@ -402,11 +404,11 @@ func (r *incidentRun) notification(target string) *NotificationState {
 	return &r.status.Amazon
 }
 
-func (r *incidentRun) decideApprove(s ApproveNotificationSignal, who whoFunc) (func(), error) {
+func (r *incidentRun) decideApprove(ctx workflow.Context, s ApproveNotificationSignal, who whoFunc) (func(workflow.Context), error) {
 	if s.Target == incident.TargetICO && r.status.ICO == nil {
 		return nil, errors.New(`field "target" is ico, but no personal data is involved`)
 	}
-	c, err := who(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
 		return nil, err
 	}
@@ -417,19 +419,19 @@ func (r *incidentRun) decideApprove(s ApproveNotificationSignal, who whoFunc) (f
 		return nil, &refusal{kind: "approval-ignored", actor: c.Ref, detail: map[string]any{"target": s.Target, "reason": "already-approved"},
 			msg: "the notification to " + s.Target + " is already approved or sent"}
 	}
-	return func() {
+	return func(ctx workflow.Context) {
 		st := r.notification(s.Target)
-		now := workflow.Now(r.ctx).UTC()
+		now := workflow.Now(ctx).UTC()
 		st.ApprovedBy, st.ApprovedAt = c.Ref, &now
-		r.record(activities.IncidentEvent{Kind: "approved", Actor: c.Ref, Detail: map[string]any{"target": s.Target, "edited": s.Text != ""},
+		r.record(ctx, activities.IncidentEvent{Kind: "approved", Actor: c.Ref, Detail: map[string]any{"target": s.Target, "edited": s.Text != ""},
 			Note: s.Text})
 		if s.Target == incident.TargetAmazon {
-			r.send(c.Ref, s.Text, false)
+			r.send(ctx, c.Ref, s.Text, false)
 		}
 	}, nil
 }
 
-func (r *incidentRun) decideAdvance(s AdvanceStageSignal, who whoFunc) (func(), error) {
+func (r *incidentRun) decideAdvance(ctx workflow.Context, s AdvanceStageSignal, who whoFunc) (func(workflow.Context), error) {
 	stage := s.Stage
 	if stage == "" {
 		if stage = r.nextStage(); stage == "" {
@@ -442,14 +444,14 @@ func (r *incidentRun) decideAdvance(s AdvanceStageSignal, who whoFunc) (func(), 
 	if stage == r.status.Stage {
 		return nil, unchangedError(`the incident is already at stage ` + stage)
 	}
-	c, err := who(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
 		return nil, err
 	}
-	return func() {
+	return func(ctx workflow.Context) {
 		from := r.status.Stage
 		r.status.Stage = stage
-		r.record(activities.IncidentEvent{Kind: "stage-advanced", Actor: c.Ref, Stage: stage, Note: s.Note,
+		r.record(ctx, activities.IncidentEvent{Kind: "stage-advanced", Actor: c.Ref, Stage: stage, Note: s.Note,
 			Detail: map[string]any{"stage": stage, "from": from}})
 	}, nil
 }
@@ -462,46 +464,46 @@ func (r *incidentRun) nextStage() string {
 	return r.clocks.Stages[i+1]
 }
 
-func (r *incidentRun) decideICOReported(s ICOReportedSignal, who whoFunc) (func(), error) {
+func (r *incidentRun) decideICOReported(ctx workflow.Context, s ICOReportedSignal, who whoFunc) (func(workflow.Context), error) {
 	if r.status.ICO == nil {
 		return nil, errors.New("no personal data is involved: there is no ICO report to record")
 	}
 	if r.status.ICO.ReportedAt != nil {
 		return nil, unchangedError("the ICO report is already recorded")
 	}
-	c, err := who(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
 		return nil, err
 	}
-	return func() {
-		now := workflow.Now(r.ctx).UTC()
+	return func(ctx workflow.Context) {
+		now := workflow.Now(ctx).UTC()
 		r.status.ICO.ReportedAt, r.status.ICO.Reference = &now, s.Reference
-		r.record(activities.IncidentEvent{Kind: "ico-reported", Actor: c.Ref, ICOReference: s.Reference,
+		r.record(ctx, activities.IncidentEvent{Kind: "ico-reported", Actor: c.Ref, ICOReference: s.Reference,
 			Detail: map[string]any{"reference": s.Reference}})
 	}, nil
 }
 
-func (r *incidentRun) decideClose(s CloseSignal, who whoFunc) (func(), error) {
+func (r *incidentRun) decideClose(ctx workflow.Context, s CloseSignal, who whoFunc) (func(workflow.Context), error) {
 	if s.FalsePositive {
 		if s.Reason == "" {
 			return nil, errors.New(`field "reason" is required to close as a false positive`)
 		}
-		c, err := who(s.By)
+		c, err := who(ctx, s.By)
 		if err != nil {
 			return nil, err
 		}
 		if !c.Approver {
 			return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": "not-an-approver"}, msg: msgNotApprover}
 		}
-		return func() {
+		return func(ctx workflow.Context) {
 			r.status.FalsePositiveProposedBy = c.Ref
-			r.record(activities.IncidentEvent{Kind: "false-positive-proposed", Actor: c.Ref, Note: s.Reason})
+			r.record(ctx, activities.IncidentEvent{Kind: "false-positive-proposed", Actor: c.Ref, Note: s.Reason})
 		}, nil
 	}
 	if s.Lessons == "" {
 		return nil, errors.New(`field "lessons" is required to close (a lessons-learned note)`)
 	}
-	c, err := who(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
 		return nil, err
 	}
@@ -516,14 +518,14 @@ func (r *incidentRun) decideClose(s CloseSignal, who whoFunc) (func(), error) {
 		return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": missing},
 			msg: "not closed: " + strings.Join(missing, ", ") + " (close it as a false positive if it was one)"}
 	}
-	return func() { r.finish(c.Ref, incident.OutcomeResolved, s.Lessons) }, nil
+	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeResolved, s.Lessons) }, nil
 }
 
-func (r *incidentRun) decideConfirmFalsePositive(s ConfirmFalsePositiveSignal, who whoFunc) (func(), error) {
+func (r *incidentRun) decideConfirmFalsePositive(ctx workflow.Context, s ConfirmFalsePositiveSignal, who whoFunc) (func(workflow.Context), error) {
 	if r.status.FalsePositiveProposedBy == "" {
 		return nil, errors.New("nobody proposed closing as a false positive")
 	}
-	c, err := who(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
 		return nil, err
 	}
@@ -531,25 +533,25 @@ func (r *incidentRun) decideConfirmFalsePositive(s ConfirmFalsePositiveSignal, w
 		return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": "needs-a-second-approver"},
 			msg: "a second approver, not the one who proposed it, must confirm a false positive"}
 	}
-	return func() { r.finish(c.Ref, incident.OutcomeFalsePositive, "") }, nil
+	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeFalsePositive, "") }, nil
 }
 
-func (r *incidentRun) finish(by, outcome, lessons string) {
-	now := workflow.Now(r.ctx).UTC()
+func (r *incidentRun) finish(ctx workflow.Context, by, outcome, lessons string) {
+	now := workflow.Now(ctx).UTC()
 	r.status.Closed, r.status.ClosedAt, r.status.Outcome = true, &now, outcome
-	r.record(activities.IncidentEvent{Kind: "closed", Actor: by, Outcome: outcome, Note: lessons,
+	r.record(ctx, activities.IncidentEvent{Kind: "closed", Actor: by, Outcome: outcome, Note: lessons,
 		Detail: map[string]any{"outcome": outcome}})
 }
 
 // record writes a timeline entry with an idempotency key from the run's steps.
-func (r *incidentRun) record(e activities.IncidentEvent) {
+func (r *incidentRun) record(ctx workflow.Context, e activities.IncidentEvent) {
 	r.steps++
 	e.IncidentID, e.Key = r.id, fmt.Sprintf("%s/%s/%d", r.wfID, e.Kind, r.steps)
 	if e.At.IsZero() {
-		e.At = workflow.Now(r.ctx).UTC()
+		e.At = workflow.Now(ctx).UTC()
 	}
-	if err := workflow.ExecuteActivity(withOptions(r.ctx, incidentRecordOptions), incidentAct.RecordIncidentEvent, e).Get(r.ctx, nil); err != nil {
-		workflow.GetLogger(r.ctx).Error("Cannot record an incident event", "incident", r.id, "kind", e.Kind, "error", err.Error())
+	if err := workflow.ExecuteActivity(withOptions(ctx, incidentRecordOptions), incidentAct.RecordIncidentEvent, e).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("Cannot record an incident event", "incident", r.id, "kind", e.Kind, "error", err.Error())
 	}
 }
 

@@ -37,20 +37,20 @@ var (
 func (r *incidentRun) setUpdateHandlers() error {
 	for _, name := range IncidentUpdates {
 		err := workflow.SetUpdateHandlerWithOptions(r.ctx, name,
-			func(_ workflow.Context, raw json.RawMessage) (IncidentStatus, error) {
+			func(ctx workflow.Context, raw json.RawMessage) (IncidentStatus, error) {
 				// The state may have moved since validation (a signal, a
 				// clock): the decision is checked again.
-				apply, err := r.decideUpdate(name, raw, r.updateWho(true))
+				apply, err := r.decideUpdate(ctx, name, raw, r.updateWho(true))
 				if err != nil {
 					return IncidentStatus{}, err
 				}
-				apply()
+				apply(ctx)
 				r.touch()
 				r.wake.SendAsync(true)
 				return r.snapshot(), nil
 			},
-			workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, raw json.RawMessage) error {
-				_, err := r.decideUpdate(name, raw, r.updateWho(false))
+			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, raw json.RawMessage) error {
+				_, err := r.decideUpdate(ctx, name, raw, r.updateWho(false))
 				return err
 			}})
 		if err != nil {
@@ -60,14 +60,14 @@ func (r *incidentRun) setUpdateHandlers() error {
 	return nil
 }
 
-func (r *incidentRun) decideUpdate(name string, raw json.RawMessage, who whoFunc) (func(), error) {
+func (r *incidentRun) decideUpdate(ctx workflow.Context, name string, raw json.RawMessage, who whoFunc) (func(workflow.Context), error) {
 	switch {
 	case r.status.Closed:
 		return nil, errIncidentClosed
 	case r.status.Stage == "":
 		return nil, errIncidentDeclaring
 	}
-	return r.decide(name, raw, who)
+	return r.decide(ctx, name, raw, who)
 }
 
 // updateWho resolves "by" for an Update from the approvers fixed at the
@@ -75,7 +75,7 @@ func (r *incidentRun) decideUpdate(name string, raw json.RawMessage, who whoFunc
 // directory existed has none: its validator lets "by" through and the
 // handler asks CheckIncidentApprover.
 func (r *incidentRun) updateWho(inHandler bool) whoFunc {
-	return func(by string) (activities.ApproverCheck, error) {
+	return func(ctx workflow.Context, by string) (activities.ApproverCheck, error) {
 		if err := checkIncidentBy(by); err != nil {
 			return activities.ApproverCheck{}, err
 		}
@@ -84,7 +84,7 @@ func (r *incidentRun) updateWho(inHandler bool) whoFunc {
 		}
 		if r.clocks.Directory == nil {
 			if inHandler {
-				return r.approver(by)
+				return r.approver(ctx, by)
 			}
 			return activities.ApproverCheck{Approver: true, Ref: by}, nil
 		}
