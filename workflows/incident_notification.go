@@ -584,7 +584,8 @@ func (r *incidentRun) publisher(ctx workflow.Context) {
 
 func (r *incidentRun) view() incident.View {
 	v := incident.View{Stage: r.status.Stage, NextStage: r.nextStage(), AmazonDueAt: r.status.Amazon.DueAt,
-		AmazonSentAt: r.status.Amazon.SentAt, Closed: r.status.Closed, Outcome: r.status.Outcome}
+		AmazonSentAt: r.status.Amazon.SentAt, Closed: r.status.Closed, Outcome: r.status.Outcome,
+		FalsePositiveProposed: r.status.FalsePositiveProposedBy != ""}
 	if r.status.Amazon.Breached {
 		v.Breaches = append(v.Breaches, incident.TargetAmazon)
 	}
