@@ -123,6 +123,8 @@ func TestIncidentApproverListedByEmailDecidesFromSlack(t *testing.T) {
 	if res.Outcome != incident.OutcomeFalsePositive || res.RefusedSignals != 0 || st.Stage != "containment" {
 		t.Fatalf("result %+v", res)
 	}
+	s.click("U0DPO", msg.Channel, msg.TS, incident.ActionAdvance, id)
+	s.replied("Incident " + id + " is closed or unknown")
 
 	kinds := s.timelineKinds(id)
 	for _, want := range []string{"stage-advanced/approver-2", "decision-refused/U0INTRUDER", "decision-refused/U0DPO",
