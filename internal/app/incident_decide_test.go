@@ -133,6 +133,7 @@ func TestIncidentApproverListedByEmailDecidesFromSlack(t *testing.T) {
 			t.Errorf("timeline lacks %s: %s", want, kinds)
 		}
 	}
+	s.saveHistory(ctx, workflows.IncidentWorkflowID(id), "incident_notification_updates_false_positive.json")
 	hist := s.history(ctx, workflows.IncidentWorkflowID(id))
 	for _, trace := range []string{"U0INTRUDER", "amazon-not-notified", "a second approver"} {
 		if strings.Contains(string(hist), trace) {
