@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -95,9 +96,49 @@ func (t *alertTemporal) Schedule(ctx context.Context, id string) (alerts.Schedul
 	return s, nil
 }
 
+// deadlineQueried are the workflows whose deadline is read from their status
+// query (their "deadline" field) because they do not set ComplianceDeadline.
+var deadlineQueried = []string{workflows.AccessReviewName, workflows.OffboardingName}
+
+// Deadlines: every running workflow whose ComplianceDeadline is before the
+// given time (incidents, duties), and the running access reviews and
+// offboardings whose status query's deadline is.
 func (t *alertTemporal) Deadlines(ctx context.Context, before time.Time) ([]alerts.Deadline, error) {
-	query := fmt.Sprintf("ExecutionStatus = 'Running' AND %s < '%s'", workflows.ComplianceDeadlineKey.GetName(),
-		before.UTC().Format(time.RFC3339))
+	out, err := t.listDeadlines(ctx, fmt.Sprintf("ExecutionStatus = 'Running' AND %s < '%s'",
+		workflows.ComplianceDeadlineKey.GetName(), before.UTC().Format(time.RFC3339)))
+	if err != nil {
+		return nil, err
+	}
+	queried, err := t.listDeadlines(ctx, fmt.Sprintf("ExecutionStatus = 'Running' AND WorkflowType IN ('%s') AND %s IS NULL",
+		strings.Join(deadlineQueried, "', '"), workflows.ComplianceDeadlineKey.GetName()))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range queried {
+		v, err := t.c.QueryWorkflow(ctx, d.WorkflowID, "", workflows.QueryStatus)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			continue // it ended meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", d.WorkflowID, err)
+		}
+		var st struct {
+			Deadline time.Time `json:"deadline"`
+			Done     bool      `json:"done"`
+		}
+		if err := v.Get(&st); err != nil {
+			return nil, fmt.Errorf("status of %s: %w", d.WorkflowID, err)
+		}
+		if !st.Done && !st.Deadline.IsZero() && st.Deadline.Before(before) {
+			d.Deadline = st.Deadline
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (t *alertTemporal) listDeadlines(ctx context.Context, query string) ([]alerts.Deadline, error) {
 	var out []alerts.Deadline
 	var token []byte
 	for {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/app"
@@ -133,6 +135,40 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 		alertRun()
 	}
 	t.Logf("DPO channel:\n%s", allTexts(sl))
+
+	// An offboarding does not set ComplianceDeadline: its status query's
+	// deadline is read. A stand-in with the real type name, on its own queue.
+	fake := worker.New(tc, s.app.Config.TaskQueue+"-fake", worker.Options{})
+	fake.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		st := map[string]any{"deadline": workflow.Now(ctx).Add(-time.Minute), "done": false}
+		if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (map[string]any, error) { return st, nil }); err != nil {
+			return err
+		}
+		workflow.GetSignalChannel(ctx, "stop").Receive(ctx, nil)
+		return nil
+	}, workflow.RegisterOptions{Name: workflows.OffboardingName})
+	s.must(fake.Start(), "fake worker")
+	defer fake.Stop()
+	off, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "offboarding-p-leaver-" + t.Name(), TaskQueue: s.app.Config.TaskQueue + "-fake"},
+		workflows.OffboardingName)
+	s.must(err, "start offboarding")
+	okey := "deadline-passed/" + off.GetID()
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(allTexts(sl), okey) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s alert; messages: %s", okey, allTexts(sl))
+		}
+		alertRun()
+	}
+	s.must(tc.SignalWorkflow(ctx, off.GetID(), "", "stop", nil), "stop offboarding")
+	s.must(off.Get(ctx, nil), "offboarding")
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(allTexts(sl), "*Resolved* `"+okey+"`") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not resolved; messages: %s", okey, allTexts(sl))
+		}
+		alertRun()
+	}
 }
 
 // allTexts is every message's text, one a line.
