@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -14,6 +13,7 @@ import (
 // Schedules table.
 type AlertCheckInput struct {
 	Schedules []string `json:"schedules,omitempty"`
+	problem   error
 }
 
 // alertCheckOptions: one check reads the database, Temporal and the whole
@@ -26,6 +26,9 @@ var alertCheckOptions = workflow.ActivityOptions{StartToCloseTimeout: 5 * time.M
 // announces alerts in the database (table alerts), so each alert is sent once
 // per condition whichever worker runs the check.
 func AlertCheck(ctx workflow.Context, in AlertCheckInput) (*activities.CheckAlertsResult, error) {
+	if in.problem != nil {
+		return nil, temporal.NewNonRetryableApplicationError("AlertCheck input: "+in.problem.Error(), ErrInvalidInput, nil)
+	}
 	if len(in.Schedules) == 0 {
 		for _, s := range Schedules {
 			in.Schedules = append(in.Schedules, s.ID)
@@ -33,7 +36,7 @@ func AlertCheck(ctx workflow.Context, in AlertCheckInput) (*activities.CheckAler
 	}
 	for _, id := range in.Schedules {
 		if id == "" {
-			return nil, temporal.NewNonRetryableApplicationError(`AlertCheck input: field "schedules" holds an empty id`, ErrInvalidInput, errors.New("empty"))
+			return nil, temporal.NewNonRetryableApplicationError(`AlertCheck input: field "schedules" holds an empty id`, ErrInvalidInput, nil)
 		}
 	}
 	var a *activities.Alerts
@@ -47,14 +50,15 @@ func AlertCheck(ctx workflow.Context, in AlertCheckInput) (*activities.CheckAler
 type AmazonDataSweepInput struct {
 	// BatchSize is how many orders one activity sweeps (default 100).
 	BatchSize int `json:"batchSize,omitempty"`
+	problem   error
 }
 
 // AmazonDataSweep is run daily by the amazon-data-sweep Schedule: it deletes
 // the non-PII Amazon Information kept longer than DPP_AMAZON_DATA_RETENTION
 // (18 months), each order with a certificate (orders.SweepAmazonData).
 func AmazonDataSweep(ctx workflow.Context, in AmazonDataSweepInput) (*TaxRecordSweepResult, error) {
-	if in.BatchSize < 0 || in.BatchSize > 1000 {
-		return nil, temporal.NewNonRetryableApplicationError(`AmazonDataSweep input: field "batchSize" must be from 1 to 1000`, ErrInvalidInput, nil)
+	if in.problem != nil {
+		return nil, temporal.NewNonRetryableApplicationError("AmazonDataSweep input: "+in.problem.Error(), ErrInvalidInput, nil)
 	}
 	if in.BatchSize == 0 {
 		in.BatchSize = 100

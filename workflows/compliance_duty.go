@@ -17,11 +17,15 @@ import (
 
 // ComplianceCalendarInput names the duty a calendar schedule starts.
 type ComplianceCalendarInput struct {
-	Duty string `json:"duty"`
+	Duty    string `json:"duty"`
+	problem error
 }
 
 // Validate names the bad field.
 func (in ComplianceCalendarInput) Validate() error {
+	if in.problem != nil {
+		return fmt.Errorf("ComplianceCalendar input: %w", in.problem)
+	}
 	if !calendar.Known(in.Duty) {
 		return fmt.Errorf(`ComplianceCalendar input: field "duty" must be one of %v`, calendar.Duties)
 	}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func TestEveryDutyRemindedEscalatedAndCompleted(t *testing.T) {
 						require.ErrorContains(t, err, `field "by"`)
 						require.NotContains(t, err.Error(), "jane", "no echo of the value")
 					},
-					OnAccept: func() { t.Error("a completion without by was accepted") },
+					OnAccept:   func() { t.Error("a completion without by was accepted") },
 					OnComplete: func(any, error) {},
 				}, CompleteDutyRequest{By: "Jane Doe <jane@example.com>"})
 			}, time.Hour)
@@ -130,5 +131,28 @@ func TestComplianceCalendarStartsTheOccurrence(t *testing.T) {
 		require.NoError(t, env.GetWorkflowResult(&res))
 		require.Equal(t, tc.want, res.WorkflowID)
 		require.Equal(t, tc.want == "", res.NotYet)
+	}
+}
+
+// A calendar, alert-check or sweep schedule edited with a bad input fails its
+// run at once, naming the field and never echoing the value.
+func TestCalendarInputsFailAtOnceNamingTheField(t *testing.T) {
+	for _, tc := range []struct{ workflow, in, want string }{
+		{ComplianceCalendarName, `{"duty":"jane@example.com"}`, `field "duty" must be one of`},
+		{ComplianceCalendarName, `{"duty":"risk-assessment","x":1}`, `unknown field`},
+		{AlertCheckName, `{"schedules":"order-sync"}`, `field "schedules"`},
+		{AmazonDataSweepName, `{"batchSize":0}`, `field "batchSize" must be from 1 to 1000`},
+	} {
+		t.Run(tc.workflow+" "+tc.in, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(ComplianceCalendar, registerOpts(ComplianceCalendarName))
+			env.RegisterWorkflowWithOptions(AlertCheck, registerOpts(AlertCheckName))
+			env.RegisterWorkflowWithOptions(AmazonDataSweep, registerOpts(AmazonDataSweepName))
+			env.ExecuteWorkflow(tc.workflow, json.RawMessage(tc.in))
+			err := env.GetWorkflowError()
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "jane")
+		})
 	}
 }
