@@ -41,15 +41,12 @@ func (in *AlertCheckInput) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// UnmarshalJSON decodes strictly and records, rather than returns, any problem.
+// UnmarshalJSON decodes as TaxRecordSweepInput does: the same one field.
 func (in *AmazonDataSweepInput) UnmarshalJSON(b []byte) error {
-	var v struct {
-		BatchSize *float64 `json:"batchSize"`
+	var t TaxRecordSweepInput
+	if err := t.UnmarshalJSON(b); err != nil {
+		return err
 	}
-	err := errors.Join(decodeStrict(b, &v), exactFields(b, &v))
-	if err == nil {
-		in.BatchSize, err = wholeNumber("batchSize", v.BatchSize, 1, maxBatchSize)
-	}
-	in.problem = firstError(err)
+	in.BatchSize, in.problem = t.BatchSize, t.problem
 	return nil
 }
