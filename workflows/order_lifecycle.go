@@ -43,6 +43,22 @@ const versionReasonCodes = "reason-codes"
 // began before do not.
 const versionRecordRetention = "record-retention"
 
+// Each workflow.GetVersion call records a marker and the SDK's
+// TemporalChangeVersion search-attribute upsert: two history events, and a
+// visibility write on the server, for an answer that is known once the order is
+// sealed. FetchAndSeal returns recordedPurgeDueAt since code that already had
+// all three changes above, and the workflow code that handles the run after that
+// seal has them too: for such a run the answer is version 1 without asking.
+// Replay agrees either way: the SDK skips version markers (and the upsert
+// beside them) when it compares a history with the commands the code makes, so
+// a run whose history holds a marker from an earlier call replays the same.
+func (lc *lifecycle) hasChange(ctx workflow.Context, changeID string) bool {
+	if lc.facts != nil && lc.facts.RecordedPurgeDueAt != nil {
+		return true
+	}
+	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
 // Steps that can fail for good without stopping the order's purge.
 const stepInvoice = "invoice"
 
@@ -341,7 +357,7 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 				// A repeated report (OrderSync's overlap, a second click) changes
 				// nothing, so the retention timer runs on; runs that began before
 				// this rule keep restarting it, as their histories say.
-				if workflow.GetVersion(ctx, versionUnchangedSignalKeepsTimer, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				if !lc.hasChange(ctx, versionUnchangedSignalKeepsTimer) {
 					lc.changed = true
 				}
 				return
@@ -531,7 +547,7 @@ func signer(s codedSignal) string {
 // reasonCodes reports whether this run takes reasons as codes (versionReasonCodes).
 func (lc *lifecycle) reasonCodes(ctx workflow.Context) bool {
 	if lc.codes == nil {
-		v := workflow.GetVersion(ctx, versionReasonCodes, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+		v := lc.hasChange(ctx, versionReasonCodes)
 		lc.codes = &v
 	}
 	return *lc.codes
@@ -636,7 +652,7 @@ func (lc *lifecycle) recordRetention(ctx workflow.Context) {
 			return
 		}
 		if !versioned {
-			if workflow.GetVersion(ctx, versionRecordRetention, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			if !lc.hasChange(ctx, versionRecordRetention) {
 				return
 			}
 			versioned = true
