@@ -257,7 +257,8 @@ func run(ctx context.Context, o options) (int, error) {
 		return 1, fmt.Errorf("payload codec: %w", err)
 	}
 	if e.tc, err = client.DialContext(ctx, client.Options{HostPort: e.temporal.addr, Logger: quietLogger(),
-		DataConverter: dc, FailureConverter: fc}); err != nil {
+		DataConverter: dc, FailureConverter: fc,
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: app.GRPCCompression()}}); err != nil {
 		return 1, err
 	}
 	atExit(e.tc.Close)
