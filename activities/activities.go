@@ -3,8 +3,8 @@ package activities
 import (
 	"context"
 	"errors"
-	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/plusranger/dpp/internal/orders"
@@ -17,27 +17,17 @@ type OrderSource interface {
 	SearchOrders(ctx context.Context, p spapi.SearchOrdersParams) (*spapi.SearchOrdersResponse, error)
 }
 
-// Activities holds the dependencies every activity needs. Methods are grouped by
-// concern: seal.go (fetch, seal, invoice, purge, tax sweep), retention.go
-// (retention records, problems, the retention audit), sync.go. Every exported
-// method is an activity.
-type Activities struct {
-	Orders *orders.Service
-	SPAPI  OrderSource
-	// Lifecycles starts and signals order workflows (OrderSync only).
-	Lifecycles OrderLifecycles
-	// OrderRuns tells whether an order's workflow is still running (RetentionAudit only).
-	OrderRuns OrderRuns
-	// Sync settings; see internal/config for their defaults.
-	MarketplaceIDs []string
-	SyncLookback   time.Duration
-	// SyncSettle keeps searches this far behind now: Amazon wants
-	// lastUpdatedBefore at least two minutes in the past. Zero omits it.
-	SyncSettle time.Duration
-	// SyncRejectRetryFor is how long a malformed order is asked for again on
-	// every pass; zero means DefaultSyncRejectRetryFor.
-	SyncRejectRetryFor time.Duration
-}
+// Activities are grouped by concern, each a struct holding only what that
+// concern uses, so a command builds the dependencies it needs and nothing more:
+// Lifecycle (lifecycle.go: fetch and seal, invoice, purge, notes), Retention
+// (retention.go: retention records, problems, the tax-record sweep, the
+// retention audit) and Sync (sync.go). Every exported method but Register is an
+// activity; each concern registers itself.
+
+// registerOptions lets a concern register itself as a struct: Register is
+// exported but is no activity, so methods that are no activity are skipped.
+// TestEveryActivityRegistered makes sure no real activity is skipped that way.
+var registerOptions = activity.RegisterOptions{SkipInvalidStructFunctions: true}
 
 // final marks an error retrying cannot fix; the message must already be free of PII.
 func final(errType string, err error) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/orders"
@@ -21,6 +22,20 @@ const KindRetentionAudit = "retention-audit"
 // maxReportedRunning bounds the ids of running overdue orders one result carries.
 const maxReportedRunning = 100
 
+// Retention keeps the retention promise beyond each order's own timer: it
+// records due times, holds and problems, sweeps tax records past their
+// retention and audits for orders whose purge is overdue.
+type Retention struct {
+	Orders *orders.Service
+	// OrderRuns tells whether an order's workflow still runs (AuditRetention only).
+	OrderRuns OrderRuns
+}
+
+// Register registers every retention activity.
+func (a *Retention) Register(r worker.ActivityRegistry) {
+	r.RegisterActivityWithOptions(a, registerOptions)
+}
+
 // OrderRuns tells whether an order's workflow still runs. Implemented over the
 // Temporal client in internal/app (activities never import workflows).
 type OrderRuns interface {
@@ -31,7 +46,7 @@ type OrderRuns interface {
 
 // RecordRetention writes the order's purge due time and hold state to the
 // database (run as a local activity: a short, idempotent update).
-func (a *Activities) RecordRetention(ctx context.Context, in RetentionRecord) error {
+func (a *Retention) RecordRetention(ctx context.Context, in RetentionRecord) error {
 	if in.AmazonOrderID == "" || in.PurgeDueAt.IsZero() {
 		return final(ErrInvalidInput, errors.New("RecordRetention: amazonOrderId and purgeDueAt are required"))
 	}
@@ -44,7 +59,7 @@ func (a *Activities) RecordRetention(ctx context.Context, in RetentionRecord) er
 
 // RecordOrderProblem records a step that failed for good: the problem code on the
 // order and a signed evidence entry (once per order and step).
-func (a *Activities) RecordOrderProblem(ctx context.Context, in OrderProblemInput) (*OrderProblemResult, error) {
+func (a *Retention) RecordOrderProblem(ctx context.Context, in OrderProblemInput) (*OrderProblemResult, error) {
 	rec, err := a.Orders.RecordProblem(ctx, in.AmazonOrderID, in.Step, in.Code)
 	if errors.Is(err, orders.ErrNotSealed) {
 		return nil, final(ErrInvalidInput, err)
@@ -62,7 +77,7 @@ func (a *Activities) RecordOrderProblem(ctx context.Context, in OrderProblemInpu
 // every other one (its workflow failed, was terminated, timed out, or never
 // started) is crypto-erased here with a certificate, reason retention-audit.
 // Purging is idempotent, so a retried batch changes nothing twice.
-func (a *Activities) AuditRetention(ctx context.Context, in AuditInput) (*AuditResult, error) {
+func (a *Retention) AuditRetention(ctx context.Context, in AuditInput) (*AuditResult, error) {
 	if in.BatchSize <= 0 || in.AsOf.IsZero() {
 		return nil, final(ErrInvalidInput, errors.New("AuditRetention: asOf and a positive batchSize are required"))
 	}
@@ -100,7 +115,7 @@ func (a *Activities) AuditRetention(ctx context.Context, in AuditInput) (*AuditR
 
 // RecordAudit appends the retention audit's summary to the evidence log, once per
 // audit.
-func (a *Activities) RecordAudit(ctx context.Context, in AuditSummary) (int64, error) {
+func (a *Retention) RecordAudit(ctx context.Context, in AuditSummary) (int64, error) {
 	if in.AuditID == "" {
 		return 0, final(ErrInvalidInput, errors.New("RecordAudit: auditId is required"))
 	}
@@ -115,3 +130,15 @@ func (a *Activities) RecordAudit(ctx context.Context, in AuditSummary) (int64, e
 // CancelReasonOnAmazon is the cancelled signal's reason code when OrderSync saw
 // Amazon's CANCELED status (workflows.CancelOnAmazon).
 const CancelReasonOnAmazon = "cancelled-on-amazon"
+
+// SweepTaxRecords crypto-erases one batch of tax records past their retention.
+func (a *Retention) SweepTaxRecords(ctx context.Context, in SweepInput) (*SweepResult, error) {
+	if in.BatchSize <= 0 {
+		return nil, final(ErrInvalidInput, errors.New("SweepTaxRecords: batchSize must be positive"))
+	}
+	n, more, err := a.Orders.SweepTaxRecords(ctx, in.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	return &SweepResult{Purged: n, Remaining: more}, nil
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi"
@@ -16,6 +17,27 @@ import (
 
 // DefaultSyncName names the watermark of the order-sync schedule.
 const DefaultSyncName = "order-sync"
+
+// Sync finds new and changed orders on SP-API and starts or signals their
+// lifecycles (the order-sync schedule).
+type Sync struct {
+	Orders *orders.Service
+	SPAPI  OrderSource
+	// Lifecycles starts and signals order workflows.
+	Lifecycles     OrderLifecycles
+	MarketplaceIDs []string
+	// Lookback is how far back the first pass searches (DPP_SYNC_LOOKBACK).
+	Lookback time.Duration
+	// Settle keeps searches this far behind now: Amazon wants
+	// lastUpdatedBefore at least two minutes in the past. Zero omits it.
+	Settle time.Duration
+	// RejectRetryFor is how long a malformed order is asked for again on
+	// every pass; zero means DefaultSyncRejectRetryFor.
+	RejectRetryFor time.Duration
+}
+
+// Register registers the sync activity.
+func (a *Sync) Register(r worker.ActivityRegistry) { r.RegisterActivityWithOptions(a, registerOptions) }
 
 // OrderLifecycles starts and signals order workflows. It is implemented over the
 // Temporal client where the workflow names are known (internal/app), since
@@ -49,7 +71,7 @@ type syncProgress struct {
 // sync: it is recorded in sync_rejects, counted and logged without PII, and the
 // rest of its page is handled. Every later pass asks for it again (getOrder)
 // for DPP_SYNC_REJECT_RETRY_FOR; once valid it is handled like any new order.
-func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncResult, error) {
+func (a *Sync) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncResult, error) {
 	name := in.Name
 	if name == "" {
 		name = DefaultSyncName
@@ -68,7 +90,7 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 		// has already ended: every update stamped with it or earlier happened
 		// before the search, and a later pass can tell seen updates (at or before
 		// the watermark) from new ones (after it) without guessing.
-		before := time.Now().UTC().Add(-a.SyncSettle - time.Second).Truncate(time.Second)
+		before := time.Now().UTC().Add(-a.Settle - time.Second).Truncate(time.Second)
 		p.Before = &before
 	}
 	// SP-API's searchOrders allows one request every three minutes after its burst,
@@ -170,7 +192,7 @@ func (a *Activities) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncR
 //
 // The order must be valid (spapi.CheckOrder). A zero handledBefore reports its
 // delivery or cancellation whatever its time (a malformed order found valid).
-func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time.Time, r *SyncResult) error {
+func (a *Sync) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time.Time, r *SyncResult) error {
 	_, err := a.Orders.Facts(ctx, o.OrderID)
 	if errors.Is(err, orders.ErrPurged) {
 		// Never fetch the PII of an erased order again, whatever Amazon reports.
@@ -208,11 +230,11 @@ func (a *Activities) syncOrder(ctx context.Context, o *spapi.Order, handledBefor
 	return nil
 }
 
-func (a *Activities) watermark(ctx context.Context, name string) (time.Time, error) {
+func (a *Sync) watermark(ctx context.Context, name string) (time.Time, error) {
 	var w time.Time
 	err := a.Orders.Pool.QueryRow(ctx, `SELECT watermark FROM sync_state WHERE name = $1`, name).Scan(&w)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Now().UTC().Add(-a.SyncLookback), nil
+		return time.Now().UTC().Add(-a.Lookback), nil
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read sync watermark %s: %w", name, err)
@@ -220,7 +242,7 @@ func (a *Activities) watermark(ctx context.Context, name string) (time.Time, err
 	return w.UTC(), nil
 }
 
-func (a *Activities) setWatermark(ctx context.Context, name string, w time.Time) error {
+func (a *Sync) setWatermark(ctx context.Context, name string, w time.Time) error {
 	// GREATEST: a slow, older pass finishing late never moves the watermark back.
 	_, err := a.Orders.Pool.Exec(ctx, `INSERT INTO sync_state (name, watermark) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET watermark = GREATEST(sync_state.watermark, EXCLUDED.watermark), updated_at = now()`, name, w)

@@ -26,7 +26,7 @@ const (
 )
 
 // DefaultSyncRejectRetryFor is how long a malformed order is asked for again
-// when Activities.SyncRejectRetryFor is zero (DPP_SYNC_REJECT_RETRY_FOR).
+// when Sync.RejectRetryFor is zero (DPP_SYNC_REJECT_RETRY_FOR).
 const DefaultSyncRejectRetryFor = 7 * 24 * time.Hour
 
 // maxRejectRetriesPerPass bounds the getOrder calls one pass spends on recorded
@@ -56,7 +56,7 @@ func rejectKey(r spapi.RejectedOrder) string {
 // in a search are counted in MetricMalformedOrders. attempts counts the passes
 // that found the order malformed: a page read again by a retried activity (the
 // same pass, begun at passStart) changes nothing.
-func (a *Activities) recordReject(ctx context.Context, name string, rej spapi.RejectedOrder, passStart, now time.Time, inSearch bool) error {
+func (a *Sync) recordReject(ctx context.Context, name string, rej spapi.RejectedOrder, passStart, now time.Time, inSearch bool) error {
 	var id *string
 	if rej.OrderID != "" {
 		id = &rej.OrderID
@@ -91,7 +91,7 @@ func (a *Activities) recordReject(ctx context.Context, name string, rej spapi.Re
 
 // openRejects returns the order numbers of this sync's unresolved malformed
 // orders, so that one served valid by the search closes its record.
-func (a *Activities) openRejects(ctx context.Context, name string) (map[string]bool, error) {
+func (a *Sync) openRejects(ctx context.Context, name string) (map[string]bool, error) {
 	rows, err := a.Orders.Pool.Query(ctx, `SELECT amazon_order_id FROM sync_rejects
 		WHERE sync_name = $1 AND resolved_at IS NULL AND amazon_order_id IS NOT NULL`, name)
 	if err != nil {
@@ -109,7 +109,7 @@ func (a *Activities) openRejects(ctx context.Context, name string) (map[string]b
 	return open, rows.Err()
 }
 
-func (a *Activities) resolveReject(ctx context.Context, name, id, how string, now time.Time) error {
+func (a *Sync) resolveReject(ctx context.Context, name, id, how string, now time.Time) error {
 	_, err := a.Orders.Pool.Exec(ctx, `UPDATE sync_rejects SET resolved_at = $3, resolution = $4
 		WHERE sync_name = $1 AND reject_key = $2 AND resolved_at IS NULL`, name, id, now, how)
 	if err != nil {
@@ -127,8 +127,8 @@ func (a *Activities) resolveReject(ctx context.Context, name, id, how string, no
 // unknown to Amazon, counts an attempt. A failure that may pass (throttling,
 // an outage) ends the retries of this pass without failing it: the search is
 // what must not stall.
-func (a *Activities) retryRejects(ctx context.Context, name string, passStart time.Time, r *SyncResult) error {
-	retryFor := a.SyncRejectRetryFor
+func (a *Sync) retryRejects(ctx context.Context, name string, passStart time.Time, r *SyncResult) error {
+	retryFor := a.RejectRetryFor
 	if retryFor <= 0 {
 		retryFor = DefaultSyncRejectRetryFor
 	}
@@ -187,8 +187,8 @@ func (a *Activities) retryRejects(ctx context.Context, name string, passStart ti
 // reportRejects sets the unresolved gauge, and warns of those past the retry
 // window: only an operator (or a later update of the order that the search
 // serves valid) closes them.
-func (a *Activities) reportRejects(ctx context.Context, name string, now time.Time) {
-	retryFor := a.SyncRejectRetryFor
+func (a *Sync) reportRejects(ctx context.Context, name string, now time.Time) {
+	retryFor := a.RejectRetryFor
 	if retryFor <= 0 {
 		retryFor = DefaultSyncRejectRetryFor
 	}

@@ -79,12 +79,12 @@ func order(id string) spapi.Order {
 		OrderItems:   []spapi.OrderItem{{OrderItemID: "1", QuantityOrdered: &q, Product: &spapi.ItemProduct{}}}}
 }
 
-func syncPass(t *testing.T, a *Activities, reg *metrics.Registry, name ...string) (*SyncResult, error) {
+func syncPass(t *testing.T, a *Sync, reg *metrics.Registry, name ...string) (*SyncResult, error) {
 	t.Helper()
 	var ts testsuite.WorkflowTestSuite
 	ts.SetMetricsHandler(reg.Handler())
 	env := ts.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
+	a.Register(env)
 	in := SyncOrdersInput{Name: "unit"}
 	if len(name) > 0 {
 		in.Name = name[0]
@@ -132,8 +132,8 @@ func TestSyncRecordsMalformedOrdersAndHandlesTheRest(t *testing.T) {
 		}},
 		orders: map[string]*spapi.Order{"202-0000002-0000002": nil, "202-0000004-0000004": nil}}
 	life := &lifecycleLog{started: map[string]int{}, cancelled: map[string]int{}}
-	a := &Activities{Orders: &orders.Service{Pool: pool}, SPAPI: src, Lifecycles: life,
-		MarketplaceIDs: []string{spapi.MarketplaceUK}, SyncLookback: time.Hour}
+	a := &Sync{Orders: &orders.Service{Pool: pool}, SPAPI: src, Lifecycles: life,
+		MarketplaceIDs: []string{spapi.MarketplaceUK}, Lookback: time.Hour}
 	reg := metrics.New(nil)
 	defer reg.Close()
 
@@ -225,7 +225,7 @@ func TestSyncRecordsMalformedOrdersAndHandlesTheRest(t *testing.T) {
 	}
 
 	// Past the retry window, an order is no longer asked for.
-	a.SyncRejectRetryFor = time.Nanosecond
+	a.RejectRetryFor = time.Nanosecond
 	gets := src.gets
 	if res, err = syncPass(t, a, reg); err != nil || res.RejectsRetried != 0 || src.gets != gets {
 		t.Fatalf("past the retry window: %+v, %v", res, err)
@@ -251,14 +251,14 @@ func TestRecordingAMalformedOrderIsIdempotentWithinAPass(t *testing.T) {
 	src := &pageSource{page: spapi.SearchOrdersResponse{Orders: []spapi.Order{},
 		Rejected: []spapi.RejectedOrder{{OrderID: "202-0000009-0000009", Digest: "d9", Problem: "order.orderItems: missing"}}}}
 	life := &lifecycleLog{started: map[string]int{}, cancelled: map[string]int{}}
-	a := &Activities{Orders: &orders.Service{Pool: pool}, SPAPI: src, Lifecycles: life,
-		MarketplaceIDs: []string{spapi.MarketplaceUK}, SyncLookback: time.Hour}
+	a := &Sync{Orders: &orders.Service{Pool: pool}, SPAPI: src, Lifecycles: life,
+		MarketplaceIDs: []string{spapi.MarketplaceUK}, Lookback: time.Hour}
 
 	started := time.Now().UTC().Add(-time.Second)
 	before := time.Now().UTC().Truncate(time.Second)
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
+	a.Register(env)
 	for attempt := 1; attempt <= 2; attempt++ {
 		// As after a failure past the last page: the heartbeat says where the pass
 		// began and what it searches; the first page is read again.

@@ -188,12 +188,12 @@ func (c *chaosRun) killWorker(ctx context.Context) {
 	p := w.cur
 	w.cur = nil // the supervisor leaves it alone while we restart it
 	w.mu.Unlock()
-	if p != nil && p.alive() {
-		p.kill()
+	if p != nil && p.Alive() {
+		p.Kill()
 		c.mu.Lock()
 		c.rep.WorkerKills++
 		c.mu.Unlock()
-		c.log("worker (pid %d) killed with SIGKILL", p.pid())
+		c.log("worker (pid %d) killed with SIGKILL", p.Pid())
 	}
 	_ = sleepCtx(ctx, c.randIn(500*time.Millisecond, 3*time.Second))
 	c.startWorker(ctx)
@@ -207,7 +207,7 @@ func (c *chaosRun) startWorker(ctx context.Context) {
 		c.rep.WorkerStarts++
 		c.mu.Unlock()
 		if err == nil {
-			c.log("worker restarted (pid %d)", c.e.workers.current().pid())
+			c.log("worker restarted (pid %d)", c.e.workers.current().Pid())
 			return
 		}
 		c.log("worker could not start: %s; retrying", lastLine(err.Error(), 200))
@@ -229,14 +229,11 @@ func (c *chaosRun) supervise(ctx context.Context) {
 		w.mu.Lock()
 		p := w.cur
 		w.mu.Unlock()
-		if p == nil || p.alive() {
+		if p == nil || p.Alive() {
 			w.op.Unlock()
 			continue
 		}
-		p.mu.Lock()
-		byUs := p.killedBy != ""
-		p.mu.Unlock()
-		if byUs {
+		if p.Killed() {
 			w.op.Unlock()
 			continue
 		}
@@ -247,7 +244,7 @@ func (c *chaosRun) supervise(ctx context.Context) {
 		c.mu.Lock()
 		c.rep.UnplannedExits++
 		c.mu.Unlock()
-		c.log("worker (pid %d) exited by itself (%s); restarting", p.pid(), lastLine(p.tail(600), 160))
+		c.log("worker (pid %d) exited by itself (%s); restarting", p.Pid(), lastLine(p.Tail(600), 160))
 		_ = sleepCtx(ctx, 2*time.Second)
 		c.startWorker(ctx)
 		w.op.Unlock()
@@ -274,14 +271,10 @@ func (c *chaosRun) kmsOutage(ctx context.Context, d time.Duration) {
 	k := c.e.kms
 	c.log("local-kms stopped for %s", d)
 	t := time.Now()
-	k.mu.Lock()
-	if k.proc != nil {
-		k.proc.kill()
-	}
-	k.mu.Unlock()
+	k.Kill()
 	_ = sleepCtx(ctx, d)
 	for ctx.Err() == nil {
-		if err := k.start(ctx); err != nil {
+		if err := k.Start(ctx); err != nil {
 			c.log("local-kms restart failed: %v; retrying", err)
 			_ = sleepCtx(ctx, time.Second)
 			continue
@@ -312,7 +305,7 @@ func (c *chaosRun) finished() bool {
 		return false
 	}
 	p := c.e.workers.current()
-	return p != nil && p.alive()
+	return p != nil && p.Alive()
 }
 
 func (c *chaosRun) orderIDs() []string {

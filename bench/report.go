@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/plusranger/dpp/internal/devstack"
 )
 
 // Result is the whole run, written as JSON.
@@ -136,7 +138,7 @@ func machine() Machine {
 	if out, err := exec.Command("psql", "-XAtq", "postgres://postgres@127.0.0.1:5432/postgres", "-c", "show server_version").Output(); err == nil {
 		m.Postgres = strings.TrimSpace(string(out))
 	}
-	if root, err := repoRoot(); err == nil {
+	if root, err := devstack.RepoRoot(); err == nil {
 		if out, err := exec.Command(filepath.Join(root, "bin", "temporal"), "--version").Output(); err == nil {
 			m.Temporal = strings.TrimSpace(string(out))
 		}

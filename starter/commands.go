@@ -25,7 +25,8 @@ import (
 	"github.com/plusranger/dpp/workflows"
 )
 
-func open(ctx context.Context, temporal bool) (*app.App, error) {
+// open builds the components a command uses, and nothing else.
+func open(ctx context.Context, uses app.Component) (*app.App, error) {
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -34,13 +35,13 @@ func open(ctx context.Context, temporal bool) (*app.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.New(ctx, cfg, app.Options{Logger: log, SkipTemporal: !temporal})
+	return app.New(ctx, cfg, app.Options{Logger: log, Uses: uses})
 }
 
 func setup(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("setup", flag.ExitOnError)
 	fs.Parse(args)
-	a, err := open(ctx, true)
+	a, err := open(ctx, app.Temporal)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func start(ctx context.Context, args []string) error {
 	if err := (workflows.OrderInput{AmazonOrderID: id}).Validate(); err != nil {
 		return err
 	}
-	a, err := open(ctx, true)
+	a, err := open(ctx, app.Temporal)
 	if err != nil {
 		return err
 	}
@@ -264,7 +265,7 @@ func exportInvoice(ctx context.Context, args []string) error {
 	if !slices.Contains(orders.ExportPurposes, *purpose) {
 		return fmt.Errorf("-purpose must be one of: %s", strings.Join(orders.ExportPurposes, ", "))
 	}
-	a, err := open(ctx, false)
+	a, err := open(ctx, app.Sealing)
 	if err != nil {
 		return err
 	}

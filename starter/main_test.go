@@ -73,13 +73,13 @@ func TestEvidenceCommands(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, err := app.New(ctx, cfg, app.Options{SkipTemporal: true})
+	a, err := app.New(ctx, cfg, app.Options{Uses: app.Sealing | app.SPAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	id := sb.Generate(1)[0]
-	acts := a.Activities()
+	acts := a.LifecycleActivities()
 	if _, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id}); err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func (a retentionState) same(b retentionState) bool {
 }
 
 func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
-	var a *activities.Activities
+	var a *activities.Lifecycle
 	id := lc.status.AmazonOrderID
 	lc.setStage(ctx, StageSealing)
 
@@ -581,7 +581,7 @@ func (lc *lifecycle) codesOn() bool { return lc.codes != nil && *lc.codes }
 // sealNotes runs beside the main flow once the order is sealed: each note goes
 // into the sealed store under the order's PII key, so the purge erases it.
 func (lc *lifecycle) sealNotes(ctx workflow.Context) {
-	var a *activities.Activities
+	var a *activities.Lifecycle
 	for {
 		if err := workflow.Await(ctx, func() bool { return len(lc.notes) > 0 }); err != nil {
 			return
@@ -645,7 +645,7 @@ func (lc *lifecycle) retentionNow() retentionState {
 // every change of its purge due time or hold state to the database, so the
 // RetentionAudit can purge the order on time if this workflow never does.
 func (lc *lifecycle) recordRetention(ctx workflow.Context) {
-	var a *activities.Activities
+	var a *activities.Retention
 	versioned := false
 	for {
 		if err := workflow.Await(ctx, func() bool { return !lc.retentionNow().same(lc.recorded) }); err != nil {
@@ -692,7 +692,7 @@ const problemInvoiceFailed = "invoice-failed"
 // recordProblem records a step that failed for good: in the status query, the
 // OrderProblem search attribute, a metric and the evidence log.
 func (lc *lifecycle) recordProblem(ctx workflow.Context, step, code string) error {
-	var a *activities.Activities
+	var a *activities.Retention
 	lc.status.Problem = &OrderProblem{Step: step, Code: code, At: workflow.Now(ctx)}
 	workflow.GetLogger(ctx).Warn("Order step failed for good; the order goes on to its purge", "step", step, "code", code)
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"step": step, "code": code}).

@@ -54,8 +54,7 @@ func newRun(t *testing.T) *run {
 		LatestDeliveryAt: t0.Add(72 * time.Hour), Currency: "GBP", GrandTotalMinor: 2399,
 		SealedFields: 9, PIIRetention: retention,
 	}}
-	a := &activities.Activities{}
-	env.RegisterActivity(a)
+	a := registerActivities(env)
 	env.OnActivity(a.FetchAndSeal, mock.Anything, activities.FetchAndSealInput{AmazonOrderID: testOrder}).
 		Return(func(context.Context, activities.FetchAndSealInput) (*activities.OrderFacts, error) {
 			r.seals++
@@ -280,8 +279,7 @@ func TestTransientActivityFailuresAreRetried(t *testing.T) {
 			env.SetStartTime(t0)
 			env.RegisterWorkflowWithOptions(testOptions.OrderLifecycle, registerOpts(OrderLifecycleName))
 			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
-			a := &activities.Activities{}
-			env.RegisterActivity(a)
+			a := registerActivities(env)
 			attempts := map[string]int{}
 			fail := func(name string) error {
 				attempts[name]++
@@ -314,8 +312,7 @@ func TestInvalidOrderFromSPAPIFailsTheWorkflow(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(testOptions.OrderLifecycle, registerOpts(OrderLifecycleName))
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
-	a := &activities.Activities{}
-	env.RegisterActivity(a)
+	a := registerActivities(env)
 	calls := 0
 	env.OnActivity(a.FetchAndSeal, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.FetchAndSealInput) (*activities.OrderFacts, error) {
@@ -554,4 +551,20 @@ func TestUpdatesAnswerAndRefuseBeforeAnythingIsRecorded(t *testing.T) {
 	require.Equal(t, PurgeReasonPurgeNow, res.PurgeReason)
 	require.Equal(t, t0.Add(6*time.Hour), r.purgedAt)
 	require.Empty(t, r.status().RejectedSignals, "refused updates are answered, not recorded")
+}
+
+// testActivities names every concern's activities for mocks, as one value.
+type testActivities struct {
+	*activities.Lifecycle
+	*activities.Retention
+	*activities.Sync
+}
+
+// registerActivities registers every concern the way the worker does.
+func registerActivities(env *testsuite.TestWorkflowEnvironment) testActivities {
+	a := testActivities{&activities.Lifecycle{}, &activities.Retention{}, &activities.Sync{}}
+	a.Lifecycle.Register(env)
+	a.Retention.Register(env)
+	a.Sync.Register(env)
+	return a
 }

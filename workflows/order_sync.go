@@ -16,7 +16,7 @@ func (o Options) OrderSync(ctx workflow.Context, in OrderSyncInput) (*activities
 	if err := in.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 	}
-	var a *activities.Activities
+	var a *activities.Sync
 	var res activities.SyncResult
 	err := workflow.ExecuteActivity(withOptions(ctx, onQueue(syncOptions, o.SPAPISyncTaskQueue)), a.SyncOrders,
 		activities.SyncOrdersInput{Name: in.Name}).Get(ctx, &res)
@@ -50,7 +50,7 @@ func TaxRecordSweep(ctx workflow.Context, in TaxRecordSweepInput) (*TaxRecordSwe
 	if err := in.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 	}
-	var a *activities.Activities
+	var a *activities.Retention
 	if in.BatchSize <= 0 {
 		in.BatchSize = 100
 	}

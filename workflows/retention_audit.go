@@ -59,7 +59,7 @@ func RetentionAudit(ctx workflow.Context, in RetentionAuditInput) (*RetentionAud
 	if err := in.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 	}
-	var a *activities.Activities
+	var a *activities.Retention
 	if in.BatchSize <= 0 {
 		in.BatchSize = 100
 	}
@@ -96,7 +96,7 @@ func RetentionAudit(ctx workflow.Context, in RetentionAuditInput) (*RetentionAud
 const maxAuditRunningIDs = 100
 
 func finishAudit(ctx workflow.Context, in RetentionAuditInput) (*RetentionAuditResult, error) {
-	var a *activities.Activities
+	var a *activities.Retention
 	if in.Running > 0 {
 		workflow.GetLogger(ctx).Warn("Orders overdue for purge whose workflow still runs", "count", in.Running)
 	}

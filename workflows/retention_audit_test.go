@@ -19,8 +19,7 @@ func TestRetentionAuditPagesThroughOverdueOrdersAndRecordsTheSummary(t *testing.
 	env.SetStartTime(t0)
 	env.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "retention-audit-test"})
-	a := &activities.Activities{}
-	env.RegisterActivity(a)
+	a := registerActivities(env)
 	var inputs []activities.AuditInput
 	env.OnActivity(a.AuditRetention, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AuditInput) (*activities.AuditResult, error) {

@@ -31,8 +31,7 @@ func scheduledEnv(t *testing.T) (env *testsuite.TestWorkflowEnvironment, calls *
 	env.RegisterWorkflowWithOptions(testOptions.OrderSync, registerOpts(OrderSyncName))
 	env.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 	env.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
-	a := &activities.Activities{}
-	env.RegisterActivity(a)
+	a := registerActivities(env)
 	calls = new(int)
 	env.OnActivity(a.SyncOrders, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.SyncOrdersInput) (*activities.SyncResult, error) {
@@ -136,8 +135,7 @@ func TestContinueAsNewInputsDecodeStrictly(t *testing.T) {
 			env.SetStartTime(t0)
 			env.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 			env.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
-			a := &activities.Activities{}
-			env.RegisterActivity(a)
+			a := registerActivities(env)
 			env.OnActivity(a.SweepTaxRecords, mock.Anything, mock.Anything).Return(&activities.SweepResult{Purged: 1, Remaining: true}, nil).Maybe()
 			env.OnActivity(a.AuditRetention, mock.Anything, mock.Anything).Return(&activities.AuditResult{Found: 1, Running: 1,
 				RunningIDs: []string{"205-0000000-0000001"}, Remaining: true, AfterDueAt: t0, AfterID: "205-0000000-0000009"}, nil).Maybe()

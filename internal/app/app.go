@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
@@ -61,21 +62,49 @@ type App struct {
 	policyGauges *metrics.Gauges
 }
 
-// Options adjust New for tests; the zero value is production.
+// Component is a dependency App builds. A command builds only what it uses:
+// `starter setup` needs Temporal and nothing else, `starter invoice` the
+// database and sealing, the worker everything.
+type Component uint8
+
+const (
+	// Database is the PostgreSQL pool, its schema checked (DATABASE_URL).
+	Database Component = 1 << iota
+	// Sealing is KMS, the vault, the evidence signer and the orders service
+	// over them (DPP_KMS_KEY_ID); it needs Database, which it adds.
+	Sealing
+	// SPAPI is the SP-API client (SPAPI_ENDPOINT, LWA_*).
+	SPAPI
+	// Temporal is the payload codec and the Temporal client (TEMPORAL_*, DPP_CODEC_*).
+	Temporal
+
+	// Everything is what the worker uses, and what New builds by default.
+	Everything = Database | Sealing | SPAPI | Temporal
+)
+
+// Options adjust New; the zero value builds everything, as the worker does.
 type Options struct {
+	// Uses names the components to build; zero means Everything. The fields of
+	// App that belong to a component left out stay nil.
+	Uses Component
 	// Logger replaces the logger built from DPP_LOG_FORMAT and DPP_LOG_LEVEL.
 	Logger *zap.Logger
-	// SkipTemporal leaves App.Temporal nil, for commands that need only the store.
-	SkipTemporal bool
 	// TemporalClientOptions, if set, adjusts the Temporal client's options just
 	// before dialling (tests: a gRPC interceptor that refuses what Temporal Cloud refuses).
 	TemporalClientOptions func(*client.Options)
 }
 
-// New connects to everything the configuration names, checks that the database
-// schema is current (it never migrates: `starter migrate` does) and loads the
-// evidence signing key. Close releases it all.
+// New builds the components opts.Uses names (all of them by default): it
+// checks that the database schema is current (it never migrates: `starter
+// migrate` does) and loads the evidence signing key. Close releases it all.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+	uses := opts.Uses
+	if uses == 0 {
+		uses = Everything
+	}
+	if uses&Sealing != 0 {
+		uses |= Database
+	}
 	a := &App{Config: cfg, Log: opts.Logger}
 	if a.Log == nil {
 		var err error
@@ -90,27 +119,69 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			a.Close()
 		}
 	}()
-	// The worker never migrates (`starter migrate` does, as the schema owner): it
-	// checks, read-only, that the schema is exactly what this build expects.
+	if uses&Database != 0 {
+		if err := a.openDatabase(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var kmsClient *kms.Client
+	if uses&(Sealing|Temporal) != 0 {
+		var err error
+		if kmsClient, err = vault.NewKMSClient(ctx, cfg.AWSRegion, cfg.KMSEndpoint); err != nil {
+			return nil, err
+		}
+	}
+	if uses&Sealing != 0 {
+		if err := a.openSealing(ctx, kmsClient); err != nil {
+			return nil, err
+		}
+	}
+	if uses&SPAPI != 0 {
+		var err error
+		if a.SPAPI, err = spapi.New(spapi.Config{
+			Endpoint: cfg.SPAPIEndpoint, TokenURL: cfg.LWATokenURL, ClientID: cfg.LWAClientID,
+			ClientSecret: cfg.LWAClientSecret, RefreshToken: cfg.LWARefreshToken, Logger: a.Log.Named("spapi"),
+			Limits: a.spapiLimits(),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if uses&Temporal != 0 {
+		if err := a.dialTemporal(ctx, kmsClient, opts); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return a, nil
+}
+
+// openDatabase connects to PostgreSQL and checks, read-only, that the schema
+// is exactly what this build expects: the worker never migrates (`starter
+// migrate` does, as the schema owner).
+func (a *App) openDatabase(ctx context.Context) error {
 	var err error
-	if a.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	if a.Pool, err = pgxpool.New(ctx, a.Config.DatabaseURL); err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	if err := a.Pool.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w%s", err, roleHint(err))
+		return fmt.Errorf("DATABASE_URL: cannot reach PostgreSQL: %w%s", err, roleHint(err))
 	}
 	if err := store.CheckSchema(ctx, a.Pool); err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	kmsClient, err := vault.NewKMSClient(ctx, cfg.AWSRegion, cfg.KMSEndpoint)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// openSealing builds the vault, loads the evidence signing key and the orders
+// service over them.
+func (a *App) openSealing(ctx context.Context, kmsClient *kms.Client) error {
+	cfg := a.Config
+	var err error
 	if a.Vault, err = vault.New(kmsClient, cfg.KMSKeyID, vault.WithKeyCache(cfg.KeyCacheTTL, keyCacheSize)); err != nil {
-		return nil, fmt.Errorf("DPP_KMS_KEY_ID: %w", err)
+		return fmt.Errorf("DPP_KMS_KEY_ID: %w", err)
 	}
 	if a.Signer, err = evidence.LoadOrCreateSigner(ctx, a.Pool, a.Vault); err != nil {
-		return nil, fmt.Errorf("evidence signing key (check DPP_KMS_KEY_ID and AWS_ENDPOINT_URL_KMS): %w", err)
+		return fmt.Errorf("evidence signing key (check DPP_KMS_KEY_ID and AWS_ENDPOINT_URL_KMS): %w", err)
 	}
 	host, _ := os.Hostname()
 	a.Orders = &orders.Service{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer, Policy: orders.Policy{
@@ -120,37 +191,34 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		SimplifiedLimit: cfg.SimplifiedInvoiceLimit, AlwaysFull: cfg.AlwaysFullInvoice,
 		DPOContact: cfg.DPOContact, BackupLocation: cfg.BackupLocation, Location: host, ToolVersion: Version,
 	}}
-	if a.SPAPI, err = spapi.New(spapi.Config{
-		Endpoint: cfg.SPAPIEndpoint, TokenURL: cfg.LWATokenURL, ClientID: cfg.LWAClientID,
-		ClientSecret: cfg.LWAClientSecret, RefreshToken: cfg.LWARefreshToken, Logger: a.Log.Named("spapi"),
-		Limits: a.spapiLimits(),
-	}); err != nil {
-		return nil, err
+	return nil
+}
+
+// dialTemporal builds the codec, which encrypts every payload, failure
+// message and stack trace, and connects to Temporal through it.
+func (a *App) dialTemporal(ctx context.Context, kmsClient *kms.Client, opts Options) error {
+	cfg := a.Config
+	var err error
+	if a.Codec, err = codec.ForConfig(ctx, cfg, kmsClient); err != nil {
+		return err
 	}
-	if !opts.SkipTemporal {
-		// Every payload, failure message and stack trace is encrypted by the codec.
-		if a.Codec, err = codec.ForConfig(ctx, cfg, kmsClient); err != nil {
-			return nil, err
-		}
-		if err := a.Codec.Warm(ctx); err != nil {
-			return nil, fmt.Errorf("DPP_CODEC_KMS_KEY_ID %s: %w", a.Codec.KeyID(), err)
-		}
-		co, err := TemporalClientOptions(cfg)
-		if err != nil {
-			return nil, err
-		}
-		co.Logger = temporalLogger(a.Log.Named("temporal"))
-		co.MetricsHandler = a.Metrics.Handler()
-		co.DataConverter, co.FailureConverter = a.Codec.Converters()
-		if opts.TemporalClientOptions != nil {
-			opts.TemporalClientOptions(&co)
-		}
-		if a.Temporal, err = client.Dial(co); err != nil {
-			return nil, fmt.Errorf("TEMPORAL_ADDRESS %s%s: %w", cfg.TemporalAddress, tlsNote(co), err)
-		}
+	if err := a.Codec.Warm(ctx); err != nil {
+		return fmt.Errorf("DPP_CODEC_KMS_KEY_ID %s: %w", a.Codec.KeyID(), err)
 	}
-	ok = true
-	return a, nil
+	co, err := TemporalClientOptions(cfg)
+	if err != nil {
+		return err
+	}
+	co.Logger = temporalLogger(a.Log.Named("temporal"))
+	co.MetricsHandler = a.Metrics.Handler()
+	co.DataConverter, co.FailureConverter = a.Codec.Converters()
+	if opts.TemporalClientOptions != nil {
+		opts.TemporalClientOptions(&co)
+	}
+	if a.Temporal, err = client.Dial(co); err != nil {
+		return fmt.Errorf("TEMPORAL_ADDRESS %s%s: %w", cfg.TemporalAddress, tlsNote(co), err)
+	}
+	return nil
 }
 
 // TemporalClientOptions are the Temporal client's connection options from the
@@ -215,15 +283,30 @@ func roleHint(err error) string {
 	return ""
 }
 
-// Activities builds the activities with production dependencies.
-func (a *App) Activities() *activities.Activities {
-	return &activities.Activities{
-		Orders: a.Orders, SPAPI: a.SPAPI,
-		Lifecycles:     &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
-		OrderRuns:      &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
-		MarketplaceIDs: a.Config.MarketplaceIDs, SyncLookback: a.Config.SyncLookback,
-		SyncSettle: a.Config.SyncSettle, SyncRejectRetryFor: a.Config.SyncRejectRetryFor,
+// LifecycleActivities are the order lifecycle's activities (Sealing, SPAPI).
+func (a *App) LifecycleActivities() *activities.Lifecycle {
+	return &activities.Lifecycle{Orders: a.Orders, SPAPI: a.SPAPI}
+}
+
+// RetentionActivities are the retention activities (Sealing, Temporal).
+func (a *App) RetentionActivities() *activities.Retention {
+	return &activities.Retention{Orders: a.Orders, OrderRuns: &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue}}
+}
+
+// SyncActivities are OrderSync's activities (Sealing, SPAPI, Temporal).
+func (a *App) SyncActivities() *activities.Sync {
+	return &activities.Sync{
+		Orders: a.Orders, SPAPI: a.SPAPI, Lifecycles: &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
+		MarketplaceIDs: a.Config.MarketplaceIDs, Lookback: a.Config.SyncLookback,
+		Settle: a.Config.SyncSettle, RejectRetryFor: a.Config.SyncRejectRetryFor,
 	}
+}
+
+// registerActivities registers every concern's activities on a worker.
+func (a *App) registerActivities(w worker.ActivityRegistry) {
+	a.LifecycleActivities().Register(w)
+	a.RetentionActivities().Register(w)
+	a.SyncActivities().Register(w)
 }
 
 // NewWorker builds the worker for the configured task queue with every workflow
@@ -258,12 +341,11 @@ func (a *App) NewWorkerWithOptions(o worker.Options) worker.Worker {
 	workflows.Register(w, a.workflowOptions())
 	// Every worker registers every activity: a task scheduled on a queue before
 	// its activity moved to another one is still served.
-	acts := a.Activities()
-	w.RegisterActivity(acts)
+	a.registerActivities(w)
 	ws := &workers{Worker: w}
 	for _, q := range a.SPAPIQueues() {
 		sw := worker.New(a.Temporal, q.Name, a.spapiWorkerOptions(q))
-		sw.RegisterActivity(acts)
+		a.registerActivities(sw)
 		ws.spapi = append(ws.spapi, sw)
 	}
 	return ws
@@ -290,8 +372,10 @@ func (a *App) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var errs []error
-	if err := a.Pool.Ping(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("postgres: %w", err))
+	if a.Pool != nil {
+		if err := a.Pool.Ping(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("postgres: %w", err))
+		}
 	}
 	if a.Temporal != nil {
 		if _, err := a.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {

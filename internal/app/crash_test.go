@@ -266,7 +266,7 @@ func TestWorkerCrashBetweenStepsChangesNothing(t *testing.T) {
 	}
 
 	// Re-running a step that already committed must be harmless too.
-	acts := s.app.Activities()
+	acts := s.app.LifecycleActivities()
 	_, err = acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
 	s.must(err, "FetchAndSeal again")
 	res := s.purgeNow(ctx, id)

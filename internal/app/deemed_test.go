@@ -23,7 +23,7 @@ func TestNoInvoiceWhenAmazonIsTheDeemedSupplier(t *testing.T) {
 	if _, err := s.app.Orders.Invoice(ctx, id); !errors.Is(err, orders.ErrNoInvoice) {
 		t.Fatalf("invoice: %v", err)
 	}
-	ref, err := s.app.Activities().IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
+	ref, err := s.app.LifecycleActivities().IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
 	if err == nil {
 		t.Fatalf("invoicing a purged order must fail, got %+v", ref)
 	}

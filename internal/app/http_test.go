@@ -56,7 +56,11 @@ func TestHealthAndMetrics(t *testing.T) {
 	if code, body := get(t, srv, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
-	awaitMetric(ctx, t, srv, "dpp_orders_purged 1\n")
+	// Each gauge appears once it has been read; on a loaded machine the first
+	// refresh takes a while, so wait for every gauge asserted on below.
+	for _, g := range []string{"dpp_orders_purged 1\n", "dpp_purges_overdue 0\n", "dpp_tax_records_overdue 0\n", "\ndpp_sync_lag_seconds "} {
+		awaitMetric(ctx, t, srv, g)
+	}
 	// The SDK's counters reach the registry on tally's next report (a second).
 	body := awaitMetric(ctx, t, srv, "\ntemporal_workflow_completed_total{")
 	for _, want := range []string{"dpp_orders_purged 1\n", "dpp_certificates 1\n", "dpp_purges_overdue 0\n",

@@ -258,7 +258,7 @@ func TestInvoiceNumbersStayGapFreeUnderConcurrentOrders(t *testing.T) {
 	s := newStack(t, nil)
 	ctx := s.ctx()
 	ids := s.sandbox.Generate(12)
-	acts := s.app.Activities()
+	acts := s.app.LifecycleActivities()
 	for _, id := range ids {
 		_, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
 		s.must(err, "seal %s", id)
@@ -473,7 +473,7 @@ func pdfText(t *testing.T, pdf []byte) string {
 func TestInvoicesCarryTheLawsFieldsAndBuyerOnlyWhenFull(t *testing.T) {
 	s := newStack(t, nil)
 	ctx := s.ctx()
-	acts := s.app.Activities()
+	acts := s.app.LifecycleActivities()
 	var business, consumer string
 	for business == "" || consumer == "" {
 		id := s.sandbox.Generate(1)[0]

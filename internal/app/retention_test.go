@@ -153,7 +153,7 @@ func TestRetentionAuditPurgesOrdersWhoseWorkflowIsGone(t *testing.T) {
 	s.must(s.app.Temporal.TerminateWorkflow(ctx, workflows.OrderWorkflowID(held), "", "operator"), "terminate")
 
 	// Sealed, but its workflow never started.
-	acts := s.app.Activities()
+	acts := s.app.LifecycleActivities()
 	_, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: neverStarted})
 	s.must(err, "seal")
 

@@ -53,7 +53,7 @@ func TestFirstStartOnAnEmptyDatabase(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := app.New(ctx, cfg, app.Options{SkipTemporal: true}); err == nil || !strings.Contains(err.Error(), "`starter migrate`") {
+	if _, err := app.New(ctx, cfg, app.Options{Uses: app.Sealing}); err == nil || !strings.Contains(err.Error(), "`starter migrate`") {
 		t.Fatalf("start on an empty database: %v, want a refusal naming starter migrate", err)
 	}
 	var tables int
@@ -76,7 +76,7 @@ func TestFirstStartOnAnEmptyDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.DatabaseURL = testenv.AsRole(t, ownerDSN, store.WorkerRole)
-	_, err = app.New(ctx, cfg, app.Options{SkipTemporal: true})
+	_, err = app.New(ctx, cfg, app.Options{Uses: app.Sealing})
 	if err == nil || !strings.Contains(err.Error(), "`starter migrate`") {
 		t.Fatalf("start as dpp_worker on a schema at version 3: %v, want a refusal naming starter migrate", err)
 	}

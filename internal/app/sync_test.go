@@ -59,11 +59,11 @@ func (r *recordingLifecycles) Cancelled(_ context.Context, id, _ string) error {
 	return nil
 }
 
-func syncOnce(t *testing.T, acts *activities.Activities) (*activities.SyncResult, error) {
+func syncOnce(t *testing.T, acts *activities.Sync) (*activities.SyncResult, error) {
 	t.Helper()
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	acts.Register(env)
 	v, err := env.ExecuteActivity(acts.SyncOrders, activities.SyncOrdersInput{Name: "test"})
 	if err != nil {
 		return nil, err
@@ -92,7 +92,7 @@ func TestSyncWatermarkNeverSkipsAnOrder(t *testing.T) {
 	ids := s.sandbox.Generate(250) // three pages of 100
 	searchable()
 	rec := newRecorder()
-	acts := s.app.Activities()
+	acts := s.app.SyncActivities()
 	acts.Lifecycles = rec
 
 	// A failure part-way through the second page: the watermark must not move.
@@ -127,9 +127,9 @@ func TestSyncWatermarkNeverSkipsAnOrder(t *testing.T) {
 	}
 	time.Sleep(time.Until(res.Watermark.Truncate(time.Second).Add(time.Second)))
 	purged := ids[0]
-	_, err = acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: purged})
+	_, err = s.app.LifecycleActivities().FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: purged})
 	s.must(err, "seal")
-	_, err = acts.PurgeOrder(ctx, activities.PurgeInput{AmazonOrderID: purged, Reason: "purge-now"})
+	_, err = s.app.LifecycleActivities().PurgeOrder(ctx, activities.PurgeInput{AmazonOrderID: purged, Reason: "purge-now"})
 	s.must(err, "purge")
 	s.must(s.sandbox.Cancel(purged), "cancel")
 	fresh := s.sandbox.Generate(10)
@@ -332,8 +332,8 @@ func TestOneMalformedOrderNeverStallsOrderSync(t *testing.T) {
 func TestSyncSettleBoundsTheSearch(t *testing.T) {
 	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_SYNC_SETTLE"] = "1h" })
 	ctx := s.ctx()
-	if s.app.Config.SyncSettle != time.Hour || s.app.Activities().SyncSettle != time.Hour {
-		t.Fatalf("DPP_SYNC_SETTLE=1h: config %s, activities %s", s.app.Config.SyncSettle, s.app.Activities().SyncSettle)
+	if s.app.Config.SyncSettle != time.Hour || s.app.SyncActivities().Settle != time.Hour {
+		t.Fatalf("DPP_SYNC_SETTLE=1h: config %s, activities %s", s.app.Config.SyncSettle, s.app.SyncActivities().Settle)
 	}
 	s.sandbox.Generate(3)
 	searchable()

@@ -2,23 +2,17 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"reflect"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/plusranger/dpp/internal/devstack"
 )
 
 // Fixed identity of the test KMS key seeded into every local-kms we start.
@@ -43,119 +37,24 @@ type KMS struct {
 	Endpoint string // base URL, e.g. http://127.0.0.1:45123
 	KeyID    string // the seeded symmetric key
 
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	log  string        // path of the process's combined output
+	srv  *devstack.KMS // nil for an external instance
 	once sync.Once
 }
 
-// StartKMS starts <repo root>/bin/local-kms on a free loopback port with its data
-// and seed file in dir, seeding one AES key (KMSKeyID, alias KMSKeyAlias), and
-// returns when it answers ListKeys. Callers own the result and must Stop it.
-// A missing binary is an error (run `make tools`): callers fail, they never skip.
+// StartKMS starts <repo root>/bin/local-kms (through devstack, as the benchmark does) on a free
+// loopback port with its data and seed file in dir, seeding one AES key (KMSKeyID, alias
+// KMSKeyAlias), and returns when that key answers under its alias. Callers own the result and
+// must Stop it. A missing binary is an error (run `make tools`): callers fail, they never skip.
 func StartKMS(ctx context.Context, dir string) (*KMS, error) {
-	bin, err := kmsBinary()
+	srv, err := devstack.NewKMS(devstack.KMSOptions{Dir: dir, KeyID: KMSKeyID, Alias: KMSKeyAlias,
+		BackingKey: kmsBackingKey, Description: "dpp test key", Region: KMSRegion})
+	if err == nil {
+		err = srv.Start(ctx)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	seed := filepath.Join(dir, "seed.yaml")
-	if err := os.WriteFile(seed, []byte(kmsSeed()), 0o600); err != nil {
-		return nil, fmt.Errorf("testenv: write local-kms seed: %w", err)
-	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, fmt.Errorf("testenv: local-kms data dir: %w", err)
-	}
-
-	// Picking a free port and then starting the process races with other programs
-	// taking the port, so try a few ports before giving up.
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		if ctx.Err() != nil {
-			break
-		}
-		port, err := kmsFreePort()
-		if err != nil {
-			return nil, err
-		}
-		k, err := launchKMS(ctx, bin, dir, seed, data, port)
-		if err == nil {
-			return k, nil
-		}
-		lastErr = err
-	}
-	if lastErr == nil {
-		lastErr = ctx.Err()
-	}
-	return nil, lastErr
-}
-
-func launchKMS(ctx context.Context, bin, dir, seed, data string, port int) (*KMS, error) {
-	logPath := filepath.Join(dir, fmt.Sprintf("local-kms-%d.log", port))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("testenv: local-kms log: %w", err)
-	}
-	defer logFile.Close() // the child keeps its own descriptor
-
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(),
-		"PORT="+strconv.Itoa(port),
-		"KMS_DATA_PATH="+data,
-		"KMS_SEED_PATH="+seed,
-		"KMS_REGION="+KMSRegion,
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	setParentDeathSignal(cmd.SysProcAttr)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("testenv: start %s: %w", bin, err)
-	}
-	k := &KMS{
-		Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port),
-		KeyID:    KMSKeyID,
-		cmd:      cmd,
-		done:     make(chan struct{}),
-		log:      logPath,
-	}
-	go func() { _ = cmd.Wait(); close(k.done) }()
-
-	if err := k.waitReady(ctx, 30*time.Second); err != nil {
-		k.Stop()
-		out, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("testenv: local-kms on port %d not ready: %w; its output:\n%s", port, err, kmsLogTail(out, 2000))
-	}
-	return k, nil
-}
-
-// waitReady polls ListKeys until it succeeds, the process exits, or the deadline.
-func (k *KMS) waitReady(ctx context.Context, max time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, max)
-	defer cancel()
-	client, err := k.Client(ctx)
-	if err != nil {
-		return err
-	}
-	noRetry := func(o *kms.Options) { o.RetryMaxAttempts = 1 }
-	delay := 10 * time.Millisecond
-	for {
-		callCtx, callCancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := client.ListKeys(callCtx, &kms.ListKeysInput{}, noRetry)
-		callCancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-k.done:
-			return errors.New("process exited")
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		if delay < 200*time.Millisecond {
-			delay *= 2
-		}
-	}
+	return &KMS{Endpoint: srv.Endpoint(), KeyID: KMSKeyID, srv: srv}, nil
 }
 
 // Client returns a KMS client for this instance (static dummy credentials,
@@ -176,19 +75,13 @@ func (k *KMS) Client(ctx context.Context) (*kms.Client, error) {
 	return kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(endpoint) }), nil
 }
 
-// Stop kills the emulator if this process started it and waits for it to exit.
+// Stop stops the emulator if this process started it and waits for it to exit.
 // It is safe to call more than once and on an external instance (a no-op).
 func (k *KMS) Stop() {
-	if k == nil || k.cmd == nil {
+	if k == nil || k.srv == nil {
 		return
 	}
-	k.once.Do(func() {
-		_ = k.cmd.Process.Kill()
-		select {
-		case <-k.done:
-		case <-time.After(10 * time.Second):
-		}
-	})
+	k.once.Do(k.srv.Stop)
 }
 
 var (
@@ -271,76 +164,4 @@ func StopAll() {
 	StopKMS()
 	StopMailpit()
 	StopTemporal()
-}
-
-func kmsSeed() string {
-	return "Keys:\n" +
-		"  Symmetric:\n" +
-		"    Aes:\n" +
-		"      - Metadata:\n" +
-		"          KeyId: " + KMSKeyID + "\n" +
-		"          Description: dpp test key\n" +
-		"        BackingKeys:\n" +
-		"          - " + kmsBackingKey + "\n" +
-		"Aliases:\n" +
-		"  - AliasName: " + KMSKeyAlias + "\n" +
-		"    TargetKeyId: " + KMSKeyID + "\n"
-}
-
-// kmsBinary returns <repo root>/bin/local-kms, or an error telling how to get it.
-func kmsBinary() (string, error) {
-	root, err := kmsModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(root, "bin", "local-kms")
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("testenv: %s not found (%v): run `make tools` in %s to install it", bin, err, root)
-	}
-	return bin, nil
-}
-
-// kmsModuleRoot walks up from the working directory to the directory with go.mod.
-func kmsModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("testenv: working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("testenv: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func kmsFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("testenv: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// setParentDeathSignal asks Linux to SIGKILL the child when this process dies, so
-// emulators never outlive a crashed or timed-out test binary. The field exists
-// only on Linux; reflection keeps this file portable.
-func setParentDeathSignal(attr *syscall.SysProcAttr) {
-	f := reflect.ValueOf(attr).Elem().FieldByName("Pdeathsig")
-	if f.IsValid() && f.CanSet() && f.Kind() == reflect.Int {
-		f.SetInt(int64(syscall.SIGKILL))
-	}
-}
-
-func kmsLogTail(b []byte, n int) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
 }

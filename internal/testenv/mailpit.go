@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plusranger/dpp/internal/devstack"
 )
 
 // Mailpit is a running Mailpit: an SMTP server that keeps every message and an HTTP API to read
@@ -70,18 +72,17 @@ func (m Message) SentTo(addr string) bool {
 // StartMailpit starts bin/mailpit on free loopback ports with its database in a temporary directory
 // and returns once its API answers and its SMTP port accepts connections.
 func StartMailpit(ctx context.Context) (*Mailpit, error) {
-	exe, err := repoBinary("mailpit")
+	exe, err := devstack.Binary("mailpit")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	smtpAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return nil, err
+	var ports [2]int
+	for i := range ports {
+		if ports[i], err = devstack.FreePort(); err != nil {
+			return nil, fmt.Errorf("testenv: mailpit: %w", err)
+		}
 	}
-	httpAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return nil, err
-	}
+	smtpAddr, httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
 	dir, err := os.MkdirTemp("", "dpp-mailpit-")
 	if err != nil {
 		return nil, fmt.Errorf("testenv: mailpit: %w", err)

@@ -18,6 +18,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/plusranger/dpp/internal/devstack"
 )
 
 func TestTemporalDevServer(t *testing.T) {
@@ -31,7 +33,7 @@ func TestTemporalDevServer(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: temporalQuietLogger()})
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: devstack.QuietLogger()})
 	require.NoError(t, err)
 	defer c.Close()
 

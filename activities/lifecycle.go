@@ -6,10 +6,23 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi"
 )
+
+// Lifecycle is the order lifecycle's I/O: it fetches and seals an order's PII,
+// issues its invoice, seals operators' notes and purges the PII.
+type Lifecycle struct {
+	Orders *orders.Service
+	SPAPI  OrderSource
+}
+
+// Register registers every lifecycle activity.
+func (a *Lifecycle) Register(r worker.ActivityRegistry) {
+	r.RegisterActivityWithOptions(a, registerOptions)
+}
 
 // includedData asks for everything the lifecycle and the invoice need.
 var includedData = []string{spapi.IncludeBuyer, spapi.IncludeRecipient, spapi.IncludeProceeds,
@@ -19,7 +32,7 @@ var includedData = []string{spapi.IncludeBuyer, spapi.IncludeRecipient, spapi.In
 // before anything is stored. It returns only non-PII facts. A retry after a
 // successful commit returns the stored facts; an order purged before is not
 // fetched again.
-func (a *Activities) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*OrderFacts, error) {
+func (a *Lifecycle) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*OrderFacts, error) {
 	if in.AmazonOrderID == "" {
 		return nil, final(ErrInvalidInput, errors.New("FetchAndSeal: amazonOrderId is required"))
 	}
@@ -51,7 +64,7 @@ func (a *Activities) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*O
 }
 
 // IssueInvoice issues the order's VAT invoice (once: a retry returns the same one).
-func (a *Activities) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*InvoiceRef, error) {
+func (a *Lifecycle) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*InvoiceRef, error) {
 	inv, err := a.Orders.IssueInvoice(ctx, in.AmazonOrderID)
 	if errors.Is(err, orders.ErrDeemedSupplier) {
 		return &InvoiceRef{Kind: InvoiceByAmazon}, nil
@@ -74,7 +87,7 @@ func (a *Activities) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*I
 
 // PurgeOrder crypto-erases the order's PII and writes its certificate of
 // sanitization (once: a retry returns the same certificate).
-func (a *Activities) PurgeOrder(ctx context.Context, in PurgeInput) (*PurgeResult, error) {
+func (a *Lifecycle) PurgeOrder(ctx context.Context, in PurgeInput) (*PurgeResult, error) {
 	p, err := a.Orders.PurgePII(ctx, orders.PurgeRequest{AmazonOrderID: in.AmazonOrderID, Reason: in.Reason,
 		Detail: in.Detail, RequestedBy: in.RequestedBy, DueAt: in.DueAt})
 	if err != nil {
@@ -87,21 +100,9 @@ func (a *Activities) PurgeOrder(ctx context.Context, in PurgeInput) (*PurgeResul
 		CertificateHash: fmt.Sprintf("%x", p.Certificate.Hash)}, nil
 }
 
-// SweepTaxRecords crypto-erases one batch of tax records past their retention.
-func (a *Activities) SweepTaxRecords(ctx context.Context, in SweepInput) (*SweepResult, error) {
-	if in.BatchSize <= 0 {
-		return nil, final(ErrInvalidInput, errors.New("SweepTaxRecords: batchSize must be positive"))
-	}
-	n, more, err := a.Orders.SweepTaxRecords(ctx, in.BatchSize)
-	if err != nil {
-		return nil, err
-	}
-	return &SweepResult{Purged: n, Remaining: more}, nil
-}
-
 // SealNote seals a person's note on an order under the order's PII key: the
 // note is erased with the PII. Sealing the same field again changes nothing.
-func (a *Activities) SealNote(ctx context.Context, in NoteInput) error {
+func (a *Lifecycle) SealNote(ctx context.Context, in NoteInput) error {
 	err := a.Orders.SealNote(ctx, in.AmazonOrderID, in.Field, in.Text)
 	if errors.Is(err, orders.ErrNotSealed) || errors.Is(err, orders.ErrNoKey) || errors.Is(err, orders.ErrInvalidNote) {
 		return final(ErrInvalidInput, err)
