@@ -320,10 +320,14 @@ func (a *App) WorkerOptions() worker.Options {
 		// On SIGTERM, let running steps finish rather than leave them to time out.
 		WorkerStopTimeout: 10 * time.Second,
 		// Measured with `make bench` (README, Performance): when thousands of
-		// retention timers fire together, the SDK's 5 s sticky timeout makes most
-		// workflow tasks time out and retry; 30 s and pollers that follow the load
-		// keep histories at their normal length and cut start-to-sealed latency.
-		StickyScheduleToStartTimeout: 30 * time.Second,
+		// retention timers fire together, their workflow tasks queue on this
+		// worker's sticky queue for up to a minute or two. A task that times out
+		// there only moves to the normal queue, where the same worker takes it,
+		// at the price of two more history events: 2 minutes (the SDK's default
+		// is 5 s, ours was 30 s) lets the burst drain. A worker that dies is noticed
+		// by the server within seconds for new tasks; only tasks already queued for it
+		// wait out the timeout. Pollers that follow the load cut start-to-sealed latency.
+		StickyScheduleToStartTimeout: 2 * time.Minute,
 		WorkflowTaskPollerBehavior:   worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
 		ActivityTaskPollerBehavior:   worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
 		// A signal whose payload cannot be decoded yet (KMS outage) fails the
