@@ -629,19 +629,29 @@ func (lc *lifecycle) writerReady(w *writer) bool {
 		w.note == nil && !w.notesDone && len(lc.notes) > 0
 }
 
+// finished takes the result of a write in flight once it is ready: done tells
+// that it finished, err its final error (transient ones are retried). A
+// cancelled write ends its part of the writer.
+func finished(ctx workflow.Context, f *workflow.Future, ended *bool) (done bool, err error) {
+	if *f == nil || !(*f).IsReady() {
+		return false, nil
+	}
+	err = (*f).Get(ctx, nil)
+	*f = nil
+	if temporal.IsCanceledError(err) {
+		*ended = true
+		return false, nil
+	}
+	return true, err
+}
+
 // writeNote seals each note into the sealed store under the order's PII key,
 // so the purge erases it.
 func (lc *lifecycle) writeNote(ctx workflow.Context, w *writer) {
 	if !lc.writing {
 		return
 	}
-	if w.note != nil && w.note.IsReady() {
-		err := w.note.Get(ctx, nil)
-		w.note = nil
-		if temporal.IsCanceledError(err) {
-			w.notesDone = true
-			return
-		}
+	if done, err := finished(ctx, &w.note, &w.notesDone); done {
 		if err != nil {
 			workflow.GetLogger(ctx).Error("Cannot seal a signal's note", "field", lc.notes[0].Field, "error", err.Error())
 		}
@@ -703,13 +713,7 @@ func (lc *lifecycle) writeRetention(ctx workflow.Context, w *writer) {
 	if !lc.writing {
 		return
 	}
-	if w.record != nil && w.record.IsReady() {
-		err := w.record.Get(ctx, nil)
-		w.record = nil
-		if temporal.IsCanceledError(err) {
-			w.recordsDone = true
-			return
-		}
+	if done, err := finished(ctx, &w.record, &w.recordsDone); done {
 		if err != nil {
 			// Only a final error gets here (transient ones are retried): the
 			// workflow's own purge still happens; the audit is the safety net.
