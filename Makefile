@@ -15,10 +15,12 @@ LOCAL_KMS_VERSION     := v0.0.0-20260228092603-2a5e92d09ab6
 MAILPIT_VERSION       := v1.33.1
 STATICCHECK_VERSION   := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
+HELM_VERSION          := v3.19.0
 
-TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit $(BIN)/staticcheck $(BIN)/workflowcheck
-# The binaries the integration tests start (internal/testenv finds them in bin/).
-TEST_TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit
+TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit $(BIN)/staticcheck $(BIN)/workflowcheck $(BIN)/helm
+# The binaries the tests run (internal/testenv finds them in bin/; deploy/deploy_test.go renders
+# the Helm chart with bin/helm).
+TEST_TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit $(BIN)/helm
 
 # `make test` runs one package at a time: the integration packages share two cores with the
 # Temporal dev server, Postgres, local-kms and Mailpit. Extra flags: make test TESTFLAGS=-v
@@ -41,7 +43,7 @@ help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-tools: $(TOOLS) ## Install temporal, local-kms, mailpit, staticcheck and workflowcheck into bin/ (skips those present)
+tools: $(TOOLS) ## Install temporal, local-kms, mailpit, staticcheck, workflowcheck and helm into bin/ (skips those present)
 
 $(BIN)/temporal:
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
@@ -57,6 +59,10 @@ $(BIN)/staticcheck:
 
 $(BIN)/workflowcheck:
 	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+# Renders deploy/chart in the drift test (no cluster needed); about 5 minutes to build on 2 cores.
+$(BIN)/helm:
+	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 lint: $(BIN)/staticcheck $(BIN)/workflowcheck ## go vet, staticcheck, and workflowcheck on workflows/ (all run; fails if any fails)
 	@status=0; \

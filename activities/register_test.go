@@ -14,7 +14,9 @@ type recorder struct {
 	options    []activity.RegisterOptions
 }
 
-func (r *recorder) RegisterActivity(a any) { r.RegisterActivityWithOptions(a, activity.RegisterOptions{}) }
+func (r *recorder) RegisterActivity(a any) {
+	r.RegisterActivityWithOptions(a, activity.RegisterOptions{})
+}
 func (r *recorder) RegisterActivityWithOptions(a any, o activity.RegisterOptions) {
 	r.registered = append(r.registered, a)
 	r.options = append(r.options, o)
@@ -35,6 +37,8 @@ func TestEveryActivityRegistered(t *testing.T) {
 		"Lifecycle": func(r *recorder) any { a := &Lifecycle{}; a.Register(r); return a },
 		"Retention": func(r *recorder) any { a := &Retention{}; a.Register(r); return a },
 		"Sync":      func(r *recorder) any { a := &Sync{}; a.Register(r); return a },
+		"Incident":  func(r *recorder) any { a := &Incident{}; a.Register(r); return a },
+		"KeyEpochs": func(r *recorder) any { a := &KeyEpochs{}; a.Register(r); return a },
 	} {
 		var r recorder
 		concern := register(&r)

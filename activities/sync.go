@@ -257,9 +257,14 @@ var heartbeatEvery = 15 * time.Second
 
 // keepHeartbeating calls beat every heartbeatEvery until the returned stop is called.
 func keepHeartbeating(ctx context.Context, beat func()) (stop func()) {
+	return keepHeartbeatingEvery(ctx, heartbeatEvery, beat)
+}
+
+// keepHeartbeatingEvery calls beat every interval until the returned stop is called.
+func keepHeartbeatingEvery(ctx context.Context, every time.Duration, beat func()) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(heartbeatEvery)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {

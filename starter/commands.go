@@ -40,17 +40,37 @@ func open(ctx context.Context, uses app.Component) (*app.App, error) {
 
 func setup(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("setup", flag.ExitOnError)
+	wait := fs.Duration("wait", 0, "keep trying this long while Temporal (or KMS) is not ready yet, e.g. 5m where setup starts together with the cluster (docker compose, a Helm hook); 0 tries once")
 	fs.Parse(args)
-	a, err := open(ctx, app.Temporal)
-	if err != nil {
+	// A bad setting is not something waiting fixes: report it at once.
+	if _, err := config.Load(os.Getenv); err != nil {
 		return err
 	}
-	defer a.Close()
-	report, err := a.Setup(ctx)
-	for _, line := range report {
-		fmt.Println(line)
+	deadline := time.Now().Add(*wait)
+	for {
+		report, err := setupOnce(ctx)
+		for _, line := range report {
+			fmt.Println(line)
+		}
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "starter setup: not yet (%v); trying again until %s\n", err, deadline.Format(time.RFC3339))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
 	}
-	return err
+}
+
+func setupOnce(ctx context.Context) ([]string, error) {
+	a, err := open(ctx, app.Temporal)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	return a.Setup(ctx)
 }
 
 func start(ctx context.Context, args []string) error {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/plusranger/dpp/internal/app"
 )
 
 const usage = `Usage: starter <command> [flags]
@@ -19,10 +21,15 @@ const usage = `Usage: starter <command> [flags]
 Operator commands (the worker's environment):
   migrate                            apply the database migrations as the schema owner
                                      (DPP_MIGRATIONS_DATABASE_URL, else DATABASE_URL; nothing else is read)
-  setup                              register search attributes and create (or update) the schedules
+  setup [-wait DURATION]             register search attributes and create (or update) the schedules;
+                                     -wait keeps trying while Temporal is not up yet
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
+  incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
+                                     declare a security incident (starts IncidentNotification)
+  incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
+                                     database and the evidence (timeline, each deadline's outcome)
 
 Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
 commands also DPP_EVIDENCE_KEYS, the pinned public keys):
@@ -32,6 +39,8 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
                                      contains each published head); non-zero exit names the first bad entry
   certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
 
+  -version                           print the version and commit this binary was built from
+
 Run 'starter <command> -h' for a command's flags.
 `
 
@@ -39,6 +48,10 @@ func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "-help" || os.Args[1] == "help" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if os.Args[1] == "-version" || os.Args[1] == "version" {
+		fmt.Printf("starter %s (commit %s)\n", app.Version, app.Commit)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -59,6 +72,8 @@ func main() {
 		err = exportInvoice(ctx, args)
 	case "sandbox":
 		err = serveSandbox(ctx, args)
+	case "incident":
+		err = incidentCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)

@@ -19,6 +19,7 @@ import (
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/spapi/sandbox/sandboxtest"
 	"github.com/plusranger/dpp/internal/store"
@@ -58,26 +59,9 @@ func TestEvidenceCommands(t *testing.T) {
 	kms := testenv.KMSForTest(t)
 	sb, url := sandboxtest.Start(t, sandbox.Options{Seed: 7, Limits: sandbox.TestLimits()})
 	dsn := testenv.Database(t)
-	env := map[string]string{
-		"DATABASE_URL": dsn, "AWS_ENDPOINT_URL_KMS": kms.Endpoint, "DPP_KMS_KEY_ID": kms.KeyID,
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "SPAPI_ENDPOINT": url,
-		"DPP_SELLER_NAME": "Plusranger Ltd", "DPP_SELLER_ADDRESS": "1 High St|Leeds|LS1 1AA",
-		"DPP_SELLER_VAT_NUMBER": "GB123456789",
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, err := app.New(ctx, cfg, app.Options{Uses: app.Sealing | app.SPAPI})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, env := openApp(t, dsn, kms, map[string]string{"SPAPI_ENDPOINT": url}, app.Sealing|app.SPAPI)
 	id := sb.Generate(1)[0]
 	acts := a.LifecycleActivities()
 	if _, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id}); err != nil {
@@ -252,4 +236,70 @@ func TestUsageAndBadArguments(t *testing.T) {
 	if out, code := starter(t, nil, "evidence", "verify", "--head", "12:beef"); code != 2 || !strings.Contains(out, "64 hex digits") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
+}
+
+// TestIncidentCommands: a bad declaration is refused before anything is
+// contacted, naming the field; the report is written from the database and
+// the evidence.
+func TestIncidentCommands(t *testing.T) {
+	out, code := starter(t, map[string]string{"DPP_KMS_KEY_ID": "alias/x", "DPP_SELLER_NAME": "P", "DPP_SELLER_ADDRESS": "1|L",
+		"DPP_SELLER_VAT_NUMBER": "GB123456789"}, "incident", "declare", "--title", "Leak of PIIMARKER7Q", "--severity", "apocalyptic")
+	if code != 1 || !strings.Contains(out, `"severity" must be one of`) || strings.Contains(out, "PIIMARKER7Q") {
+		t.Fatalf("bad declaration: exit %d\n%s", code, out)
+	}
+	kms := testenv.KMSForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, env := openApp(t, testenv.AsRole(t, testenv.Database(t), store.WorkerRole), kms, nil, app.Sealing)
+	now := time.Now().UTC()
+	if _, err := a.IncidentService().Declare(ctx, incident.Declaration{ID: "inc-9", WorkflowID: "incident-inc-9", Title: "Lost laptop",
+		Severity: "medium", ReportedBy: "dpo", DetectedAt: now.Add(-30 * time.Hour), DeclaredAt: now.Add(-29 * time.Hour),
+		Stage: "triage", AmazonDueAt: now.Add(-6 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(t.TempDir(), "inc-9")
+	out, code = starter(t, env, "incident", "report", "inc-9", "-o", name)
+	if code != 0 || !strings.Contains(out, "1 timeline entries") {
+		t.Fatalf("report: exit %d\n%s", code, out)
+	}
+	md, err := os.ReadFile(name + ".md")
+	if err != nil || !strings.Contains(string(md), "| Amazon (24 hours) |") || !strings.Contains(string(md), "| breached |") {
+		t.Fatalf("report markdown (%v):\n%s", err, md)
+	}
+	if pdf, err := os.ReadFile(name + ".pdf"); err != nil || !strings.HasPrefix(string(pdf), "%PDF") {
+		t.Fatalf("report PDF: %v", err)
+	}
+	if out, code := starter(t, env, "incident", "report", "inc-404"); code != 1 || !strings.Contains(out, "no such incident") {
+		t.Fatalf("unknown incident: exit %d\n%s", code, out)
+	}
+}
+
+// openApp builds the app on the database dsn and local-kms with the seller's
+// settings and extra, as a starter command's environment, and returns the
+// environment too (it is also set on the test process).
+func openApp(t *testing.T, dsn string, kms *testenv.KMS, extra map[string]string, uses app.Component) (*app.App, map[string]string) {
+	t.Helper()
+	env := map[string]string{
+		"DATABASE_URL": dsn, "AWS_ENDPOINT_URL_KMS": kms.Endpoint, "DPP_KMS_KEY_ID": kms.KeyID,
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+		"DPP_SELLER_NAME": "Plusranger Ltd", "DPP_SELLER_ADDRESS": "1 High St|Leeds|LS1 1AA", "DPP_SELLER_VAT_NUMBER": "GB123456789",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := app.New(ctx, cfg, app.Options{Uses: uses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a, env
 }

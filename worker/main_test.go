@@ -23,7 +23,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.StopAll()
+	os.Exit(code)
 }
 
 func runWorker(t *testing.T, args string, env ...string) (string, int) {
@@ -49,6 +51,22 @@ func TestBadConfigurationExitsAtOnceNamingEveryProblem(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not name %s:\n%s", want, out)
 		}
+	}
+}
+
+func TestVersionPrintsVersionAndCommit(t *testing.T) {
+	out, code := runWorker(t, "-version")
+	if code != 0 || strings.TrimSpace(out) != "worker dev (commit unknown)" {
+		t.Fatalf("worker -version: exit %d, %q; want 0 and the unstamped build's \"worker dev (commit unknown)\"", code, out)
+	}
+}
+
+// TestHealthcheckFailsWithoutAWorker: with nothing listening on DPP_HTTP_ADDR
+// the image's HEALTHCHECK reports unhealthy, naming the variable.
+func TestHealthcheckFailsWithoutAWorker(t *testing.T) {
+	out, code := runWorker(t, "-healthcheck", "DPP_HTTP_ADDR="+testenv.FreeAddr(t))
+	if code != 1 || !strings.Contains(out, "DPP_HTTP_ADDR") {
+		t.Fatalf("worker -healthcheck with no worker: exit %d, %q; want 1 naming DPP_HTTP_ADDR", code, out)
 	}
 }
 
@@ -95,5 +113,20 @@ func TestRefusesASchemaThatIsBehind(t *testing.T) {
 	defer conn.Close(context.Background())
 	if err := conn.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
 		t.Fatalf("schema version %d after the refused start (%v): the worker must not migrate", version, err)
+	}
+}
+
+// TestSlackNeedsItsSigningSecret: a bot token without the signing secret (the
+// worker would post buttons whose clicks it cannot verify) and a public
+// listener on the operator listener's address stop the worker at once, named,
+// without echoing the token.
+func TestSlackNeedsItsSigningSecret(t *testing.T) {
+	out, code := runWorker(t, "", "DPP_KMS_KEY_ID=alias/x", "DPP_SELLER_NAME=Plusranger Ltd", "DPP_SELLER_ADDRESS=1 High St|Leeds",
+		"DPP_SELLER_VAT_NUMBER=GB123456789", "SLACK_BOT_TOKEN=xoxb-111-222-SECRETTOKEN", "DPP_PUBLIC_ADDR=127.0.0.1:8088")
+	if code != 2 || !strings.Contains(out, "SLACK_SIGNING_SECRET is required when SLACK_BOT_TOKEN is set") || !strings.Contains(out, "DPP_PUBLIC_ADDR") {
+		t.Fatalf("exit code %d, want 2 naming SLACK_SIGNING_SECRET and DPP_PUBLIC_ADDR; output:\n%s", code, out)
+	}
+	if strings.Contains(out, "SECRETTOKEN") {
+		t.Fatalf("the output echoes the bot token:\n%s", out)
 	}
 }

@@ -44,11 +44,7 @@ type run struct {
 }
 
 func newRun(t *testing.T) *run {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetStartTime(t0)
-	env.RegisterWorkflowWithOptions(testOptions.OrderLifecycle, registerOpts(OrderLifecycleName))
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: OrderWorkflowID(testOrder)})
+	env := newTestEnv(testOptions.OrderLifecycle, OrderLifecycleName, OrderWorkflowID(testOrder))
 	r := &run{t: t, env: env, facts: activities.OrderFacts{
 		AmazonOrderID: testOrder, MarketplaceID: "A1F83G8C2ARO7P", PurchasedAt: t0,
 		LatestDeliveryAt: t0.Add(72 * time.Hour), Currency: "GBP", GrandTotalMinor: 2399,
@@ -90,6 +86,17 @@ func newRun(t *testing.T) *run {
 			return &activities.PurgeResult{PurgedAt: env.Now(), FieldsErased: 9, CertificateSeq: 7}, nil
 		}).Maybe()
 	return r
+}
+
+// newTestEnv is a time-skipping environment at t0 with the workflow registered
+// under name, started with workflow ID id.
+func newTestEnv(wf any, name, id string) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	env.RegisterWorkflowWithOptions(wf, registerOpts(name))
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
+	return env
 }
 
 func (r *run) at(d time.Duration, f func()) { r.env.RegisterDelayedCallback(f, d) }

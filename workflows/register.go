@@ -28,6 +28,8 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(o.OrderSync, registerOpts(OrderSyncName))
 	r.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
+	r.RegisterWorkflowWithOptions(IncidentNotification, registerOpts(IncidentNotificationName))
+	r.RegisterWorkflowWithOptions(KeyEpochs, registerOpts(KeyEpochsName))
 }
 
 func registerOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

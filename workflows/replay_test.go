@@ -35,8 +35,31 @@ func TestReplaySavedHistories(t *testing.T) {
 	if len(plain) < 5 || len(sealed) < 5 {
 		t.Fatalf("want at least 5 saved histories in testdata/ and in testdata/codec/, found %d and %d", len(plain), len(sealed))
 	}
-	// A local-kms of our own, seeded with the test key: an external one named by
-	// DPP_TEST_KMS_ENDPOINT would not hold the key these histories were sealed under.
+	c := replayCodec(t)
+	covered := map[string]bool{}
+	t.Cleanup(func() {
+		// The saved histories must exercise every path a change could break.
+		for _, path := range []string{
+			"version " + versionUnchangedSignalKeepsTimer, "version " + versionRecordRetention, "version " + versionReasonCodes,
+			"signal " + SignalCancelled, "continue-as-new", "delivery-promise timeout", "versions from sealed facts",
+		} {
+			if !covered[path] {
+				t.Errorf("no saved history covers %s: record one (DPP_SAVE_HISTORIES=1 go test ./internal/app) under a new name", path)
+			}
+		}
+	})
+	for _, f := range append(plain, sealed...) {
+		t.Run(f, func(t *testing.T) {
+			replayFile(t, f, filepath.Base(filepath.Dir(f)) == "codec", c, covered)
+		})
+	}
+}
+
+// replayCodec is the worker's payload codec over a local-kms of the test's own,
+// seeded with the test key: an external one named by DPP_TEST_KMS_ENDPOINT would
+// not hold the key the saved histories were sealed under.
+func replayCodec(t *testing.T) *codec.Codec {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	kms, err := testenv.StartKMS(ctx, t.TempDir())
@@ -52,63 +75,62 @@ func TestReplaySavedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// replayFile replays the history in file f (JSON, as `temporal workflow show
+// -o json` writes it) with the worker's codec c and registrations, and notes
+// what it covers. wantEncrypted says whether its payloads must be sealed.
+func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, covered map[string]bool) {
+	t.Helper()
 	dc, fc := c.Converters()
-	covered := map[string]bool{}
-	t.Cleanup(func() {
-		// The saved histories must exercise every path a change could break.
-		for _, path := range []string{
-			"version " + versionUnchangedSignalKeepsTimer, "version " + versionRecordRetention, "version " + versionReasonCodes,
-			"signal " + SignalCancelled, "continue-as-new", "delivery-promise timeout", "versions from sealed facts",
-		} {
-			if !covered[path] {
-				t.Errorf("no saved history covers %s: record one (DPP_SAVE_HISTORIES=1 go test ./internal/app) under a new name", path)
-			}
+	r, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	in := start.GetInput().GetPayloads()
+	if len(in) == 0 || codec.IsEncrypted(in[0]) != wantEncrypted {
+		t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), wantEncrypted)
+	}
+	// OrderLifecycle and IncidentNotification check their workflow ID against
+	// their input, so replay under the ID the run had.
+	id := "replay"
+	switch start.GetWorkflowType().GetName() {
+	case OrderLifecycleName:
+		var in OrderInput
+		if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
+			t.Fatal(err)
 		}
+		id = OrderWorkflowID(in.AmazonOrderID)
+	case IncidentNotificationName:
+		var in IncidentInput
+		if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
+			t.Fatal(err)
+		}
+		id = IncidentWorkflowID(in.ID)
+	}
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+		DataConverter: dc, FailureConverter: fc,
+		Interceptors: []interceptor.WorkerInterceptor{c.WorkerInterceptor()},
 	})
-	for _, f := range append(plain, sealed...) {
-		t.Run(f, func(t *testing.T) {
-			r, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
-			in := start.GetInput().GetPayloads()
-			if want := filepath.Base(filepath.Dir(f)) == "codec"; len(in) == 0 || codec.IsEncrypted(in[0]) != want {
-				t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), want)
-			}
-			// OrderLifecycle checks its workflow ID against its input, so replay
-			// under the ID the run had.
-			id := "replay"
-			if start.GetWorkflowType().GetName() == OrderLifecycleName {
-				var in OrderInput
-				if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
-					t.Fatal(err)
-				}
-				id = OrderWorkflowID(in.AmazonOrderID)
-			}
-			replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
-				DataConverter: dc, FailureConverter: fc,
-				Interceptors: []interceptor.WorkerInterceptor{c.WorkerInterceptor()},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			noteCoverage(t, h, dc, covered)
-			// The saved histories ran FetchAndSeal and SyncOrders on the
-			// workflow's queue; today they run on the SP-API queues, and replay
-			// must not mind (it does not compare activity task queues).
-			Register(replayer, Options{SPAPITaskQueue: TaskQueue + SPAPITaskQueueSuffix, SPAPISyncTaskQueue: TaskQueue + SPAPISyncTaskQueueSuffix})
-			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
-			}); err != nil {
-				t.Fatal(err)
-			}
-		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noteCoverage(t, h, dc, covered)
+	// The saved histories ran FetchAndSeal and SyncOrders on the
+	// workflow's queue; today they run on the SP-API queues, and replay
+	// must not mind (it does not compare activity task queues).
+	Register(replayer, Options{SPAPITaskQueue: TaskQueue + SPAPITaskQueueSuffix, SPAPISyncTaskQueue: TaskQueue + SPAPISyncTaskQueueSuffix})
+	if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: id, RunID: "replay-run"},
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 

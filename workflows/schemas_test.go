@@ -27,11 +27,26 @@ var decoders = map[string]func(raw []byte) error{
 	"order-sync.input":       func(raw []byte) error { var v OrderSyncInput; return unmarshalAndValidate(raw, &v) },
 	"tax-record-sweep.input": func(raw []byte) error { var v TaxRecordSweepInput; return unmarshalAndValidate(raw, &v) },
 	"retention-audit.input":  func(raw []byte) error { var v RetentionAuditInput; return unmarshalAndValidate(raw, &v) },
+	"key-epochs.input":       func(raw []byte) error { var v KeyEpochsInput; return unmarshalAndValidate(raw, &v) },
 	"signal.delivered":       func(raw []byte) error { return decodeSignal(raw, &DeliveredSignal{}) },
 	"signal.legal-hold":      func(raw []byte) error { return decodeCodedSignal(raw, &HoldSignal{}) },
 	"signal.release-hold":    func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
 	"signal.purge-now":       func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
 	"signal.cancelled":       func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
+	"incident-notification.input": func(raw []byte) error {
+		var v IncidentInput
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		// Far ahead, so that only what a schema can say is checked (not "in the future").
+		_, err := v.Validate(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+		return err
+	},
+	"signal.approve-notification":   func(raw []byte) error { return decodeIncidentSignal(raw, &ApproveNotificationSignal{}) },
+	"signal.advance-stage":          func(raw []byte) error { return decodeIncidentSignal(raw, &AdvanceStageSignal{}) },
+	"signal.ico-reported":           func(raw []byte) error { return decodeIncidentSignal(raw, &ICOReportedSignal{}) },
+	"signal.close":                  func(raw []byte) error { return decodeIncidentSignal(raw, &CloseSignal{}) },
+	"signal.confirm-false-positive": func(raw []byte) error { return decodeIncidentSignal(raw, &ConfirmFalsePositiveSignal{}) },
 }
 
 // unmarshalAndValidate decodes raw as the SDK's JSON payload converter does.
@@ -106,7 +121,14 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.legal-hold": {"by", "note", "reason"}, "signal.release-hold": {"by", "note"},
 		"signal.purge-now": {"by", "note", "reason"}, "signal.cancelled": {"reason"},
 		"order-sync.input": {"name"}, "tax-record-sweep.input": {"batchSize"},
-		"retention-audit.input": {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
+		"incident-notification.input":   {"detectedAt", "id", "personalData", "reportedBy", "severity", "summary", "title"},
+		"signal.approve-notification":   {"by", "target", "text"},
+		"signal.advance-stage":          {"by", "note", "stage"},
+		"signal.ico-reported":           {"by", "reference"},
+		"signal.close":                  {"by", "falsePositive", "lessons", "reason"},
+		"signal.confirm-false-positive": {"by"},
+		"retention-audit.input":         {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
+		"key-epochs.input":              {"batchSize", "maxBatches", "rewrapped"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -145,6 +167,10 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 				AfterID: id(7), Found: 250, Purged: 3, Running: 101, RunningIDs: strings.Split(strings.Trim(strings.ReplaceAll(ids(100), `"`, ""), "[]"), ",")}), // continue-as-new
 			`{"maxBatches":1000,"found":0,"runningIds":[]}`, `{"asOf":"2026-11-27T03:00:00+01:00"}`,
 		},
+		"key-epochs.input": {
+			marshal(KeyEpochsInput{}), marshal(KeyEpochsInput{BatchSize: 100, MaxBatches: 200, Rewrapped: 12345}), // schedule, continue-as-new
+			`{"batchSize":1}`, `{"maxBatches":1000}`, `{"rewrapped":0}`,
+		},
 		"signal.delivered": {`{"deliveredAt":"2026-11-27T10:00:00.5+01:00"}`, `{"deliveredAt":"2026-11-27T10:00:00-00:00"}`,
 			`{"deliveredAt":"2026-11-27T10:00:00.123456789123+23:59"}`},
 		"signal.legal-hold": {`{` + hold + `,"note":""}`, `{` + hold + `,"note":` + long("é", MaxNoteLength) + `}`,
@@ -152,6 +178,16 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.release-hold": {`{"by":"order-sync"}`, `{"by":"dpo","note":"x"}`},
 		"signal.purge-now":    {`{` + purge + `,"note":"A-to-z 117"}`},
 		"signal.cancelled":    {`{}`, `{"reason":"seller-cancelled"}`, marshal(CancelledSignal{})},
+		"incident-notification.input": {
+			`{"title":"x","severity":"critical"}`, `{"title":"x","severity":"low","id":"","detectedAt":"","reportedBy":""}`,
+			`{"title":` + long("é", 200) + `,"severity":"medium","summary":` + long("é", 4000) + `}`,
+			`{"title":"x","severity":"high","detectedAt":"2026-12-01T09:00:00.5+01:00","personalData":false,"id":"a.b_c-1"}`,
+		},
+		"signal.approve-notification":   {`{"by":"U1","target":"ico"}`, `{"by":"dpo@plusranger.example","target":"amazon","text":` + long("é", 4000) + `}`},
+		"signal.advance-stage":          {`{"by":"U1","stage":""}`, `{"by":"U1","stage":"lessons-learned","note":""}`},
+		"signal.ico-reported":           {`{"by":"U1","reference":"IC/2026:0042.a"}`},
+		"signal.close":                  {`{"by":"U1"}`, `{"by":"U1","falsePositive":false,"lessons":"","reason":""}`},
+		"signal.confirm-false-positive": {`{"by":"` + strings.Repeat("a", 254) + `"}`},
 	}
 	// Every way a payload can be wrong that the schema can express, per schema.
 	reject := map[string][]string{
@@ -175,6 +211,10 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"found":-1}`, `{"purged":1.5}`, `{"running":"3"}`, `{"running":1e16}`,
 			`{"runningIds":` + ids(101) + `}`, `{"runningIds":["x"]}`, `{"runningIds":[null]}`, `{"runningIds":"205-1234567-7654321"}`,
 			`{"runningIds":null}`, `{"extra":1}`, `{"BatchSize":5}`, `null`,
+		},
+		"key-epochs.input": {
+			`{"batchSize":0}`, `{"batchSize":1001}`, `{"maxBatches":0}`, `{"maxBatches":2.5}`, `{"rewrapped":-1}`,
+			`{"rewrapped":"3"}`, `{"batchSize":null}`, `{"extra":1}`, `{"BatchSize":5}`, `null`, `[]`,
 		},
 		"signal.delivered": {
 			`{}`, `{"deliveredAt":"yesterday"}`, `{"deliveredAt":5}`, `{"deliveredAt":null}`,
@@ -202,6 +242,36 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"reason":"because"}`, `{"reason":""}`, `{"reason":5}`, `{"reason":null}`, `{"extra":1}`,
 			`{"Reason":"buyer-cancelled"}`, `null`, `[]`,
 		},
+		"incident-notification.input": {
+			`{}`, `{"severity":"high"}`, `{"title":"","severity":"high"}`, `{"title":"   ","severity":"high"}`, `{"title":"x"}`,
+			`{"title":"x","severity":"apocalyptic"}`, `{"title":"x","severity":"High"}`, `{"title":"x","severity":null}`,
+			`{"title":` + long("é", 201) + `,"severity":"low"}`, `{"title":"x","severity":"low","summary":` + long("x", 4001) + `}`,
+			`{"title":"x","severity":"low","detectedAt":"yesterday"}`, `{"title":"x","severity":"low","detectedAt":"2026-11-27t10:00:00z"}`,
+			`{"title":"x","severity":"low","detectedAt":"2026-11-27T10:00:00+24:00"}`, `{"title":"x","severity":"low","detectedAt":5}`,
+			`{"title":"x","severity":"low","id":"-x"}`, `{"title":"x","severity":"low","id":"a b"}`,
+			`{"title":"x","severity":"low","reportedBy":"jane@example.com"}`, `{"title":"x","severity":"low","reportedBy":"Jane Doe"}`,
+			`{"title":"x","severity":"low","personalData":"yes"}`, `{"title":"x","severity":"low","personalData":null}`,
+			`{"title":"x","severity":"low","victim":"x"}`, `{"Title":"x","severity":"low"}`, `null`, `[]`,
+		},
+		"signal.approve-notification": {
+			`{"by":"U1"}`, `{"target":"amazon"}`, `{"by":"U1","target":"press"}`, `{"by":"","target":"amazon"}`,
+			`{"by":"Jane Doe","target":"amazon"}`, `{"by":"<j@x.example>","target":"amazon"}`, `{"by":"` + strings.Repeat("a", 255) + `","target":"ico"}`,
+			`{"by":"U1","target":"amazon","text":` + long("x", 4001) + `}`, `{"by":"U1","target":"amazon","text":null}`,
+			`{"by":"U1","target":"amazon","extra":1}`, `{"By":"U1","target":"amazon"}`, `null`,
+		},
+		"signal.advance-stage": {
+			`{}`, `{"by":"U1","stage":"Containment"}`, `{"by":"U1","stage":"1st"}`, `{"by":"U1","stage":5}`,
+			`{"by":"U1","note":` + long("x", 4001) + `}`, `{"by":"U1","stage":null}`, `{"by":"U1","Stage":"x"}`, `null`,
+		},
+		"signal.ico-reported": {
+			`{"by":"U1"}`, `{"reference":"IC-1"}`, `{"by":"U1","reference":""}`, `{"by":"U1","reference":"IC 1"}`,
+			`{"by":"U1","reference":"-IC1"}`, `{"by":"U1","reference":` + long("a", 65) + `}`, `{"by":"U1","reference":1}`, `null`,
+		},
+		"signal.close": {
+			`{}`, `{"by":"U1","lessons":` + long("x", 4001) + `}`, `{"by":"U1","reason":` + long("x", 4001) + `}`,
+			`{"by":"U1","falsePositive":"yes"}`, `{"by":"U1","lessons":null}`, `{"by":"U1","Lessons":"x"}`, `null`,
+		},
+		"signal.confirm-false-positive": {`{}`, `{"by":""}`, `{"by":"a b"}`, `{"by":"U1","reason":"x"}`, `null`},
 	}
 	for name, sch := range compiled {
 		t.Run(name, func(t *testing.T) {

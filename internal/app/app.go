@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -26,8 +27,10 @@ import (
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/invoice"
+	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/spapi"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/vault"
@@ -38,17 +41,24 @@ import (
 // enough for every order in flight on one worker.
 const keyCacheSize = 4096
 
-// Version is the build's version, printed on certificates of sanitization.
-var Version = "dev"
+// Version is the build's version, printed on certificates of sanitization and
+// by `worker -version`; Commit is the source revision it was built from. The
+// Dockerfile stamps both with -ldflags "-X .../internal/app.Version=...".
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
 
 // App is the running system's shared dependencies.
 type App struct {
-	Config   *config.Config
-	Log      *zap.Logger
-	Pool     *pgxpool.Pool
-	Vault    *vault.Vault
-	Signer   *evidence.Signer
-	Orders   *orders.Service
+	Config *config.Config
+	Log    *zap.Logger
+	Pool   *pgxpool.Pool
+	Vault  *vault.Vault
+	Signer *evidence.Signer
+	Orders *orders.Service
+	// Epochs are the KMS key epochs new data keys are wrapped by (epochs.go).
+	Epochs   *keyepochs.Service
 	SPAPI    *spapi.Client
 	Temporal client.Client
 	// Metrics is the Prometheus registry /metrics serves: the SDK's metrics
@@ -57,9 +67,20 @@ type App struct {
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
 
+	// Slack posts and updates messages; nil when SLACK_BOT_TOKEN is empty (slack.go).
+	Slack *slackapp.Messenger
+
+	// public is the public listener's routes (public.go), built on first use.
+	publicOnce sync.Once
+	public     *Public
+
 	// policyGauges are the gauges /metrics serves (http.go), built on first use.
 	gaugesOnce   sync.Once
 	policyGauges *metrics.Gauges
+
+	// draining is set once the worker has begun to stop (drain.go): /healthz
+	// then answers 503 so a readiness probe takes the pod out of service.
+	draining atomic.Bool
 }
 
 // Component is a dependency App builds. A command builds only what it uses:
@@ -77,9 +98,12 @@ const (
 	SPAPI
 	// Temporal is the payload codec and the Temporal client (TEMPORAL_*, DPP_CODEC_*).
 	Temporal
+	// Slack is the Messenger (SLACK_BOT_TOKEN, SLACK_API_URL): App.Slack, nil
+	// when the token is empty. It makes no call when built.
+	Slack
 
 	// Everything is what the worker uses, and what New builds by default.
-	Everything = Database | Sealing | SPAPI | Temporal
+	Everything = Database | Sealing | SPAPI | Temporal | Slack
 )
 
 // Options adjust New; the zero value builds everything, as the worker does.
@@ -151,6 +175,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
+	if uses&Slack != 0 {
+		a.Slack = newSlack(cfg)
+	}
 	ok = true
 	return a, nil
 }
@@ -191,6 +218,7 @@ func (a *App) openSealing(ctx context.Context, kmsClient *kms.Client) error {
 		SimplifiedLimit: cfg.SimplifiedInvoiceLimit, AlwaysFull: cfg.AlwaysFullInvoice,
 		DPOContact: cfg.DPOContact, BackupLocation: cfg.BackupLocation, Location: host, ToolVersion: Version,
 	}}
+	a.openEpochs(kmsClient)
 	return nil
 }
 
@@ -307,6 +335,8 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	a.LifecycleActivities().Register(w)
 	a.RetentionActivities().Register(w)
 	a.SyncActivities().Register(w)
+	a.IncidentActivities().Register(w)
+	a.KeyEpochsActivities().Register(w)
 }
 
 // NewWorker builds the worker for the configured task queue with every workflow
@@ -317,8 +347,9 @@ func (a *App) NewWorker() worker.Worker { return a.NewWorkerWithOptions(a.Worker
 // them to try a change before it is made.
 func (a *App) WorkerOptions() worker.Options {
 	return worker.Options{
-		// On SIGTERM, let running steps finish rather than leave them to time out.
-		WorkerStopTimeout: 10 * time.Second,
+		// On SIGTERM, let running steps finish rather than leave them to time out
+		// (DPP_WORKER_STOP_TIMEOUT; the pod's grace period must be longer).
+		WorkerStopTimeout: a.Config.WorkerStopTimeout,
 		// Measured with `make bench` (README, Performance): when thousands of
 		// retention timers fire together, their workflow tasks queue on this
 		// worker's sticky queue for up to a minute or two. A task that times out

@@ -84,7 +84,13 @@ func (s *stack) tryWorkerProcess(ctx context.Context, bin, name, addr string) (*
 	for k, v := range s.env {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "DPP_HTTP_ADDR="+addr)
+	// Each worker process gets its own public listener too (default
+	// 127.0.0.1:8089), unless the test chose one.
+	public := s.env["DPP_PUBLIC_ADDR"]
+	if public == "" {
+		public = freeAddr(s.t)
+	}
+	env = append(env, "DPP_HTTP_ADDR="+addr, "DPP_PUBLIC_ADDR="+public)
 	w := &workerProcess{t: s.t, name: name, cmd: exec.Command(bin), output: &syncBuffer{}, exited: make(chan struct{})}
 	w.cmd.Env = env
 	w.cmd.Stdout, w.cmd.Stderr = w.output, w.output

@@ -34,12 +34,14 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 		WriteTimeout: HTTPWriteTimeout, IdleTimeout: HTTPIdleTimeout, MaxHeaderBytes: HTTPMaxHeaderBytes}
 }
 
-// HTTPHandler serves the worker's endpoints: /healthz, /metrics, and the codec
+// HTTPHandler serves the worker's endpoints: /healthz (readiness), /livez
+// (liveness), /metrics, and the codec
 // server /codec/encode and /codec/decode (see internal/codec). Answers never
 // carry an error's text: the details go to the log.
 func (a *App) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /livez", a.livez)
 	mux.HandleFunc("GET /metrics", a.metrics)
 	if a.Codec != nil {
 		mux.Handle("/codec/", codec.NewServer(a.Codec, codec.ServerOptions{
@@ -53,8 +55,15 @@ func (a *App) HTTPHandler() http.Handler {
 }
 
 // healthz answers "ok", or 503 naming the components that failed (postgres,
-// temporal) and logging why.
+// temporal) and logging why, or 503 "draining" once the worker is stopping.
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	if a.Draining() {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "draining")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	var failed []string

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -53,6 +54,7 @@ func (a *App) Setup(ctx context.Context) ([]string, error) {
 	intervals := map[string]time.Duration{
 		workflows.OrderSyncScheduleID:      a.Config.SyncInterval,
 		workflows.TaxRecordSweepScheduleID: a.Config.TaxSweepInterval,
+		workflows.KeyEpochsScheduleID:      a.Config.KeyEpoch,
 	}
 	for _, s := range workflows.Schedules {
 		if d, ok := intervals[s.ID]; ok && s.Calendar == nil {
@@ -257,8 +259,22 @@ func (a *App) StartOrder(ctx context.Context, amazonOrderID string) (bool, error
 	return (&lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue}).Start(ctx, amazonOrderID)
 }
 
-// CheckedCertificate is a certificate with the result of checking it.
+// CheckedCertificate is a certificate of sanitization with the result of
+// checking it, and the epoch keys that protect the copies of what it erased.
 type CheckedCertificate struct {
+	CheckedEntry
+	// EpochKeys are the KMS epoch keys that wrapped the erased data key at some
+	// time, so still protect its copies in WAL and backups until each is deleted.
+	EpochKeys []EpochKeyStatus `json:"epochKeys,omitempty"`
+	// PromiseComplete: every such key's deletion is scheduled, with its epoch
+	// certificate: from EpochKeys' last deletion date no copy decrypts. False
+	// while a key still waits for its epoch's end (or for data keys sealed
+	// before key epochs, under the configured key, which is never deleted).
+	PromiseComplete bool `json:"promiseComplete"`
+}
+
+// CheckedEntry is a signed evidence entry with the result of checking it.
+type CheckedEntry struct {
 	Seq            int64           `json:"seq"`
 	Subject        string          `json:"amazonOrderId"`
 	IdempotencyKey string          `json:"reference"`
@@ -272,6 +288,21 @@ type CheckedCertificate struct {
 	Problem        string          `json:"problem,omitempty"`
 }
 
+// EpochKeyStatus is one epoch key of an order, with its checked epoch
+// certificate once its deletion is scheduled.
+type EpochKeyStatus struct {
+	Alias    string `json:"alias"`
+	KMSKeyID string `json:"kmsKeyId"`
+	State    string `json:"state"`
+	How      string `json:"how"` // sealed or rewrapped
+	// DeletionTakesEffect is KMS's deletion date, or the planned one.
+	DeletionTakesEffect string        `json:"deletionTakesEffect"`
+	Planned             bool          `json:"planned,omitempty"`
+	EpochCertificate    *CheckedEntry `json:"epochCertificate,omitempty"`
+	// DeletionConfirmedSeq is the signed follow-up once DescribeKey no longer found the key.
+	DeletionConfirmedSeq int64 `json:"deletionConfirmedSeq,omitempty"`
+}
+
 // Certificates returns an order's certificates of sanitization, each checked:
 // its signature, its link to the entry before it, and the whole chain. It trusts
 // the public keys in the database; auditors use CheckCertificates with pinned keys.
@@ -282,8 +313,10 @@ func (a *App) Certificates(ctx context.Context, amazonOrderID string) ([]Checked
 // CheckCertificates returns an order's certificates of sanitization (evidence
 // entries of kind evidence.KindCertificate about it), each checked with
 // opts.Keys (nil: the keys in the database): its signature, its link to the
-// entry before it, and the whole chain (including opts.Heads). It only reads, so
-// dpp_auditor may run it; an error names the first certificate that fails.
+// entry before it, and the whole chain (including opts.Heads). Each names the
+// epoch keys that still protect copies of what it erased, with their epoch
+// certificates, checked the same way. It only reads, so dpp_auditor may run
+// it; an error names the first certificate that fails.
 func CheckCertificates(ctx context.Context, q evidence.Querier, opts evidence.VerifyOptions, amazonOrderID string) ([]CheckedCertificate, error) {
 	recs, err := evidence.Get(ctx, q, amazonOrderID, evidence.KindCertificate)
 	if err != nil {
@@ -302,36 +335,97 @@ func CheckCertificates(ctx context.Context, q evidence.Querier, opts evidence.Ve
 		return nil, err
 	}
 	out := make([]CheckedCertificate, 0, len(recs))
+	var problems []CheckedEntry
 	for _, r := range recs {
-		c := CheckedCertificate{Seq: r.Seq, Subject: r.Subject, IdempotencyKey: r.IdempotencyKey,
-			RecordedAt: r.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), Hash: fmt.Sprintf("%x", r.Hash),
-			SigningKeyID: r.SigningKeyID, Certificate: r.Body, ChainIntact: chain.OK()}
-		prev := evidence.GenesisHash
-		if r.Seq > 1 {
-			p, err := evidence.BySeq(ctx, q, r.Seq-1)
-			if err != nil {
-				return nil, err
+		e, err := checkRecord(ctx, q, opts, chain, r)
+		if err != nil {
+			return nil, err
+		}
+		c := CheckedCertificate{CheckedEntry: e}
+		purpose := keyepochs.PurposeTaxRecord
+		if strings.HasPrefix(r.IdempotencyKey, "purge/"+keyepochs.PurposePII+"/") {
+			purpose = keyepochs.PurposePII
+		}
+		if c.EpochKeys, c.PromiseComplete, err = epochKeysOf(ctx, q, opts, chain, amazonOrderID, purpose); err != nil {
+			return nil, err
+		}
+		problems = append(problems, e)
+		for _, k := range c.EpochKeys {
+			if k.EpochCertificate != nil {
+				problems = append(problems, *k.EpochCertificate)
 			}
-			prev = p.Hash
-		}
-		if pub, ok := opts.Keys[r.SigningKeyID]; !ok {
-			c.Problem = fmt.Sprintf("evidence: seq %d: signed by key %q, which is not among the trusted keys", r.Seq, r.SigningKeyID)
-		} else if err := evidence.VerifyRecord(r, pub, prev); err != nil {
-			c.Problem = err.Error()
-		} else {
-			c.SignatureValid, c.LinkValid = true, true
-		}
-		if !chain.OK() && c.Problem == "" {
-			c.Problem = chain.FirstBroken.Error()
 		}
 		out = append(out, c)
 	}
-	for _, c := range out {
+	for _, c := range problems {
 		if c.Problem != "" {
 			return out, fmt.Errorf("certificate seq %d does not verify: %s", c.Seq, c.Problem)
 		}
 	}
 	return out, nil
+}
+
+// checkRecord checks one evidence entry's signature, its link and the chain.
+func checkRecord(ctx context.Context, q evidence.Querier, opts evidence.VerifyOptions, chain evidence.VerifyReport, r evidence.Record) (CheckedEntry, error) {
+	c := CheckedEntry{Seq: r.Seq, Subject: r.Subject, IdempotencyKey: r.IdempotencyKey,
+		RecordedAt: r.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), Hash: fmt.Sprintf("%x", r.Hash),
+		SigningKeyID: r.SigningKeyID, Certificate: r.Body, ChainIntact: chain.OK()}
+	prev := evidence.GenesisHash
+	if r.Seq > 1 {
+		p, err := evidence.BySeq(ctx, q, r.Seq-1)
+		if err != nil {
+			return c, err
+		}
+		prev = p.Hash
+	}
+	if pub, ok := opts.Keys[r.SigningKeyID]; !ok {
+		c.Problem = fmt.Sprintf("evidence: seq %d: signed by key %q, which is not among the trusted keys", r.Seq, r.SigningKeyID)
+	} else if err := evidence.VerifyRecord(r, pub, prev); err != nil {
+		c.Problem = err.Error()
+	} else {
+		c.SignatureValid, c.LinkValid = true, true
+	}
+	if !chain.OK() && c.Problem == "" {
+		c.Problem = chain.FirstBroken.Error()
+	}
+	return c, nil
+}
+
+// epochKeysOf lists the epoch keys that wrapped an order's data key of the
+// purpose, each with its checked epoch certificate when there is one, and
+// whether they are all scheduled for deletion. The planned dates assume the
+// default deletion window: the auditor has no configuration, and a scheduled
+// key carries KMS's own date.
+func epochKeysOf(ctx context.Context, q evidence.Querier, opts evidence.VerifyOptions, chain evidence.VerifyReport, orderID, purpose string) ([]EpochKeyStatus, bool, error) {
+	keys, err := keyepochs.ProtectionOf(ctx, q, orderID, purpose, keyepochs.Default.DeletionWindow)
+	if err != nil {
+		return nil, false, err
+	}
+	complete := len(keys) > 0
+	out := make([]EpochKeyStatus, 0, len(keys))
+	for _, k := range keys {
+		s := EpochKeyStatus{Alias: k.Alias, KMSKeyID: k.KMSKeyID, State: k.State, How: k.How,
+			DeletionTakesEffect: k.DeletionTakesEffect.Format(time.RFC3339), Planned: k.Planned}
+		if k.CertificateSeq != nil {
+			r, err := evidence.BySeq(ctx, q, *k.CertificateSeq)
+			if err != nil {
+				return nil, false, err
+			}
+			c, err := checkRecord(ctx, q, opts, chain, r)
+			if err != nil {
+				return nil, false, err
+			}
+			s.EpochCertificate = &c
+		}
+		if recs, err := evidence.Get(ctx, q, k.Alias, keyepochs.KindEpochDeleted); err != nil {
+			return nil, false, err
+		} else if len(recs) > 0 {
+			s.DeletionConfirmedSeq = recs[0].Seq
+		}
+		complete = complete && s.EpochCertificate != nil
+		out = append(out, s)
+	}
+	return out, complete, nil
 }
 
 // VerifyEvidence checks the whole evidence chain with the keys in the database.

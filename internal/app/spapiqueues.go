@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"sync"
 
 	"go.temporal.io/sdk/worker"
 
@@ -122,11 +123,19 @@ func (w *workers) Run(interruptCh <-chan interface{}) error {
 	return nil
 }
 
+// Stop stops every worker at once: each stops polling and waits up to the stop
+// timeout for its running activities, so the whole drain takes one timeout,
+// not one per queue, and no queue keeps taking tasks while another drains.
 func (w *workers) Stop() {
-	for _, sw := range w.spapi {
-		sw.Stop()
+	var wg sync.WaitGroup
+	for _, sw := range append([]worker.Worker{w.Worker}, w.spapi...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sw.Stop()
+		}()
 	}
-	w.Worker.Stop()
+	wg.Wait()
 }
 
 var _ worker.Worker = (*workers)(nil)

@@ -165,7 +165,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		report, err := s.app.Setup(ctx)
 		s.must(err, "setup run %d", i+1)
-		if len(report) != 4 {
+		if len(report) != 1+len(workflows.Schedules) {
 			t.Fatalf("report %v", report)
 		}
 	}
@@ -186,6 +186,13 @@ func TestSetupIsIdempotent(t *testing.T) {
 		t.Fatalf("retention-audit spec %+v: want daily at 03:30 Europe/London", spec)
 	}
 	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "retention-audit").Delete(ctx), "delete")
+	// key-epochs runs at every epoch's start, DPP_KEY_EPOCH apart.
+	epochs, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, workflows.KeyEpochsScheduleID).Describe(ctx)
+	s.must(err, "describe key-epochs")
+	if got := epochs.Schedule.Spec.Intervals[0].Every; got != s.app.Config.KeyEpoch {
+		t.Fatalf("key-epochs every %s, want %s", got, s.app.Config.KeyEpoch)
+	}
+	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, workflows.KeyEpochsScheduleID).Delete(ctx), "delete")
 }
 
 // syncRejects reads what OrderSync recorded about malformed orders.

@@ -103,6 +103,8 @@ var Settings = []Setting{
 		load: temporalVar},
 	{Name: "DPP_TASK_QUEUE", Default: "dpp", Doc: "Temporal task queue the worker polls",
 		load: into(str, func(c *Config) *string { return &c.TaskQueue })},
+	{Name: "DPP_WORKER_STOP_TIMEOUT", Default: "10s", Doc: "on SIGTERM the worker stops polling and gives running activities this long to finish (a purge or invoice transaction commits or rolls back whole either way); a pod's terminationGracePeriodSeconds must exceed it",
+		load: into(duration, func(c *Config) *time.Duration { return &c.WorkerStopTimeout })},
 	{Name: "AWS_REGION", Default: "eu-west-2", Doc: "AWS region of the KMS key",
 		load: into(str, func(c *Config) *string { return &c.AWSRegion })},
 	{Name: "AWS_ENDPOINT_URL_KMS", Doc: "KMS endpoint override (local-kms in dev); empty means AWS",
@@ -111,6 +113,12 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.KMSKeyID })},
 	{Name: "DPP_KEY_CACHE_TTL", Default: "2m", Doc: "how long a data key stays in worker memory after use, so an order's next step needs no KMS call (0 disables)",
 		load: into(duration, func(c *Config) *time.Duration { return &c.KeyCacheTTL })},
+	{Name: "DPP_KEY_EPOCH", Default: "24h", Doc: "how long one KMS key (alias alias/dpp/pii/<epoch start>) wraps the data keys of newly sealed buyer PII; the key-epochs schedule runs this often. Whole seconds; epochs of whole days take the date as alias, others YYYY-MM-DDTHHMMSSZ",
+		load: into(duration, func(c *Config) *time.Duration { return &c.KeyEpoch })},
+	{Name: "DPP_KEY_EPOCH_LIFETIME", Default: "552h", Doc: "how long after an epoch opens its key is retired: survivors re-wrapped (KMS ReEncrypt) into the current epoch, the key scheduled for deletion. Longer than DPP_KEY_EPOCH; with DPP_KEY_DELETION_WINDOW at most 720h, so every copy of buyer PII (backups included) is undecryptable within 30 days of sealing",
+		load: into(duration, func(c *Config) *time.Duration { return &c.KeyEpochLifetime })},
+	{Name: "DPP_KEY_DELETION_WINDOW", Default: "168h", Doc: "KMS pending-deletion window of a retired epoch key: whole days from 7 (168h, AWS's minimum) to 30; KMS refuses the key from the start of the window and destroys it at its end",
+		load: into(duration, func(c *Config) *time.Duration { return &c.KeyDeletionWindow })},
 	{Name: "SPAPI_ENDPOINT", Default: "http://127.0.0.1:8099", Doc: "SP-API base URL; the sandbox when no LWA credentials are set (EU: https://sellingpartnerapi-eu.amazon.com)",
 		load: into(absURL, func(c *Config) *string { return &c.SPAPIEndpoint })},
 	{Name: "LWA_TOKEN_URL", Default: "https://api.amazon.com/auth/o2/token", Doc: "Login with Amazon token endpoint",
@@ -169,16 +177,36 @@ var Settings = []Setting{
 		load: into(oneOf("json", "console"), func(c *Config) *string { return &c.LogFormat })},
 	{Name: "DPP_LOG_LEVEL", Default: "info", Doc: "log level: debug, info, warn, error",
 		load: into(oneOf("debug", "info", "warn", "error"), func(c *Config) *string { return &c.LogLevel })},
-	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (approvals; later issues)",
+	{Name: "DPP_PUBLIC_ADDR", Default: "127.0.0.1:8089", Doc: "the public listener, what Slack and monitoring systems reach through the operator's ingress: /slack/interactions, /slack/commands and the bearer-protected ingest routes (/incidents, /access/login-events); never the same listener as DPP_HTTP_ADDR",
+		load: into(str, func(c *Config) *string { return &c.PublicAddr })},
+	{Name: "DPP_INGEST_TOKEN", Secret: true, Doc: "bearer token the public listener's ingest routes (/incidents, /access/login-events) require from monitoring systems; at least 16 characters; empty refuses every ingest request",
+		load: into(str, func(c *Config) *string { return &c.IngestToken })},
+	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "the Slack app's bot token (xoxb-...; scopes chat:write, im:write, commands, users:read) the worker posts and updates messages with; needs SLACK_SIGNING_SECRET. Empty: Slack is off, nothing is posted and decisions arrive by signal (temporal CLI, starter)",
 		load: into(str, func(c *Config) *string { return &c.SlackBotToken })},
-	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "Slack signing secret (approvals; later issues)",
+	{Name: "SLACK_SIGNING_SECRET", Secret: true, Doc: "the Slack app's signing secret: every request to /slack/interactions and /slack/commands must be signed with it (slack-go's verifier, 5-minute window; replays refused). Required with SLACK_BOT_TOKEN; empty: those routes answer 503",
 		load: into(str, func(c *Config) *string { return &c.SlackSigningSecret })},
-	{Name: "SLACK_API_URL", Doc: "Slack API base URL override (tests)",
+	{Name: "SLACK_API_URL", Default: "https://slack.com/api/", Doc: "Slack Web API base URL (tests: slacktest's)",
 		load: into(absURL, func(c *Config) *string { return &c.SlackAPIURL })},
-	{Name: "SMTP_URL", Default: "smtp://127.0.0.1:1025", Doc: "SMTP server for notifications (Mailpit in dev)",
+	{Name: "SMTP_URL", Default: "smtp://127.0.0.1:1025", Doc: "SMTP server for notifications: smtp://[user:password@]host[:port] (STARTTLS) or smtps://... (implicit TLS); TLS is required except to a loopback host (Mailpit in dev)",
 		load: into(absURL, func(c *Config) *string { return &c.SMTPURL })},
 	{Name: "DPP_AMAZON_SECURITY_EMAIL", Default: "security@amazon.com", Doc: "where security incidents are reported",
 		load: into(email, func(c *Config) *string { return &c.AmazonSecurityEmail })},
+	{Name: "DPP_MAIL_FROM", Default: "dpp@localhost", Doc: "sender address of the system's e-mail (incident notifications)",
+		load: into(email, func(c *Config) *string { return &c.MailFrom })},
+	{Name: "DPP_INCIDENT_CHANNEL", Doc: "Slack channel id where each incident's message (stage, deadlines, buttons) is posted and kept current; empty: no channel message",
+		load: into(str, func(c *Config) *string { return &c.IncidentChannel })},
+	{Name: "DPP_INCIDENT_APPROVERS", Doc: "comma-separated Slack user ids or operator ids (DPP_OPERATORS) who may approve incident notifications and confirm a false positive; empty: nobody approves and the preliminary notification goes out at DPP_INCIDENT_AUTO_SEND",
+		load: into(list, func(c *Config) *[]string { return &c.IncidentApprovers })},
+	{Name: "DPP_INCIDENT_STAGES", Default: "triage,containment,notification,eradication,recovery,lessons-learned", Doc: "the incident runbook's stages, in order (lower-case ids); the first is where an incident starts",
+		load: into(list, func(c *Config) *[]string { return &c.IncidentStages })},
+	{Name: "DPP_INCIDENT_AMAZON_DEADLINE", Default: "24h", Doc: "Amazon must be notified this long after detection (policy: 24 hours)",
+		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentAmazonDeadline })},
+	{Name: "DPP_INCIDENT_ICO_DEADLINE", Default: "72h", Doc: "a personal-data breach must be reported to the ICO this long after detection (UK GDPR: 72 hours)",
+		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentICODeadline })},
+	{Name: "DPP_INCIDENT_REMINDERS", Default: "4h,12h,20h", Doc: "comma-separated times after detection at which the channel and approvers are reminded while Amazon's notification is not sent (the ICO's are scaled to its deadline)",
+		load: into(durationList, func(c *Config) *[]time.Duration { return &c.IncidentReminders })},
+	{Name: "DPP_INCIDENT_AUTO_SEND", Default: "22h", Doc: "if nothing was sent to Amazon this long after detection, a preliminary notification goes out by itself; 0 turns it off",
+		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentAutoSend })},
 	{Name: "DPP_SELLER_NAME", Required: true, Doc: "seller's legal name, printed on invoices and certificates",
 		load: into(str, func(c *Config) *string { return &c.SellerName })},
 	{Name: "DPP_SELLER_ADDRESS", Required: true, Doc: "seller's address, lines separated by '|' or newlines",
@@ -215,6 +243,8 @@ type Config struct {
 	// which app.New hands to the SDK's envconfig loader (TemporalProfile).
 	TemporalEnv TemporalEnv
 	TaskQueue   string
+	// WorkerStopTimeout bounds the drain on SIGTERM (DPP_WORKER_STOP_TIMEOUT).
+	WorkerStopTimeout time.Duration
 
 	// MigrationsDatabaseURL is the schema owner's connection string (DatabaseURL
 	// when DPP_MIGRATIONS_DATABASE_URL is unset), used only by `starter migrate`.
@@ -222,16 +252,21 @@ type Config struct {
 	// EvidenceKeysFile is the pinned public signing keys file (DPP_EVIDENCE_KEYS).
 	EvidenceKeysFile string
 
-	AWSRegion       string
-	KMSEndpoint     string
-	KMSKeyID        string
-	KeyCacheTTL     time.Duration
-	SPAPIEndpoint   string
-	LWATokenURL     string
-	LWAClientID     string
-	LWAClientSecret string
-	LWARefreshToken string
-	MarketplaceIDs  []string
+	AWSRegion   string
+	KMSEndpoint string
+	KMSKeyID    string
+	KeyCacheTTL time.Duration
+	// Key epochs (internal/keyepochs): DPP_KEY_EPOCH, DPP_KEY_EPOCH_LIFETIME,
+	// DPP_KEY_DELETION_WINDOW; checkKeyEpochs keeps them within the promise.
+	KeyEpoch          time.Duration
+	KeyEpochLifetime  time.Duration
+	KeyDeletionWindow time.Duration
+	SPAPIEndpoint     string
+	LWATokenURL       string
+	LWAClientID       string
+	LWAClientSecret   string
+	LWARefreshToken   string
+	MarketplaceIDs    []string
 	// SPAPITaskQueue and SPAPISyncTaskQueue name the SP-API task queues as set
 	// (empty: derived from TaskQueue; app.SPAPIQueues resolves them).
 	SPAPITaskQueue, SPAPISyncTaskQueue string
@@ -264,11 +299,25 @@ type Config struct {
 	CodecEncode              bool
 	CodecAllowUIWithoutToken bool
 
+	// PublicAddr is the public listener (DPP_PUBLIC_ADDR); IngestToken guards
+	// its ingest routes (DPP_INGEST_TOKEN).
+	PublicAddr          string
+	IngestToken         string
 	SlackBotToken       string
 	SlackSigningSecret  string
 	SlackAPIURL         string
 	SMTPURL             string
 	AmazonSecurityEmail string
+	MailFrom            string
+
+	// Incident notification (issue 10; internal/incident).
+	IncidentChannel        string
+	IncidentApprovers      []string
+	IncidentStages         []string
+	IncidentAmazonDeadline time.Duration
+	IncidentICODeadline    time.Duration
+	IncidentReminders      []time.Duration
+	IncidentAutoSend       time.Duration
 
 	SellerName      string
 	SellerAddress   []string
@@ -321,6 +370,9 @@ func Load(getenv func(string) string) (*Config, error) {
 			l.fail(name, "must be positive")
 		}
 	}
+	if c.WorkerStopTimeout <= 0 {
+		l.fail("DPP_WORKER_STOP_TIMEOUT", "must be positive")
+	}
 	if c.KeyCacheTTL < 0 {
 		l.fail("DPP_KEY_CACHE_TTL", "must not be negative")
 	}
@@ -328,6 +380,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		l.fail("DPP_SYNC_SETTLE", "must not be negative")
 	}
 	l.checkCodec(c)
+	l.checkPublic(c)
+	l.checkIncident(c)
+	l.checkKeyEpochs(c)
 	// Entries are named by position, not value: a wrong one may be a person's e-mail.
 	for i, id := range c.Operators {
 		if err := actor.Valid(id); err != nil {
@@ -355,6 +410,30 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("invalid configuration (see `worker -help`):\n%w", err)
 	}
 	return c, nil
+}
+
+// PIICopiesBound is the promise key epochs keep: every copy of buyer PII,
+// backups included, is undecryptable within 30 days of sealing.
+const PIICopiesBound = 720 * time.Hour
+
+// checkKeyEpochs rejects epoch timings that break the promise. Data sealed at
+// an epoch's very start is the oldest its key wraps: the key is retired
+// DPP_KEY_EPOCH_LIFETIME later and destroyed DPP_KEY_DELETION_WINDOW after that.
+func (l *loader) checkKeyEpochs(c *Config) {
+	day := 24 * time.Hour
+	if c.KeyEpoch <= 0 || c.KeyEpoch%time.Second != 0 {
+		l.fail("DPP_KEY_EPOCH", "must be a positive whole number of seconds")
+	}
+	if c.KeyEpochLifetime <= c.KeyEpoch {
+		l.fail("DPP_KEY_EPOCH_LIFETIME", fmt.Sprintf("must be longer than DPP_KEY_EPOCH (%s): an epoch's key is retired only after the epoch has closed", c.KeyEpoch))
+	}
+	if w := c.KeyDeletionWindow; w%day != 0 || w < 7*day || w > 30*day {
+		l.fail("DPP_KEY_DELETION_WINDOW", "must be whole days from 7 to 30 (168h to 720h): KMS ScheduleKeyDeletion takes PendingWindowInDays 7 to 30")
+	}
+	if sum := c.KeyEpochLifetime + c.KeyDeletionWindow; sum > PIICopiesBound {
+		l.fail("DPP_KEY_EPOCH_LIFETIME", fmt.Sprintf("plus DPP_KEY_DELETION_WINDOW is %s, more than %s: buyer PII sealed at an epoch's start would stay decryptable in backups for more than 30 days (shorten DPP_KEY_EPOCH_LIFETIME or DPP_KEY_DELETION_WINDOW)",
+			sum, PIICopiesBound))
+	}
 }
 
 // MigrationsURL is all `starter migrate` reads: the schema owner's connection

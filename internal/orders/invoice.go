@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plusranger/dpp/internal/invoice"
-	"github.com/plusranger/dpp/internal/vault"
 )
 
 // Invoice describes an issued VAT invoice; no PII.
@@ -83,7 +82,7 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 			return nil, err
 		}
 	}
-	key, err := s.Vault.NewDataKey(ctx, vault.Context{OrderID: orderID, Purpose: PurposeTaxRecord})
+	key, err := s.newDataKey(ctx, PurposeTaxRecord, orderID)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +119,7 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO data_keys (key_ref, amazon_order_id, purpose, kms_key_id, wrapped_key)
-			VALUES ($1,$2,$3,$4,$5)`, ref, orderID, PurposeTaxRecord, key.KMSKeyID, key.Wrapped); err != nil {
+		if err := s.storeDataKey(ctx, tx, PurposeTaxRecord, orderID, key); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO invoices (series, number, invoice_number, amazon_order_id, kind,

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/vault"
 )
 
@@ -67,6 +69,10 @@ func (s *Service) PurgePII(ctx context.Context, req PurgeRequest) (*Purge, error
 			}
 			return fmt.Errorf("purge %s: order is marked purged but has no certificate", id)
 		}
+		copies, err := s.copiesNote(ctx, tx, PurposePII, id)
+		if err != nil {
+			return err
+		}
 		erased, keyDigest, err := s.erase(ctx, tx, PurposePII, id)
 		if err != nil {
 			return err
@@ -84,6 +90,7 @@ func (s *Service) PurgePII(ctx context.Context, req PurgeRequest) (*Purge, error
 		if req.RequestedBy != "" {
 			notes += " Requested by " + req.RequestedBy + "."
 		}
+		notes += " " + copies
 		cert := s.certificate(now, id, keyRef(PurposePII, id), "Buyer PII of an Amazon order",
 			fmt.Sprintf("AES-256-GCM data key (KMS-wrapped, SHA-256 of wrapped key %s) destroyed and %d sealed PII field(s) deleted; the order's VAT invoice is a tax record under its own key and is kept until its retention ends.", keyDigest, erased),
 			notes)
@@ -166,15 +173,42 @@ func (s *Service) certificate(now time.Time, property, serial, media, details, n
 		Sanitization: evidence.Sanitization{
 			MethodType: evidence.MethodTypePurge, MethodUsed: evidence.MethodCryptographicErase,
 			Details: details, Tool: "github.com/plusranger/dpp", ToolVersion: p.ToolVersion,
-			VerificationMethod:             "Within the erasing transaction, no data key, ciphertext or sealed document row with this key reference remains; after commit, loading the key fails, so no copy of the ciphertext (including in WAL or backups) can be decrypted through this system.",
+			VerificationMethod:             "Within the erasing transaction, no data key, ciphertext or sealed document row with this key reference remains; after commit, loading the key fails. This verifies the live database; copies of the wrapped key in WAL and backups die with the KMS key named in the notes.",
 			VerificationResult:             "Passed",
-			PostSanitizationClassification: "Unclassified (no recoverable Amazon Information)",
+			PostSanitizationClassification: "Unclassified in the live database; backup copies stay Confidential until the KMS key named in the notes is deleted",
 			Notes:                          notes,
 		},
 		Destination: "Storage remains in service; only the erased records' keys were destroyed",
 		SignedAt:    now,
 		Validation:  evidence.Validation{Note: "Awaiting validation by a second person"},
 	}
+}
+
+// copiesNote says, for a purge certificate, which KMS keys still protect copies
+// of the erased data key outside the live database (WAL, archives, snapshots,
+// replicas, dumps) and when each key's deletion takes effect: the order's
+// promise holds for every copy only once the last of them is deleted.
+func (s *Service) copiesNote(ctx context.Context, tx pgx.Tx, purpose, orderID string) (string, error) {
+	if s.Epochs == nil {
+		return "Copies of the wrapped data key in WAL and backups stay decryptable for as long as the configured KMS key (DPP_KMS_KEY_ID) exists: it is never scheduled for deletion.", nil
+	}
+	keys, err := keyepochs.ProtectionOf(ctx, tx, orderID, purpose, s.Epochs.Timings.DeletionWindow)
+	if err != nil {
+		return "", err
+	}
+	if len(keys) == 0 {
+		return "The data key was wrapped by the configured KMS key (DPP_KMS_KEY_ID, epoch zero), which is never scheduled for deletion: copies in WAL and backups taken before it was re-wrapped stay decryptable until those backups expire.", nil
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		when := "takes effect on "
+		if k.Planned {
+			when = "is planned to take effect by "
+		}
+		parts[i] = fmt.Sprintf("%s (%s, %s): its deletion %s%s", k.Alias, k.KMSKeyID, k.State, when, k.DeletionTakesEffect.Format(time.RFC3339))
+	}
+	return "Copies of the wrapped data key in WAL, archives, snapshots, replicas and dumps stay protected by the KMS key(s) " +
+		strings.Join(parts, "; ") + ". Every copy is undecryptable once the last of these deletions takes effect; each key's epoch certificate records it.", nil
 }
 
 // SweepTaxRecords crypto-erases up to limit invoices whose tax retention has
@@ -213,6 +247,10 @@ func (s *Service) purgeOneTaxRecord(ctx context.Context) (bool, error) {
 			return err
 		}
 		found = true
+		copies, err := s.copiesNote(ctx, tx, PurposeTaxRecord, orderID)
+		if err != nil {
+			return err
+		}
 		erased, keyDigest, err := s.erase(ctx, tx, PurposeTaxRecord, orderID)
 		if err != nil {
 			return err
@@ -220,7 +258,7 @@ func (s *Service) purgeOneTaxRecord(ctx context.Context) (bool, error) {
 		now := s.now()
 		cert := s.certificate(now, orderID, keyRef(PurposeTaxRecord, orderID), "VAT invoice "+number+", a tax record",
 			fmt.Sprintf("AES-256-GCM data key (KMS-wrapped, SHA-256 of wrapped key %s) destroyed and %d sealed invoice document(s) deleted; the invoice number and amounts stay as a non-personal record of the gap-free series.", keyDigest, erased),
-			"Reason: tax retention ended at "+retainUntil.UTC().Format(time.RFC3339)+".")
+			"Reason: tax retention ended at "+retainUntil.UTC().Format(time.RFC3339)+". "+copies)
 		_, _, err = evidence.Append(ctx, tx, s.Signer, evidence.Entry{
 			Kind: evidence.KindCertificate, Subject: orderID, IdempotencyKey: taxPurgeIdempotencyKey(number), Body: cert,
 		}, now)

@@ -62,7 +62,7 @@ func (s *Service) Seal(ctx context.Context, o *spapi.Order) (*Facts, error) {
 	}
 	fields := piiFields(o)
 	facts.SealedFields = len(fields)
-	key, err := s.Vault.NewDataKey(ctx, vault.Context{OrderID: o.OrderID, Purpose: PurposePII})
+	key, err := s.newDataKey(ctx, PurposePII, o.OrderID)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +95,8 @@ func (s *Service) Seal(ctx context.Context, o *spapi.Order) (*Facts, error) {
 		if tag.RowsAffected() == 0 {
 			return nil // sealed concurrently by another attempt: keep that one
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO data_keys (key_ref, amazon_order_id, purpose, kms_key_id, wrapped_key)
-			VALUES ($1,$2,$3,$4,$5)`, ref, o.OrderID, PurposePII, key.KMSKeyID, key.Wrapped); err != nil {
-			return fmt.Errorf("insert data key: %w", err)
+		if err := s.storeDataKey(ctx, tx, PurposePII, o.OrderID, key); err != nil {
+			return err
 		}
 		rows := make([][]any, len(names))
 		for i, n := range names {

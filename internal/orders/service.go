@@ -5,13 +5,17 @@
 package orders
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/invoice"
+	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/vault"
 )
 
@@ -47,6 +51,10 @@ type Service struct {
 	Pool   *pgxpool.Pool
 	Vault  *vault.Vault
 	Signer *evidence.Signer
+	// Epochs chooses the KMS key that wraps each new data key: the PII epoch of
+	// the sealing time, the tax year of the invoice. Nil wraps every data key
+	// with the Vault's configured key (epoch zero, as before key epochs).
+	Epochs *keyepochs.Service
 	Policy Policy
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -77,3 +85,35 @@ var (
 )
 
 func keyRef(purpose, orderID string) string { return purpose + "/" + orderID }
+
+// newDataKey makes the data key of one purpose of an order, wrapped by the key
+// of the current epoch (PII) or tax year (tax records) when epochs are on.
+func (s *Service) newDataKey(ctx context.Context, purpose, orderID string) (*vault.DataKey, error) {
+	c := vault.Context{OrderID: orderID, Purpose: purpose}
+	if s.Epochs == nil {
+		return s.Vault.NewDataKey(ctx, c)
+	}
+	choose := s.Epochs.PIIKey
+	if purpose == PurposeTaxRecord {
+		choose = s.Epochs.TaxKey
+	}
+	keyID, err := choose(ctx, s.now())
+	if err != nil {
+		return nil, err
+	}
+	return s.Vault.NewDataKeyUnder(ctx, c, keyID)
+}
+
+// storeDataKey inserts a new wrapped data key and, with epochs on, records it
+// as a member of its epoch (refused if the epoch closed meanwhile: the retried
+// step then takes the current one).
+func (s *Service) storeDataKey(ctx context.Context, tx pgx.Tx, purpose, orderID string, key *vault.DataKey) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO data_keys (key_ref, amazon_order_id, purpose, kms_key_id, wrapped_key)
+		VALUES ($1,$2,$3,$4,$5)`, keyRef(purpose, orderID), orderID, purpose, key.KMSKeyID, key.Wrapped); err != nil {
+		return fmt.Errorf("insert data key: %w", err)
+	}
+	if s.Epochs == nil {
+		return nil
+	}
+	return s.Epochs.Join(ctx, tx, key.KMSKeyID, orderID, purpose, "sealed")
+}

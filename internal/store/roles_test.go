@@ -129,7 +129,8 @@ func mustWork(t *testing.T, pool *pgxpool.Pool, sql string) {
 }
 
 var tables = []string{"orders", "data_keys", "sealed_fields", "invoice_counters", "invoices",
-	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version"}
+	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version",
+	"incident_keys", "incidents", "incident_timeline", "key_epochs", "key_epoch_members"}
 
 // TestRolePrivileges compares every privilege each role holds on every column and
 // table of the schema with exactly what it should hold: nothing more, nothing less.
@@ -143,18 +144,27 @@ func TestRolePrivileges(t *testing.T) {
 	}
 	want := map[string]map[string]grant{
 		store.WorkerRole: {
-			"sealed_fields":    {privs: "SELECT INSERT DELETE"},
-			"data_keys":        {privs: "SELECT INSERT DELETE"},
-			"orders":           {privs: "SELECT INSERT", columns: []string{"UPDATE purged_at purge_reason purge_due_at on_hold problem"}},
-			"invoices":         {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
-			"invoice_counters": {privs: "SELECT INSERT", columns: []string{"UPDATE last_number"}},
-			"sync_state":       {privs: "SELECT INSERT", columns: []string{"UPDATE watermark updated_at"}},
-			"sync_rejects":     {privs: "SELECT INSERT", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
-			"evidence_log":     {privs: "SELECT INSERT"},
-			"signing_keys":     {privs: "SELECT INSERT"},
-			"evidence_head":    {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
+			"sealed_fields": {privs: "SELECT INSERT DELETE"},
+			// Re-wrapping moves a data key to the current epoch's key in place (00009).
+			"data_keys": {privs: "SELECT INSERT DELETE", columns: []string{"UPDATE kms_key_id wrapped_key"}},
+			"key_epochs": {privs: "SELECT INSERT", columns: []string{
+				"UPDATE state rewrapped_out deletion_scheduled_at deletion_date certificate_seq deleted_at"}},
+			"key_epoch_members": {privs: "SELECT INSERT"},
+			"orders":            {privs: "SELECT INSERT", columns: []string{"UPDATE purged_at purge_reason purge_due_at on_hold problem"}},
+			"invoices":          {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
+			"invoice_counters":  {privs: "SELECT INSERT", columns: []string{"UPDATE last_number"}},
+			"sync_state":        {privs: "SELECT INSERT", columns: []string{"UPDATE watermark updated_at"}},
+			"sync_rejects":      {privs: "SELECT INSERT", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
+			"evidence_log":      {privs: "SELECT INSERT"},
+			"signing_keys":      {privs: "SELECT INSERT"},
+			"evidence_head":     {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
 			// To refuse to start on a schema that is not current (00004).
 			"goose_db_version": {privs: "SELECT"},
+			// Incidents (00008): the timeline is append-only.
+			"incident_keys":     {privs: "SELECT INSERT"},
+			"incident_timeline": {privs: "SELECT INSERT"},
+			"incidents": {privs: "SELECT INSERT", columns: []string{"UPDATE stage slack_channel slack_ts amazon_sent_at amazon_message_id " +
+				"amazon_text_sealed ico_reference ico_reported_at closed_at outcome"}},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -163,9 +173,15 @@ func TestRolePrivileges(t *testing.T) {
 			"invoice_counters": {privs: "SELECT"},
 			"sync_state":       {privs: "SELECT"},
 			"sync_rejects":     {privs: "SELECT"},
-			"signing_keys":     {columns: []string{"SELECT key_id public_key created_at retired_at"}},
+			// Which key protects which order: ids and dates, no key material.
+			"key_epochs":        {privs: "SELECT"},
+			"key_epoch_members": {privs: "SELECT"},
+			"signing_keys":      {columns: []string{"SELECT key_id public_key created_at retired_at"}},
 			"invoices": {columns: []string{"SELECT series number invoice_number amazon_order_id kind issued_at " +
 				"tax_point currency total_net total_vat total_gross key_ref retain_until purged_at"}},
+			"incidents": {columns: []string{"SELECT incident_id workflow_id severity personal_data detected_at declared_at " +
+				"reported_by stage amazon_due_at ico_due_at amazon_sent_at amazon_message_id ico_reference ico_reported_at closed_at outcome"}},
+			"incident_timeline": {columns: []string{"SELECT incident_id seq at kind actor detail idempotency_key"}},
 		},
 	}
 

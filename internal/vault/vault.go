@@ -103,6 +103,10 @@ func (c Context) validate() error {
 	return nil
 }
 
+// EncryptionContext is the KMS encryption context of a data key bound to c; a
+// KMS ReEncrypt of its wrapped form must send it as both source and destination.
+func (c Context) EncryptionContext() map[string]string { return c.encryptionContext() }
+
 func (c Context) encryptionContext() map[string]string {
 	return map[string]string{ContextKeyOrderID: c.OrderID, ContextKeyPurpose: c.Purpose}
 }
@@ -124,13 +128,23 @@ type DataKey struct {
 	Context Context
 }
 
-// NewDataKey asks KMS for a fresh AES-256 data key bound to c.
+// NewDataKey asks KMS for a fresh AES-256 data key bound to c, wrapped by the
+// configured key.
 func (v *Vault) NewDataKey(ctx context.Context, c Context) (*DataKey, error) {
+	return v.NewDataKeyUnder(ctx, c, v.keyID)
+}
+
+// NewDataKeyUnder asks KMS for a fresh AES-256 data key bound to c, wrapped by
+// the KMS key keyID (a key epoch's key) instead of the configured one.
+func (v *Vault) NewDataKeyUnder(ctx context.Context, c Context, keyID string) (*DataKey, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	if keyID == "" {
+		return nil, errors.New("vault: KMS key id is required")
+	}
 	out, err := v.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
-		KeyId:             aws.String(v.keyID),
+		KeyId:             aws.String(keyID),
 		KeySpec:           types.DataKeySpecAes256,
 		EncryptionContext: c.encryptionContext(),
 	})
@@ -144,7 +158,7 @@ func (v *Vault) NewDataKey(ctx context.Context, c Context) (*DataKey, error) {
 	}
 	kmsKeyID := aws.ToString(out.KeyId)
 	if kmsKeyID == "" {
-		kmsKeyID = v.keyID
+		kmsKeyID = keyID
 	}
 	v.cache.put(c, out.CiphertextBlob, out.Plaintext, kmsKeyID)
 	return newDataKey(c, out.Plaintext, out.CiphertextBlob, kmsKeyID)
