@@ -37,6 +37,9 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
   evidence head                      print the chain's current head, SEQ:HASH, for publishing
   evidence verify [--head SEQ:HASH]  check the whole chain with the pinned keys (and that it still
                                      contains each published head); non-zero exit names the first bad entry
+  evidence export --from YYYY-MM-DD --to YYYY-MM-DD -o DIR [--head SEQ:HASH]
+                                     the auditor's pack for the period: report.pdf and report.json (one
+                                     section per policy clause), evidence.jsonl and verification.json
   certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
 
   -version                           print the version and commit this binary was built from
