@@ -47,7 +47,7 @@ func encryption(b *builder) (Clause, error) {
 			schedule(workflows.KeyEpochsScheduleID, "rotates the wrapping key per epoch and schedules retired keys for deletion"),
 			setting("DPP_KEY_EPOCH", "length of a key epoch"),
 			setting("DPP_KEY_EPOCH_LIFETIME", "how long an epoch key may wrap data"),
-			setting("SPAPI_ENDPOINT", "SP-API host, reached over HTTPS"),
+			setting("SPAPI_ENDPOINT", "SP-API host: https://sellingpartnerapi-eu.amazon.com in production (`starter doctor` checks it is HTTPS); the default is the local sandbox"),
 			setting("DPP_CODEC_KMS_KEY_ID", "Temporal payloads are encrypted by the worker's codec"),
 		},
 		Notes: []string{"TLS to Amazon is the HTTPS client's (Go's crypto/tls defaults to TLS 1.2 as minimum); the database holds no evidence of each connection."}}
