@@ -26,6 +26,10 @@ Operator commands (the worker's environment):
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
+  doctor [-order ID] [-timeout D]    check the SP-API application (LWA credentials, the restricted roles that
+                                     give buyer name and address), KMS, database roles and grants, Temporal,
+                                     search attributes and schedules; prints each finding and its fix,
+                                     non-zero exit when a check fails
   incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
                                      declare a security incident (starts IncidentNotification)
   incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
@@ -77,6 +81,8 @@ func main() {
 		err = serveSandbox(ctx, args)
 	case "incident":
 		err = incidentCmd(ctx, args)
+	case "doctor":
+		err = doctorCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)
