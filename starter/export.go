@@ -11,7 +11,7 @@ import (
 	"github.com/plusranger/dpp/internal/auditpack"
 )
 
-const exportUsage = "usage: starter evidence export --from YYYY-MM-DD --to YYYY-MM-DD -o DIR [--head SEQ:HASH]..."
+const exportUsage = "usage: starter evidence export --from YYYY-MM-DD --to YYYY-MM-DD -o DIR [--head SEQ:HASH, repeatable]"
 
 // evidenceExport writes the auditor's pack for a period, from the database and
 // the evidence chain alone (DATABASE_URL as dpp_auditor, DPP_EVIDENCE_KEYS).

@@ -1,8 +1,8 @@
 // Package doctor diagnoses a deployment against what the policy needs: that the
 // configured SP-API application gets buyer PII at all (LWA credentials, the
 // restricted roles), that KMS, the database roles and Temporal are set up. Each
-// check says what it found and how to fix it. It reads, never changes: the one
-// write it makes is none (KMS calls generate and decrypt a throwaway data key).
+// check says what it found and how to fix it. It reads, never changes (its KMS calls generate
+// and unwrap a throwaway data key).
 //
 // Nothing it prints is personal data: it says whether buyer fields are present,
 // never what they hold.
@@ -23,7 +23,6 @@ const (
 	OK   = "ok"
 	Warn = "warn"
 	Fail = "FAIL"
-	Skip = "skip"
 )
 
 // Result is one check's outcome.
@@ -94,7 +93,6 @@ func warn(check, found, fix string) Result {
 func fail(check, found, fix string) Result {
 	return Result{Check: check, Status: Fail, Found: found, Fix: fix}
 }
-func skip(check, why string) Result { return Result{Check: check, Status: Skip, Found: why} }
 
 // oneLine keeps an error's text on one line for the report.
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
