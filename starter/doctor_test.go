@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/plusranger/dpp/internal/spapi/sandbox/sandboxtest"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
+	"github.com/plusranger/dpp/workflows"
 )
 
 const (
@@ -84,7 +86,7 @@ func TestDoctor(t *testing.T) {
 				t.Errorf("doctor's report shows %q", secret)
 			}
 		}
-		if t.Failed() {
+		if t.Failed() || testing.Verbose() {
 			t.Logf("report:\n%s", out)
 		}
 		return out
@@ -106,7 +108,8 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("setup: exit %d\n%s", code, out)
 	}
 	t.Run("set up", func(t *testing.T) {
-		doctor(t, env, 0, "[ok  ] search attributes: all 5 present with their types", "[ok  ] schedules: all 4 present and running",
+		doctor(t, env, 0, fmt.Sprintf("[ok  ] search attributes: all %d present with their types", len(workflows.SearchAttributes)),
+			fmt.Sprintf("[ok  ] schedules: all %d present and running", len(workflows.Schedules)),
 			"checks: 0 failed, 2 warnings", "[warn] kms key policy: KMS returned an empty key policy (local-kms keeps none)")
 	})
 	t.Run("wrong client secret", func(t *testing.T) {

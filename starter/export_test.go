@@ -315,8 +315,9 @@ func TestEvidenceExport(t *testing.T) {
 			t.Errorf("report.pdf lacks %q", want)
 		}
 	}
-	if t.Failed() {
-		t.Logf("pdftotext:\n%s", text)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("export:\n%s\nreport.json:\n%s\nverification.json:\n%s\nevidence.jsonl (first line):\n%s\npdftotext:\n%s", out,
+			files[auditpack.ReportJSON], files[auditpack.VerificationJSON], bytes.SplitN(files[auditpack.EvidenceJSONL], []byte("\n"), 2)[0], text)
 	}
 }
 

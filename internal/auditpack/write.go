@@ -129,7 +129,7 @@ func RenderPDF(p *Pack) ([]byte, error) {
 	}
 	kv := func(k, v string) {
 		d.SetFont("go", "B", 9)
-		d.CellFormat(45, 5, k, "", 0, "L", false, 0, "")
+		d.CellFormat(max(45, d.GetStringWidth(k)+3), 5, k, "", 0, "L", false, 0, "")
 		d.SetFont("go", "", 9)
 		d.MultiCell(0, 5, v, "", "L", false)
 	}
