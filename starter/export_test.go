@@ -290,6 +290,12 @@ func TestEvidenceExport(t *testing.T) {
 		t.Fatalf("a tampered evidence.jsonl: want a hash mismatch, got %v", err)
 	}
 
+	// And without this project's code: the script the README gives auditors.
+	script, err := exec.Command("python3", "../scripts/check-audit-pack", pack, keysFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(script), "13 entries checked (seq 2 to 14): hashes, links and signatures verify") {
+		t.Fatalf("scripts/check-audit-pack (needs python3 and openssl): %v\n%s", err, script)
+	}
+
 	// The PDF says the same, read back with pdftotext.
 	text := pdftotext(t, files[auditpack.ReportPDF])
 	for _, want := range []string{

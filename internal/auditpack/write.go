@@ -88,6 +88,7 @@ func Write(dir string, p *Pack, recs []evidence.Record) error {
 	}
 	var lines bytes.Buffer
 	enc := json.NewEncoder(&lines)
+	enc.SetEscapeHTML(false) // bodies go out byte for byte as they were hashed
 	for _, r := range recs {
 		if err := enc.Encode(ExportEntry(r)); err != nil {
 			return err
