@@ -309,7 +309,7 @@ func incidents(b *builder) (Clause, error) {
 				if d.who == "Amazon" {
 					late++
 				}
-				c.Problems = append(c.Problems, Item{ID: "incident-" + id, What: d.who + " notification " + strings.Fields(s)[0], At: *d.due, Detail: d.who + " due " + stamp(*d.due) + ": " + s})
+				c.Problems = append(c.Problems, Item{ID: "incident-" + id, What: d.who + " notification " + strings.TrimSuffix(strings.Fields(s)[0], ":"), At: *d.due, Detail: d.who + " due " + stamp(*d.due) + ": " + s})
 			default:
 				if d.who == "Amazon" && d.done != nil {
 					onTime++
