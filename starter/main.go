@@ -34,6 +34,9 @@ Operator commands (the worker's environment):
                                      declare a security incident (starts IncidentNotification)
   incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
                                      database and the evidence (timeline, each deadline's outcome)
+  incident approve-notification|advance-stage|ico-reported|close|confirm-false-positive <id> -by WHO ...
+                                     decide on an open incident (an Update): prints its status after
+                                     the decision, or why it refused (-h lists each one's flags)
 
 Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
 commands also DPP_EVIDENCE_KEYS, the pinned public keys):

@@ -26,6 +26,7 @@ import (
 	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/internal/invoice"
 	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/metrics"
@@ -69,6 +70,12 @@ type App struct {
 
 	// Slack posts and updates messages; nil when SLACK_BOT_TOKEN is empty (slack.go).
 	Slack *slackapp.Messenger
+
+	// incidentApprovers resolves DPP_INCIDENT_APPROVERS for the incident
+	// activities and Slack handlers alike (incident_decide.go), so they share
+	// one cache of Slack lookups; built on first use.
+	approversOnce     sync.Once
+	incidentApprovers *incident.Approvers
 
 	// public is the public listener's routes (public.go), built on first use.
 	publicOnce sync.Once

@@ -195,7 +195,7 @@ var Settings = []Setting{
 		load: into(email, func(c *Config) *string { return &c.MailFrom })},
 	{Name: "DPP_INCIDENT_CHANNEL", Doc: "Slack channel id where each incident's message (stage, deadlines, buttons) is posted and kept current; empty: no channel message",
 		load: into(str, func(c *Config) *string { return &c.IncidentChannel })},
-	{Name: "DPP_INCIDENT_APPROVERS", Doc: "comma-separated Slack user ids or operator ids (DPP_OPERATORS) who may approve incident notifications and confirm a false positive; empty: nobody approves and the preliminary notification goes out at DPP_INCIDENT_AUTO_SEND",
+	{Name: "DPP_INCIDENT_APPROVERS", Doc: "comma-separated Slack user ids, operator ids (DPP_OPERATORS) or e-mail addresses of who may approve incident notifications and confirm a false positive (an address is recorded as approver-<n> and counts for the Slack account whose profile has it); empty: nobody approves and the preliminary notification goes out at DPP_INCIDENT_AUTO_SEND",
 		load: into(list, func(c *Config) *[]string { return &c.IncidentApprovers })},
 	{Name: "DPP_INCIDENT_STAGES", Default: "triage,containment,notification,eradication,recovery,lessons-learned", Doc: "the incident runbook's stages, in order (lower-case ids); the first is where an incident starts",
 		load: into(list, func(c *Config) *[]string { return &c.IncidentStages })},
