@@ -87,7 +87,9 @@ func seedPeriod(t *testing.T, ctx context.Context, dsn string) {
 	add("2026-11-09T10:00:00Z", "offboarding-disable", "offboarding-p-17", "offboarding-p-17/postgres/acct-17",
 		map[string]any{"system": "postgres", "account": "acct-17"})
 	add("2026-11-10T10:00:00Z", "offboarding-breach", "offboarding-p-18", "offboarding-p-18/breach",
-		map[string]any{"deadline": "2026-11-10T09:00:00Z", "pending": 1})
+		map[string]any{"personId": "p-18", "deadline": "2026-11-10T09:00:00Z", "stillEnabled": []string{"postgres/acct-18"}})
+	add("2026-11-10T11:00:00Z", "access-escalation", "access-review-2026-Q4", "access-review-2026-Q4/item/d/problem",
+		map[string]any{"itemId": "d", "system": "postgres", "account": "acct-d", "problem": "not verified", "to": "p-dpo"})
 	add("2026-11-11T10:00:00Z", "invoice-export", "202-0000000-0000011", "export/INV-1/x",
 		map[string]any{"invoiceNumber": "INV-1", "exportedBy": "dpo", "purpose": "vat-return"})
 	add("2026-11-12T10:00:00Z", "incident-declared", "incident-inc-1", "incident-inc-1/declared", map[string]any{"incident": "inc-1"})
@@ -153,7 +155,7 @@ func TestEvidenceExport(t *testing.T) {
 
 	pack := filepath.Join(dir, "pack")
 	out, code := starter(t, audit, "evidence", "export", "--from", "2026-11-01", "--to", "2026-11-30", "-o", pack)
-	if code != 0 || !strings.Contains(out, "8 clauses, 13 evidence entries (seq 2 to 14)") || !strings.Contains(out, "chain head 15:") {
+	if code != 0 || !strings.Contains(out, "8 clauses, 14 evidence entries (seq 2 to 15)") || !strings.Contains(out, "chain head 16:") {
 		t.Fatalf("evidence export: exit %d\n%s", code, out)
 	}
 	files := map[string][]byte{}
@@ -173,7 +175,7 @@ func TestEvidenceExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := p.Verification
-	if !v.OK || v.Entries != 15 || v.PeriodEntries != 13 || v.FirstSeq != 2 || v.LastSeq != 14 || !strings.HasPrefix(v.Head, "15:") || len(v.PinnedKeys) != 1 {
+	if !v.OK || v.Entries != 16 || v.PeriodEntries != 14 || v.FirstSeq != 2 || v.LastSeq != 15 || !strings.HasPrefix(v.Head, "16:") || len(v.PinnedKeys) != 1 {
 		t.Fatalf("verification: %+v", v)
 	}
 	if !p.From.Equal(day("2026-11-01T00:00:00Z")) || !p.To.Equal(day("2026-12-01T00:00:00Z")) {
@@ -251,7 +253,8 @@ func TestEvidenceExport(t *testing.T) {
 	}
 	off := clauses["offboarding"]
 	has(off.Items, "offboarding-p-17", "offboarding-disable", "account=acct-17")
-	has(off.Problems, "offboarding-p-18", "offboarding-breach", "pending=1")
+	has(off.Problems, "offboarding-p-18", "offboarding-breach", `stillEnabled=["postgres/acct-18"]`)
+	has(acc.Problems, "access-review-2026-Q4", "access-escalation", "itemId=d, system=postgres, account=acct-d, problem=not verified")
 
 	inc := clauses["incident-response"]
 	if count(inc, "incidents in the period") != 2 || count(inc, "Amazon notified on time") != 1 || count(inc, "Amazon notifications late or overdue") != 1 {
@@ -262,7 +265,7 @@ func TestEvidenceExport(t *testing.T) {
 	has(inc.Problems, "incident-inc-2", "ICO notification OVERDUE", "due 2026-11-23 09:00Z")
 
 	lg := clauses["logging"]
-	has(lg.Items, "evidence-chain", "verification", "intact; 15 entries verified")
+	has(lg.Items, "evidence-chain", "verification", "intact; 16 entries verified")
 	has(lg.Items, "202-0000000-0000011", "invoice-export", "purpose=vat-return")
 	if vs := clauses["vulnerability-scanning"]; vs.Status != auditpack.NotEnforced || !strings.Contains(controls(vs), "compliance-calendar duty") {
 		t.Fatalf("vulnerability scanning: %+v", vs)
@@ -282,7 +285,7 @@ func TestEvidenceExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, err := auditpack.CheckEntries(bytes.NewReader(files[auditpack.EvidenceJSONL]), vf.PrevHash, pinned)
-	if err != nil || n != 13 {
+	if err != nil || n != 14 {
 		t.Fatalf("check evidence.jsonl: %d, %v", n, err)
 	}
 	tampered := bytes.Replace(files[auditpack.EvidenceJSONL], []byte(`"decision":"revoke"`), []byte(`"decision":"keep"`), 1)
@@ -292,7 +295,7 @@ func TestEvidenceExport(t *testing.T) {
 
 	// And without this project's code: the script the README gives auditors.
 	script, err := exec.Command("python3", "../scripts/check-audit-pack", pack, keysFile).CombinedOutput()
-	if err != nil || !strings.Contains(string(script), "13 entries checked (seq 2 to 14): hashes, links and signatures verify") {
+	if err != nil || !strings.Contains(string(script), "14 entries checked (seq 2 to 15): hashes, links and signatures verify") {
 		t.Fatalf("scripts/check-audit-pack (needs python3 and openssl): %v\n%s", err, script)
 	}
 
@@ -302,9 +305,9 @@ func TestEvidenceExport(t *testing.T) {
 		"Audit pack: Plusranger Data Protection Policy (updated 1 January 2025)",
 		"Period: 2026-11-01 to 2026-11-30 (inclusive)",
 		"Chain verification: intact",
-		"Entries verified: 15",
+		"Entries verified: 16",
 		"Chain head: " + v.Head,
-		"Period entries: 13 (seq 2 to 14), in evidence.jsonl",
+		"Period entries: 14 (seq 2 to 15), in evidence.jsonl",
 		"1. 3.1 Encryption in Transit and At Rest",
 		"2. 3.2 Data Retention; 6 Disposal and Deletion",
 		"- certificates of sanitization in the period: 2",

@@ -193,7 +193,7 @@ func accessReview(b *builder) (Clause, error) {
 		case kindReviewExecution:
 			cp.executed++
 		case kindAccessEscalation:
-			c.Problems = append(c.Problems, entryItem(r, "stage", "reviewer"))
+			c.Problems = append(c.Problems, entryItem(r, "itemId", "system", "account", "problem"))
 		case kindReviewExtension:
 			c.Problems = append(c.Problems, entryItem(r, "by", "until"))
 		}
@@ -243,11 +243,11 @@ func offboarding(b *builder) (Clause, error) {
 	}
 	breaches := b.kinds(is(kindOffboardBreach))
 	for _, r := range breaches {
-		c.Problems = append(c.Problems, entryItem(r, "deadline", "pending"))
+		c.Problems = append(c.Problems, entryItem(r, "deadline", "stillEnabled"))
 	}
 	for _, r := range b.kinds(is(kindAccessEscalation)) {
 		if strings.HasPrefix(r.Subject, "offboarding-") {
-			c.Problems = append(c.Problems, entryItem(r, "stage"))
+			c.Problems = append(c.Problems, entryItem(r, "system", "account", "problem"))
 		}
 	}
 	c.Counts = []Count{{"leavers offboarded in the period", len(leavers)}, {"accounts disabled", len(disabled)},
