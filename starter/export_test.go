@@ -299,6 +299,36 @@ func TestEvidenceExport(t *testing.T) {
 		t.Fatalf("scripts/check-audit-pack (needs python3 and openssl): %v\n%s", err, script)
 	}
 
+	// Without pinned keys there is no pack.
+	noKeys := map[string]string{"DATABASE_URL": audit["DATABASE_URL"]}
+	if out, code := starter(t, noKeys, "evidence", "export", "--from", "2026-11-01", "--to", "2026-11-30", "-o", filepath.Join(dir, "nokeys")); code != 1 || !strings.Contains(out, "DPP_EVIDENCE_KEYS") {
+		t.Fatalf("export without pinned keys: exit %d\n%s", code, out)
+	}
+
+	// The owner rewrites a decision behind the triggers: the pack is still
+	// written, says so, and the command fails.
+	owner, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	for _, sql := range []string{`ALTER TABLE evidence_log DISABLE TRIGGER USER`,
+		`UPDATE evidence_log SET body = convert_to(replace(convert_from(body, 'UTF8'), 'revoke', 'keep'), 'UTF8') WHERE seq = 9`,
+		`ALTER TABLE evidence_log ENABLE TRIGGER USER`} {
+		if _, err := owner.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	broken := filepath.Join(dir, "broken")
+	out, code = starter(t, audit, "evidence", "export", "--from", "2026-11-01", "--to", "2026-11-30", "-o", broken)
+	if code != 1 || !strings.Contains(out, "evidence chain BROKEN: evidence: seq 9: hash mismatch (the pack records it)") {
+		t.Fatalf("export of a broken chain: exit %d\n%s", code, out)
+	}
+	var bv auditpack.Verification
+	if b, err := os.ReadFile(filepath.Join(broken, auditpack.VerificationJSON)); err != nil || json.Unmarshal(b, &bv) != nil || bv.OK || bv.FirstBroken != "evidence: seq 9: hash mismatch" {
+		t.Fatalf("verification.json of a broken chain: %v %+v", err, bv)
+	}
+
 	// The PDF says the same, read back with pdftotext.
 	text := pdftotext(t, files[auditpack.ReportPDF])
 	for _, want := range []string{
