@@ -30,6 +30,14 @@ Operator commands (the worker's environment):
                                      give buyer name and address), KMS, database roles and grants, Temporal,
                                      search attributes and schedules; prints each finding and its fix,
                                      non-zero exit when a check fails
+  access import --people FILE --accounts FILE
+                                     load HR's people and accounts CSV exports (idempotent, one transaction;
+                                     bad rows reported by file, line and field, nothing imported)
+  access review [CAMPAIGN]           start an access review campaign now (default: this quarter, e.g. 2026-Q4)
+  access enable <system> <account> --by PERSON
+                                     re-enable an account locked after failed logins (the DPO's approval, as evidence)
+  offboard <personId> --by PERSON [--terminated-at RFC3339]
+                                     start the leaver's Offboarding (all accounts disabled within DPP_OFFBOARDING_SLA)
   incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
                                      declare a security incident (starts IncidentNotification)
   incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
@@ -48,6 +56,9 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
                                      the auditor's pack for the period: report.pdf and report.json (one
                                      section per policy clause), evidence.jsonl and verification.json
   certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
+  review report <campaign> [-o PREFIX]
+                                     write the campaign's access review report (PREFIX.csv, PREFIX.json) from
+                                     the evidence log alone, after checking the chain with the pinned keys
 
   -version                           print the version and commit this binary was built from
 
@@ -82,6 +93,12 @@ func main() {
 		err = exportInvoice(ctx, args)
 	case "sandbox":
 		err = serveSandbox(ctx, args)
+	case "access":
+		err = accessCmd(ctx, args)
+	case "offboard":
+		err = offboard(ctx, args)
+	case "review":
+		err = reviewCmd(ctx, args)
 	case "incident":
 		err = incidentCmd(ctx, args)
 	case "doctor":

@@ -68,6 +68,8 @@ type App struct {
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
 
+	// access holds the access review's connections (access.go), opened on first use.
+	access accessDeps
 	// Slack posts and updates messages; nil when SLACK_BOT_TOKEN is empty (slack.go).
 	Slack *slackapp.Messenger
 
@@ -333,6 +335,13 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	a.LifecycleActivities().Register(w)
 	a.RetentionActivities().Register(w)
 	a.SyncActivities().Register(w)
+	// A bad DPP_ACCESS_POSTGRES_URL shows here and in the access workflows'
+	// stuck activities; the order pipeline keeps running.
+	if acts, err := a.AccessActivities(context.Background()); err == nil {
+		acts.Register(w)
+	} else {
+		a.Log.Error("Access activities not registered", zap.Error(err))
+	}
 	a.IncidentActivities().Register(w)
 	a.KeyEpochsActivities().Register(w)
 }
@@ -385,6 +394,7 @@ func (a *App) Close() {
 	if a.Temporal != nil {
 		a.Temporal.Close()
 	}
+	a.access.close()
 	if a.Metrics != nil {
 		_ = a.Metrics.Close()
 	}
