@@ -30,6 +30,7 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
 	r.RegisterWorkflowWithOptions(IncidentNotification, registerOpts(IncidentNotificationName))
 	r.RegisterWorkflowWithOptions(KeyEpochs, registerOpts(KeyEpochsName))
+	r.RegisterWorkflowWithOptions(OrderNotifications, registerOpts(OrderNotificationsName))
 }
 
 func registerOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }
