@@ -25,7 +25,12 @@ Operator commands (the worker's environment):
                                      -wait keeps trying while Temporal is not up yet
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
-  sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
+  notifications setup                subscribe DPP_ORDER_CHANGE_QUEUE_URL to SP-API's ORDER_CHANGE notifications
+                                     (Notifications API destination + subscription) and start the
+                                     OrderNotifications workflow that consumes it
+  sandbox [-addr HOST:PORT] [-sqs URL]
+                                     serve the SP-API sandbox (dev default when no LWA credentials are set);
+                                     -sqs: deliver its ORDER_CHANGE notifications through that SQS endpoint
   incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
                                      declare a security incident (starts IncidentNotification)
   incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
@@ -74,6 +79,8 @@ func main() {
 		err = serveSandbox(ctx, args)
 	case "incident":
 		err = incidentCmd(ctx, args)
+	case "notifications":
+		err = notificationsCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)

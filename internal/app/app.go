@@ -183,7 +183,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if uses&Slack != 0 {
 		a.Slack = newSlack(cfg)
 	}
-	if uses&Sealing != 0 {
+	if uses&(Sealing|SPAPI) != 0 {
 		if err := a.openNotifications(ctx); err != nil {
 			return nil, err
 		}
