@@ -65,10 +65,10 @@ func TestOrderChangeNotificationsDriveLifecycles(t *testing.T) {
 	if !strings.Contains(again[0], "exists already") {
 		t.Fatalf("second setup %q", again)
 	}
-	d, err := s.app.Temporal.DescribeWorkflowExecution(ctx, workflows.OrderNotificationsWorkflowID, "")
+	d, err := s.app.Temporal.DescribeWorkflow(ctx, workflows.OrderNotificationsWorkflowID, "")
 	s.must(err, "describe %s", workflows.OrderNotificationsWorkflowID)
-	if d.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		t.Fatalf("OrderNotifications is %v", d.WorkflowExecutionInfo.Status)
+	if d.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("OrderNotifications is %v", d.Status)
 	}
 
 	t0 := time.Now()
