@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/plusranger/dpp/internal/notifications"
@@ -68,7 +69,8 @@ var ErrNotificationsOff = errors.New("DPP_ORDER_CHANGE_QUEUE_URL is empty: ORDER
 // signalled, and a lifecycle takes each once.
 func (a *Notifications) ConsumeOrderChanges(ctx context.Context, in ConsumeInput) (*ConsumeResult, error) {
 	if a.Queue == nil {
-		return nil, ErrNotificationsOff
+		// A worker without the setting: retrying cannot help, say so at once.
+		return nil, temporal.NewNonRetryableApplicationError(ErrNotificationsOff.Error(), "NotificationsOff", nil)
 	}
 	var r ConsumeResult
 	if activity.HasHeartbeatDetails(ctx) {
