@@ -18,6 +18,7 @@ import (
 
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/devstack"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/notifications"
 	"github.com/plusranger/dpp/internal/orders"
@@ -336,10 +337,23 @@ func serveSandbox(ctx context.Context, args []string) error {
 	every := fs.Duration("every", time.Minute, "generate a new order this often (0: never)")
 	delivery := fs.Duration("delivery-after", 10*time.Minute, "a generated order is delivered this long after it is placed")
 	fast := fs.Bool("fast", true, "relax Amazon's rate limits (load tests and demos)")
-	sqsEndpoint := fs.String("sqs", "", "SQS endpoint (goaws) to deliver ORDER_CHANGE notifications through, once `starter notifications setup` subscribed; empty: the Notifications API is refused")
+	sqsEndpoint := fs.String("sqs", "", "SQS endpoint to deliver ORDER_CHANGE notifications through, once `starter notifications setup` subscribed; empty: the Notifications API is refused")
+	goaws := fs.String("goaws", "", "goaws base URL: serve an SQS endpoint in the AWS SDK's JSON protocol for it on -sqs-addr (goaws v0.4.5 speaks only the query protocol) and deliver through it")
+	sqsAddr := fs.String("sqs-addr", "127.0.0.1:4101", "listen address of the -goaws endpoint (AWS_ENDPOINT_URL_SQS for the worker)")
 	fs.Parse(args)
 	log, _ := app.NewLogger("console", "info")
 	opts := sandbox.Options{Seed: time.Now().UnixNano(), DeliveryAfter: *delivery, LatestDeliveryAfter: *delivery * 3 / 2, Logger: log}
+	if *goaws != "" {
+		l, err := net.Listen("tcp", *sqsAddr)
+		if err != nil {
+			return fmt.Errorf("-sqs-addr %s: %w", *sqsAddr, err)
+		}
+		ps := &http.Server{Handler: &devstack.SQSJSONAdapter{GoAWS: *goaws}, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.Serve(l) }()
+		defer ps.Close()
+		*sqsEndpoint = "http://" + l.Addr().String()
+		log.Info("SQS endpoint for goaws listening", zap.String("addr", l.Addr().String()))
+	}
 	if *sqsEndpoint != "" {
 		c, err := notifications.NewSQSClient(ctx, "eu-west-2", *sqsEndpoint)
 		if err != nil {

@@ -28,9 +28,10 @@ Operator commands (the worker's environment):
   notifications setup                subscribe DPP_ORDER_CHANGE_QUEUE_URL to SP-API's ORDER_CHANGE notifications
                                      (Notifications API destination + subscription) and start the
                                      OrderNotifications workflow that consumes it
-  sandbox [-addr HOST:PORT] [-sqs URL]
+  sandbox [-addr HOST:PORT] [-sqs URL | -goaws URL [-sqs-addr HOST:PORT]]
                                      serve the SP-API sandbox (dev default when no LWA credentials are set);
-                                     -sqs: deliver its ORDER_CHANGE notifications through that SQS endpoint
+                                     -sqs: deliver its ORDER_CHANGE notifications through that SQS endpoint;
+                                     -goaws: the same through goaws, serving the SDK's protocol on -sqs-addr
   incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
                                      declare a security incident (starts IncidentNotification)
   incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the

@@ -22,7 +22,7 @@ import (
 type GoAWS struct {
 	// Addr is goaws's own listener, host:port (query protocol only).
 	Addr string
-	// adapter translates the SDK's JSON protocol to goaws's (sqsjson.go).
+	// adapter translates the SDK's JSON protocol to goaws's (devstack.SQSJSONAdapter).
 	adapter     *http.Server
 	adapterAddr string
 	// Region is the region in its queue ARNs.
@@ -110,7 +110,7 @@ func StartGoAWS(ctx context.Context) (*GoAWS, error) {
 		return nil, fmt.Errorf("testenv: goaws adapter: %w", err)
 	}
 	g.adapterAddr = l.Addr().String()
-	g.adapter = &http.Server{Handler: &sqsJSONAdapter{goaws: "http://" + g.Addr}, ReadHeaderTimeout: 10 * time.Second}
+	g.adapter = &http.Server{Handler: &devstack.SQSJSONAdapter{GoAWS: "http://" + g.Addr}, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = g.adapter.Serve(l) }()
 	disarm := startOrphanGuard(cmd.Process.Pid, "INT", dir)
 	g.stop = func() {

@@ -1,4 +1,4 @@
-package testenv
+package devstack
 
 import (
 	"bytes"
@@ -13,30 +13,30 @@ import (
 	"strings"
 )
 
-// sqsJSONAdapter lets the current AWS SDK talk to goaws v0.4.5: the SDK sends SQS requests in the
+// SQSJSONAdapter lets the current AWS SDK talk to goaws v0.4.5: the SDK sends SQS requests in the
 // AWS JSON 1.0 protocol (X-Amz-Target: AmazonSQS.<Action>), goaws understands only the older query
 // protocol (form Action=<Action>, XML replies). It translates the operations the notification
 // consumer and the sandbox use; any other answers 400 naming the operation, so a test never
 // passes on a silently dropped call.
-type sqsJSONAdapter struct {
-	// goaws is goaws's base URL.
-	goaws string
+type SQSJSONAdapter struct {
+	// GoAWS is goaws's base URL, e.g. http://127.0.0.1:4100.
+	GoAWS string
 }
 
-func (a *sqsJSONAdapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *SQSJSONAdapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")
 	if !ok {
-		jsonError(w, http.StatusBadRequest, "InvalidAction", "testenv: SQS adapter: no X-Amz-Target header")
+		jsonError(w, http.StatusBadRequest, "InvalidAction", "devstack: SQS adapter: no X-Amz-Target header")
 		return
 	}
 	var in map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		jsonError(w, http.StatusBadRequest, "InvalidParameterValue", "testenv: SQS adapter: body is not JSON")
+		jsonError(w, http.StatusBadRequest, "InvalidParameterValue", "devstack: SQS adapter: body is not JSON")
 		return
 	}
 	reply, known := sqsReplies[op]
 	if !known {
-		jsonError(w, http.StatusBadRequest, "InvalidAction", "testenv: SQS adapter does not translate "+op)
+		jsonError(w, http.StatusBadRequest, "InvalidAction", "devstack: SQS adapter does not translate "+op)
 		return
 	}
 	form := url.Values{"Action": {op}, "Version": {"2012-11-05"}}
@@ -62,9 +62,9 @@ func (a *sqsJSONAdapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	resp, err := http.PostForm(a.goaws+"/", form)
+	resp, err := http.PostForm(a.GoAWS+"/", form)
 	if err != nil {
-		jsonError(w, http.StatusBadGateway, "ServiceUnavailable", "testenv: SQS adapter: "+err.Error())
+		jsonError(w, http.StatusBadGateway, "ServiceUnavailable", "devstack: SQS adapter: "+err.Error())
 		return
 	}
 	defer resp.Body.Close()
@@ -83,7 +83,7 @@ func (a *sqsJSONAdapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := reply(body)
 	if err != nil {
-		jsonError(w, http.StatusBadGateway, "InternalError", "testenv: SQS adapter: "+op+" reply: "+err.Error())
+		jsonError(w, http.StatusBadGateway, "InternalError", "devstack: SQS adapter: "+op+" reply: "+err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
