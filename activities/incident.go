@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -38,6 +36,15 @@ type Incident struct {
 	Slack  *slackapp.Messenger
 	Mail   incident.Mailer
 	Policy IncidentPolicy
+	// Approvers resolves DPP_INCIDENT_APPROVERS (nil: built from Policy, without Slack lookups).
+	Approvers *incident.Approvers
+}
+
+func (x *Incident) approvers() *incident.Approvers {
+	if x.Approvers == nil {
+		x.Approvers = &incident.Approvers{List: x.Policy.Approvers}
+	}
+	return x.Approvers
 }
 
 // Register registers the incident activities.
@@ -70,6 +77,10 @@ type IncidentClocks struct {
 	AutoSend       time.Duration   `json:"autoSend"`
 	// Approvers is how many approvers are configured (none: only auto-send).
 	Approvers int `json:"approvers"`
+	// Directory is who may approve, by recorded id and Slack user id, so an
+	// Update's validator can refuse a non-approver without an activity. Runs
+	// declared before it existed have none (nil) and check by activity.
+	Directory []incident.Approver `json:"directory"`
 }
 
 // DeclareIncident records the incident (sealed texts, first timeline entry,
@@ -86,8 +97,15 @@ func (x *Incident) DeclareIncident(ctx context.Context, in DeclareIncidentInput)
 	if _, err := x.Service.Declare(ctx, d); err != nil {
 		return IncidentClocks{}, err
 	}
+	// Slack being down does not hold the declaration up: an approver listed
+	// by address acts as approver-<n> meanwhile (the Slack handlers resolve
+	// clickers themselves).
+	dir, err := x.approvers().Directory(ctx)
+	if err != nil {
+		activity.GetLogger(ctx).Warn("Approver Slack ids not all resolved", "incident", in.ID, "error", err.Error())
+	}
 	return IncidentClocks{Stages: p.Stages, AmazonDeadline: p.AmazonDeadline, ICODeadline: p.ICODeadline,
-		Reminders: p.Reminders, AutoSend: p.AutoSend, Approvers: len(p.Approvers)}, nil
+		Reminders: p.Reminders, AutoSend: p.AutoSend, Approvers: len(p.Approvers), Directory: dir}, nil
 }
 
 // IncidentEvent is one timeline entry (see incident.Event): ids and codes,
@@ -113,25 +131,14 @@ func (x *Incident) RecordIncidentEvent(ctx context.Context, e IncidentEvent) err
 }
 
 // ApproverCheck says whether "by" is a configured approver, and the id to
-// record for them: the id itself, or approver-<n> for an e-mail address
-// (never kept in the history or the timeline).
-type ApproverCheck struct {
-	Approver bool   `json:"approver"`
-	Ref      string `json:"ref"`
-}
+// record for them: the id itself, or approver-<n> for one listed by e-mail
+// address (never kept in the history or the timeline).
+type ApproverCheck = incident.Check
 
-// CheckIncidentApprover looks "by" up in DPP_INCIDENT_APPROVERS.
-func (x *Incident) CheckIncidentApprover(_ context.Context, by string) (ApproverCheck, error) {
-	i := slices.IndexFunc(x.Policy.Approvers, func(a string) bool { return strings.EqualFold(a, strings.TrimSpace(by)) })
-	switch {
-	case i >= 0 && strings.Contains(by, "@"):
-		return ApproverCheck{Approver: true, Ref: fmt.Sprintf("approver-%d", i+1)}, nil
-	case i >= 0:
-		return ApproverCheck{Approver: true, Ref: x.Policy.Approvers[i]}, nil
-	case strings.Contains(by, "@") || by == "":
-		return ApproverCheck{Ref: "unknown"}, nil
-	}
-	return ApproverCheck{Ref: by}, nil
+// CheckIncidentApprover looks "by" up in DPP_INCIDENT_APPROVERS; a Slack user
+// counts as the approver whose address is on their Slack profile.
+func (x *Incident) CheckIncidentApprover(ctx context.Context, by string) (ApproverCheck, error) {
+	return x.approvers().Resolve(ctx, by)
 }
 
 // PublishIncidentInput is the state to show on the incident's Slack message.
@@ -139,6 +146,10 @@ type PublishIncidentInput struct {
 	IncidentID string        `json:"incidentId"`
 	View       incident.View `json:"view"`
 }
+
+// IncidentMessageEvent is the metadata event type of an incident's Slack
+// message (payload {"incident_id"}).
+const IncidentMessageEvent = "dpp_incident"
 
 // PublishIncident posts the incident's message in DPP_INCIDENT_CHANNEL, or
 // updates it: one message per incident, kept current. Without Slack or a
@@ -163,7 +174,20 @@ func (x *Incident) PublishIncident(ctx context.Context, in PublishIncidentInput)
 	if inc.SlackTS != "" {
 		return x.Slack.Update(ctx, inc.SlackChannel, inc.SlackTS, blocks, fallback)
 	}
-	ch, ts, err := x.Slack.Post(ctx, x.Policy.Channel, blocks, fallback)
+	// Slack may have taken an earlier post whose location was then not
+	// recorded (the answer or the database failed): the message's metadata
+	// finds it, and it is updated rather than posted twice.
+	ch := x.Policy.Channel
+	ts, err := x.Slack.FindTagged(ctx, ch, IncidentMessageEvent, "incident_id", inc.ID)
+	if err != nil {
+		return err
+	}
+	if ts != "" {
+		err = x.Slack.Update(ctx, ch, ts, blocks, fallback)
+	} else {
+		ch, ts, err = x.Slack.PostTagged(ctx, ch, slack.SlackMetadata{EventType: IncidentMessageEvent,
+			EventPayload: map[string]any{"incident_id": inc.ID}}, blocks, fallback)
+	}
 	if err != nil {
 		return err
 	}
@@ -216,9 +240,13 @@ func (x *Incident) NotifyIncidentPeople(ctx context.Context, n IncidentNotice) e
 		_, _, err := x.Slack.Post(ctx, x.Policy.Channel, blocks, text)
 		post(err)
 	}
-	for _, a := range x.Policy.Approvers {
-		if isSlackUserID(a) {
-			_, _, err := x.Slack.PostDM(ctx, a, blocks, text)
+	dir, err := x.approvers().Directory(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, a := range dir {
+		if a.SlackID != "" {
+			_, _, err := x.Slack.PostDM(ctx, a.SlackID, blocks, text)
 			post(err)
 		}
 	}
@@ -229,10 +257,6 @@ func (x *Incident) NotifyIncidentPeople(ctx context.Context, n IncidentNotice) e
 		activity.GetLogger(ctx).Warn("Incident notice not delivered everywhere", "incident", n.IncidentID, "kind", n.Kind, "error", errors.Join(errs...).Error())
 	}
 	return nil
-}
-
-func isSlackUserID(s string) bool {
-	return len(s) > 1 && (s[0] == 'U' || s[0] == 'W') && strings.ToUpper(s) == s && !strings.ContainsAny(s, "@ ")
 }
 
 // SendIncidentNotificationInput is an approved (or automatic) notification.

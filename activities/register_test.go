@@ -37,6 +37,7 @@ func TestEveryActivityRegistered(t *testing.T) {
 		"Lifecycle":     func(r *recorder) any { a := &Lifecycle{}; a.Register(r); return a },
 		"Retention":     func(r *recorder) any { a := &Retention{}; a.Register(r); return a },
 		"Sync":          func(r *recorder) any { a := &Sync{}; a.Register(r); return a },
+		"Access":        func(r *recorder) any { a := &Access{}; a.Register(r); return a },
 		"Incident":      func(r *recorder) any { a := &Incident{}; a.Register(r); return a },
 		"KeyEpochs":     func(r *recorder) any { a := &KeyEpochs{}; a.Register(r); return a },
 		"Notifications": func(r *recorder) any { a := &Notifications{}; a.Register(r); return a },

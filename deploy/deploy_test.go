@@ -48,9 +48,7 @@ var runtimeVariables = map[string]bool{"GOMEMLIMIT": true}
 // branches that add them to internal/config (issue 12 was built in parallel
 // with them): the public listener, its ingest token, the access connector's
 // URL. Once a name is in Settings its entry here is dead: delete it.
-var pendingSettings = map[string]string{
-	"DPP_ACCESS_POSTGRES_URL": "access review's postgres connector",
-}
+var pendingSettings = map[string]string{}
 
 // sqlVisibilityLimits is how many custom search attributes of each type one
 // namespace may have on SQL visibility (PostgreSQL), per Temporal's

@@ -2,20 +2,23 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/workflows"
 )
 
-// incidentCmd: starter incident declare|report.
+// incidentCmd: starter incident declare|report|<decision>.
 func incidentCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: starter incident declare|report (starter -h lists their flags)")
+		return errors.New("usage: starter incident declare|report|" + strings.Join(workflows.IncidentUpdates, "|") + " (starter -h lists their flags)")
 	}
 	switch args[0] {
 	case "declare":
@@ -23,7 +26,100 @@ func incidentCmd(ctx context.Context, args []string) error {
 	case "report":
 		return incidentReport(ctx, args[1:])
 	}
-	return fmt.Errorf("unknown incident command %q: declare or report", args[0])
+	if slices.Contains(workflows.IncidentUpdates, args[0]) {
+		return incidentDecide(ctx, args[0], args[1:])
+	}
+	return fmt.Errorf("unknown incident command %q: declare, report, or one of %s", args[0], strings.Join(workflows.IncidentUpdates, ", "))
+}
+
+// incidentDecide sends a decision as an Update: the incident's answer (its
+// status, or why it refused) is printed at once. "by" may be an approver's
+// address: it is turned into approver-<n> here, so no address reaches the
+// workflow's history.
+func incidentDecide(ctx context.Context, name string, args []string) error {
+	id := ""
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("incident "+name, flag.ExitOnError)
+	by := fs.String("by", defaultUser(), "who decides: a Slack user id, an operator id or an approver's e-mail address")
+	target := fs.String("target", "amazon", "approve-notification: amazon or ico")
+	text := fs.String("text", "", "approve-notification: the edited notification text (default: the drafted one)")
+	stage := fs.String("stage", "", "advance-stage: the stage (default: the next one)")
+	note := fs.String("note", "", "advance-stage: a note (sealed)")
+	reference := fs.String("reference", "", "ico-reported: the ICO's reference number")
+	lessons := fs.String("lessons", "", "close: the lessons-learned note (sealed)")
+	falsePositive := fs.Bool("false-positive", false, "close: propose closing as a false positive (a second approver confirms)")
+	reason := fs.String("reason", "", "close -false-positive: why (sealed)")
+	asJSON := fs.Bool("json", false, "print the whole status (the status query's JSON) instead of a summary")
+	fs.Parse(args)
+	if id == "" {
+		return fmt.Errorf("usage: starter incident %s <id> [flags] (starter incident %s -h lists them)", name, name)
+	}
+	a, err := open(ctx, app.Temporal|app.Sealing)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	who, err := a.IncidentBy(ctx, *by)
+	if err != nil {
+		return err
+	}
+	var payload interface{ Validate() error }
+	switch name {
+	case workflows.UpdateApproveNotification:
+		payload = workflows.ApproveNotificationSignal{By: who, Target: *target, Text: *text}
+	case workflows.UpdateAdvanceStage:
+		payload = workflows.AdvanceStageSignal{By: who, Stage: *stage, Note: *note}
+	case workflows.UpdateICOReported:
+		payload = workflows.ICOReportedSignal{By: who, Reference: *reference}
+	case workflows.UpdateClose:
+		payload = workflows.CloseSignal{By: who, Lessons: *lessons, FalsePositive: *falsePositive, Reason: *reason}
+	case workflows.UpdateConfirmFalsePositive:
+		payload = workflows.ConfirmFalsePositiveSignal{By: who}
+	}
+	if err := payload.Validate(); err != nil {
+		return err
+	}
+	st, err := a.DecideIncident(ctx, id, name, who, payload)
+	if err != nil {
+		return fmt.Errorf("incident %s: %w", id, err)
+	}
+	if *asJSON {
+		out, _ := json.MarshalIndent(st, "", "  ")
+		fmt.Println(string(out))
+		return nil
+	}
+	fmt.Printf("%s %s: done; %s\n", name, workflows.IncidentWorkflowID(id), summary(st))
+	return nil
+}
+
+// summary is the status in a line: stage, each notification, what waits.
+func summary(st workflows.IncidentStatus) string {
+	state := func(n workflows.NotificationState, verb string, done *time.Time) string {
+		switch {
+		case done != nil:
+			return verb + " " + done.UTC().Format(time.RFC3339)
+		case n.Sending:
+			return "approved by " + n.ApprovedBy + ", sending"
+		case n.ApprovedBy != "":
+			return "approved by " + n.ApprovedBy + ", due " + n.DueAt.UTC().Format(time.RFC3339)
+		}
+		return "due " + n.DueAt.UTC().Format(time.RFC3339)
+	}
+	parts := []string{"stage " + st.Stage, "Amazon " + state(st.Amazon, "notified", st.Amazon.SentAt)}
+	if st.ICO != nil {
+		parts = append(parts, "ICO "+state(*st.ICO, "reported", st.ICO.ReportedAt))
+	}
+	if st.FalsePositiveProposedBy != "" && !st.Closed {
+		parts = append(parts, "false positive proposed by "+st.FalsePositiveProposedBy)
+	}
+	if st.Closed {
+		parts = append(parts, "closed: "+st.Outcome)
+	} else if len(st.OpenApprovals) > 0 {
+		parts = append(parts, "awaiting approval: "+strings.Join(st.OpenApprovals, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func incidentDeclare(ctx context.Context, args []string) error {

@@ -32,10 +32,21 @@ Operator commands (the worker's environment):
                                      serve the SP-API sandbox (dev default when no LWA credentials are set);
                                      -sqs: deliver its ORDER_CHANGE notifications through that SQS endpoint;
                                      -goaws: the same through goaws, serving the SDK's protocol on -sqs-addr
+  access import --people FILE --accounts FILE
+                                     load HR's people and accounts CSV exports (idempotent, one transaction;
+                                     bad rows reported by file, line and field, nothing imported)
+  access review [CAMPAIGN]           start an access review campaign now (default: this quarter, e.g. 2026-Q4)
+  access enable <system> <account> --by PERSON
+                                     re-enable an account locked after failed logins (the DPO's approval, as evidence)
+  offboard <personId> --by PERSON [--terminated-at RFC3339]
+                                     start the leaver's Offboarding (all accounts disabled within DPP_OFFBOARDING_SLA)
   incident declare --title T [--severity S] [--detected-at T] [--personal-data] [--summary S] [--id ID]
                                      declare a security incident (starts IncidentNotification)
   incident report <id> [-o NAME]     write the incident's report, NAME.md and NAME.pdf, from the
                                      database and the evidence (timeline, each deadline's outcome)
+  incident approve-notification|advance-stage|ico-reported|close|confirm-false-positive <id> -by WHO ...
+                                     decide on an open incident (an Update): prints its status after
+                                     the decision, or why it refused (-h lists each one's flags)
 
 Auditor commands (only DATABASE_URL, read-only is enough, e.g. as dpp_auditor; verifying
 commands also DPP_EVIDENCE_KEYS, the pinned public keys):
@@ -44,6 +55,9 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
   evidence verify [--head SEQ:HASH]  check the whole chain with the pinned keys (and that it still
                                      contains each published head); non-zero exit names the first bad entry
   certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
+  review report <campaign> [-o PREFIX]
+                                     write the campaign's access review report (PREFIX.csv, PREFIX.json) from
+                                     the evidence log alone, after checking the chain with the pinned keys
 
   -version                           print the version and commit this binary was built from
 
@@ -78,6 +92,12 @@ func main() {
 		err = exportInvoice(ctx, args)
 	case "sandbox":
 		err = serveSandbox(ctx, args)
+	case "access":
+		err = accessCmd(ctx, args)
+	case "offboard":
+		err = offboard(ctx, args)
+	case "review":
+		err = reviewCmd(ctx, args)
 	case "incident":
 		err = incidentCmd(ctx, args)
 	case "notifications":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -80,6 +81,9 @@ type incidentRun struct {
 	busy    bool
 	notices []activities.IncidentNotice
 	sending workflow.Future
+	// wake tells the loop an Update changed the state: its clock is
+	// chosen again.
+	wake workflow.Channel
 }
 
 var incidentAct *activities.Incident
@@ -124,11 +128,14 @@ func IncidentNotification(ctx workflow.Context, in IncidentInput) (*IncidentStat
 	if reportedBy == "" {
 		reportedBy = "unknown"
 	}
-	r := &incidentRun{ctx: ctx, id: id, wfID: info.WorkflowExecution.ID, done: map[string]bool{}}
+	r := &incidentRun{ctx: ctx, id: id, wfID: info.WorkflowExecution.ID, done: map[string]bool{}, wake: workflow.NewBufferedChannel(ctx, 1)}
 	r.status = IncidentStatus{IncidentID: id, Severity: in.Severity, PersonalData: in.PersonalData,
 		DetectedAt: detectedAt, DeclaredAt: declaredAt}
 	// The query answers from the first workflow task on, before the record exists.
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (IncidentStatus, error) { return r.snapshot(), nil }); err != nil {
+		return nil, err
+	}
+	if err := r.setUpdateHandlers(); err != nil {
 		return nil, err
 	}
 	rctx := withOptions(ctx, incidentRecordOptions)
@@ -210,6 +217,7 @@ func (r *incidentRun) loop() (*IncidentStatus, error) {
 				r.signal(c.Name(), raw)
 			})
 		}
+		sel.AddReceive(r.wake, func(c workflow.ReceiveChannel, more bool) { c.ReceiveAsync(nil) })
 		if r.sending != nil {
 			sel.AddFuture(r.sending, r.sent)
 		}
@@ -230,7 +238,9 @@ func (r *incidentRun) loop() (*IncidentStatus, error) {
 		cancelTimer()
 	}
 	// Let the last Slack update go out before the run ends.
-	_ = workflow.Await(ctx, func() bool { return !r.dirty && !r.busy && len(r.notices) == 0 })
+	_ = workflow.Await(ctx, func() bool {
+		return !r.dirty && !r.busy && len(r.notices) == 0 && workflow.AllHandlersFinished(ctx)
+	})
 	r.searchAttributes()
 	st := r.snapshot()
 	return &st, nil
@@ -238,6 +248,7 @@ func (r *incidentRun) loop() (*IncidentStatus, error) {
 
 // fire acts on a clock event.
 func (r *incidentRun) fire(e clockEvent) {
+	ctx := r.ctx
 	r.done[e.key()] = true
 	due := r.status.Amazon.DueAt
 	if e.target == incident.TargetICO {
@@ -245,18 +256,18 @@ func (r *incidentRun) fire(e clockEvent) {
 	}
 	switch e.kind {
 	case "reminder":
-		r.record(activities.IncidentEvent{Kind: "reminder", Actor: incidentClock, Detail: map[string]any{"target": e.target, "n": e.n}})
+		r.record(ctx, activities.IncidentEvent{Kind: "reminder", Actor: incidentClock, Detail: map[string]any{"target": e.target, "n": e.n}})
 		r.notices = append(r.notices, activities.IncidentNotice{IncidentID: r.id, Kind: "reminder", Target: e.target, DueAt: due})
 	case "auto-send":
-		r.record(activities.IncidentEvent{Kind: "auto-send", Actor: incidentClock, Detail: map[string]any{"target": e.target}})
-		r.send(incidentAutoSend, "", true)
+		r.record(ctx, activities.IncidentEvent{Kind: "auto-send", Actor: incidentClock, Detail: map[string]any{"target": e.target}})
+		r.send(ctx, incidentAutoSend, "", true)
 	case "deadline":
 		st := &r.status.Amazon
 		if e.target == incident.TargetICO {
 			st = r.status.ICO
 		}
 		st.Breached = true
-		r.record(activities.IncidentEvent{Kind: "deadline-breached", Actor: incidentClock,
+		r.record(ctx, activities.IncidentEvent{Kind: "deadline-breached", Actor: incidentClock,
 			Detail: map[string]any{"target": e.target, "dueAt": due, "sending": st.Sending}})
 		r.notices = append(r.notices, activities.IncidentNotice{IncidentID: r.id, Kind: "breach", Target: e.target, DueAt: due})
 	}
@@ -265,12 +276,12 @@ func (r *incidentRun) fire(e clockEvent) {
 
 // send starts the e-mail to Amazon in the background: the clocks keep running
 // while the SMTP server is down.
-func (r *incidentRun) send(by, text string, preliminary bool) {
+func (r *incidentRun) send(ctx workflow.Context, by, text string, preliminary bool) {
 	if r.status.Amazon.SentAt != nil || r.status.Amazon.Sending {
 		return
 	}
 	r.status.Amazon.Sending, r.status.Amazon.Preliminary = true, preliminary
-	r.sending = workflow.ExecuteActivity(withOptions(r.ctx, incidentSendOptions), incidentAct.SendIncidentNotification,
+	r.sending = workflow.ExecuteActivity(withOptions(ctx, incidentSendOptions), incidentAct.SendIncidentNotification,
 		activities.SendIncidentNotificationInput{IncidentID: r.id, Key: r.wfID + "/sent-" + incident.TargetAmazon, By: by,
 			Text: text, Preliminary: preliminary})
 }
@@ -289,112 +300,160 @@ func (r *incidentRun) sent(f workflow.Future) {
 	r.touch()
 }
 
-// signal applies one signal; a bad one is refused and recorded.
+// signal applies one signal; a bad one is refused and recorded, as is a
+// refusal of a known person.
 func (r *incidentRun) signal(name string, raw json.RawMessage) {
-	var err error
-	switch name {
-	case SignalApproveNotification:
-		var s ApproveNotificationSignal
-		if err = decodeIncidentSignal(raw, &s); err == nil {
-			err = r.approve(s)
-		}
-	case SignalAdvanceStage:
-		var s AdvanceStageSignal
-		if err = decodeIncidentSignal(raw, &s); err == nil {
-			err = r.advance(s)
-		}
-	case SignalICOReported:
-		var s ICOReportedSignal
-		if err = decodeIncidentSignal(raw, &s); err == nil {
-			err = r.icoReported(s)
-		}
-	case SignalClose:
-		var s CloseSignal
-		if err = decodeIncidentSignal(raw, &s); err == nil {
-			err = r.close(s)
-		}
-	case SignalConfirmFalsePositive:
-		var s ConfirmFalsePositiveSignal
-		if err = decodeIncidentSignal(raw, &s); err == nil {
-			err = r.confirmFalsePositive(s)
-		}
+	ctx := r.ctx
+	apply, err := r.decide(ctx, name, raw, r.approver)
+	var refused *refusal
+	var unchanged unchangedError
+	switch {
+	case errors.As(err, &refused):
+		r.refuse(ctx, refused.kind, refused.actor, refused.detail)
+		err = nil
+	case errors.As(err, &unchanged):
+		err = nil
+	case err == nil:
+		apply(ctx)
 	}
 	if err != nil {
 		r.status.RefusedSignals++
-		r.record(activities.IncidentEvent{Kind: "signal-refused", Actor: "unknown",
+		r.record(ctx, activities.IncidentEvent{Kind: "signal-refused", Actor: "unknown",
 			Detail: map[string]any{"signal": name, "reason": err.Error()}})
 	}
 	r.touch()
 }
 
-// approver resolves "by" to the id recorded for it, and whether it may approve.
-func (r *incidentRun) approver(by string) (activities.ApproverCheck, error) {
+// whoFunc resolves "by" to the id recorded for it, and whether it may approve.
+type whoFunc func(ctx workflow.Context, by string) (activities.ApproverCheck, error)
+
+// refusal is a decision refused to a known person: a signal's is recorded on
+// the timeline, an Update's is the caller's answer.
+type refusal struct {
+	kind, actor string
+	detail      map[string]any
+	msg         string
+}
+
+func (e *refusal) Error() string { return e.msg }
+
+// unchangedError: the decision is already in effect. A signal is then a
+// no-op; an Update is refused with the message.
+type unchangedError string
+
+func (e unchangedError) Error() string { return string(e) }
+
+// decide decodes the decision name carries and checks it against the run's
+// state; apply carries it out. Only who may run an activity, so decide is
+// deterministic and changes nothing when who does not.
+func (r *incidentRun) decide(ctx workflow.Context, name string, raw json.RawMessage, who whoFunc) (apply func(ctx workflow.Context), err error) {
+	switch name {
+	case SignalApproveNotification:
+		var s ApproveNotificationSignal
+		if err = decodeIncidentSignal(raw, &s); err == nil {
+			return r.decideApprove(ctx, s, who)
+		}
+	case SignalAdvanceStage:
+		var s AdvanceStageSignal
+		if err = decodeIncidentSignal(raw, &s); err == nil {
+			return r.decideAdvance(ctx, s, who)
+		}
+	case SignalICOReported:
+		var s ICOReportedSignal
+		if err = decodeIncidentSignal(raw, &s); err == nil {
+			return r.decideICOReported(ctx, s, who)
+		}
+	case SignalClose:
+		var s CloseSignal
+		if err = decodeIncidentSignal(raw, &s); err == nil {
+			return r.decideClose(ctx, s, who)
+		}
+	case SignalConfirmFalsePositive:
+		var s ConfirmFalsePositiveSignal
+		if err = decodeIncidentSignal(raw, &s); err == nil {
+			return r.decideConfirmFalsePositive(ctx, s, who)
+		}
+	default:
+		err = fmt.Errorf("unknown decision %q", name)
+	}
+	return nil, err
+}
+
+// approver resolves "by" with the CheckIncidentApprover activity.
+func (r *incidentRun) approver(ctx workflow.Context, by string) (activities.ApproverCheck, error) {
 	if err := checkIncidentBy(by); err != nil {
 		return activities.ApproverCheck{}, err
 	}
 	var c activities.ApproverCheck
-	err := workflow.ExecuteActivity(withOptions(r.ctx, incidentRecordOptions), incidentAct.CheckIncidentApprover, by).Get(r.ctx, &c)
+	err := workflow.ExecuteActivity(withOptions(ctx, incidentRecordOptions), incidentAct.CheckIncidentApprover, by).Get(ctx, &c)
 	return c, err
 }
 
 // refuse records a refusal by a known person (no signal-refused count: the
 // payload was fine).
-func (r *incidentRun) refuse(kind, actor string, detail map[string]any) {
-	r.record(activities.IncidentEvent{Kind: kind, Actor: actor, Detail: detail})
+func (r *incidentRun) refuse(ctx workflow.Context, kind, actor string, detail map[string]any) {
+	r.record(ctx, activities.IncidentEvent{Kind: kind, Actor: actor, Detail: detail})
 }
 
-func (r *incidentRun) approve(s ApproveNotificationSignal) error {
-	if s.Target == incident.TargetICO && r.status.ICO == nil {
-		return errors.New(`field "target" is ico, but no personal data is involved`)
+const msgNotApprover = "only the incident approvers (DPP_INCIDENT_APPROVERS) may do this"
+
+func (r *incidentRun) notification(target string) *NotificationState {
+	if target == incident.TargetICO {
+		return r.status.ICO
 	}
-	c, err := r.approver(s.By)
+	return &r.status.Amazon
+}
+
+func (r *incidentRun) decideApprove(ctx workflow.Context, s ApproveNotificationSignal, who whoFunc) (func(workflow.Context), error) {
+	if s.Target == incident.TargetICO && r.status.ICO == nil {
+		return nil, errors.New(`field "target" is ico, but no personal data is involved`)
+	}
+	c, err := who(ctx, s.By)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !c.Approver {
-		r.refuse("approval-refused", c.Ref, map[string]any{"target": s.Target, "reason": "not-an-approver"})
-		return nil
+		return nil, &refusal{kind: "approval-refused", actor: c.Ref, detail: map[string]any{"target": s.Target, "reason": "not-an-approver"}, msg: msgNotApprover}
 	}
-	st := &r.status.Amazon
-	if s.Target == incident.TargetICO {
-		st = r.status.ICO
+	if st := r.notification(s.Target); st.ApprovedAt != nil || st.SentAt != nil {
+		return nil, &refusal{kind: "approval-ignored", actor: c.Ref, detail: map[string]any{"target": s.Target, "reason": "already-approved"},
+			msg: "the notification to " + s.Target + " is already approved or sent"}
 	}
-	if st.ApprovedAt != nil {
-		r.refuse("approval-ignored", c.Ref, map[string]any{"target": s.Target, "reason": "already-approved"})
-		return nil
-	}
-	now := workflow.Now(r.ctx).UTC()
-	st.ApprovedBy, st.ApprovedAt = c.Ref, &now
-	r.record(activities.IncidentEvent{Kind: "approved", Actor: c.Ref, Detail: map[string]any{"target": s.Target, "edited": s.Text != ""},
-		Note: s.Text})
-	if s.Target == incident.TargetAmazon {
-		r.send(c.Ref, s.Text, false)
-	}
-	return nil
+	return func(ctx workflow.Context) {
+		st := r.notification(s.Target)
+		now := workflow.Now(ctx).UTC()
+		st.ApprovedBy, st.ApprovedAt = c.Ref, &now
+		r.record(ctx, activities.IncidentEvent{Kind: "approved", Actor: c.Ref, Detail: map[string]any{"target": s.Target, "edited": s.Text != ""},
+			Note: s.Text})
+		if s.Target == incident.TargetAmazon {
+			r.send(ctx, c.Ref, s.Text, false)
+		}
+	}, nil
 }
 
-func (r *incidentRun) advance(s AdvanceStageSignal) error {
+func (r *incidentRun) decideAdvance(ctx workflow.Context, s AdvanceStageSignal, who whoFunc) (func(workflow.Context), error) {
 	stage := s.Stage
 	if stage == "" {
 		if stage = r.nextStage(); stage == "" {
-			return errors.New(`field "stage" is empty and the incident is at the last stage`)
+			return nil, errors.New(`field "stage" is empty and the incident is at the last stage`)
 		}
 	}
 	if !slices.Contains(r.clocks.Stages, stage) {
-		return errors.New(`field "stage" is not one of DPP_INCIDENT_STAGES`)
+		return nil, errors.New(`field "stage" is not one of DPP_INCIDENT_STAGES`)
 	}
 	if stage == r.status.Stage {
-		return nil
+		return nil, unchangedError(`the incident is already at stage ` + stage)
 	}
-	c, err := r.approver(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	from := r.status.Stage
-	r.status.Stage = stage
-	r.record(activities.IncidentEvent{Kind: "stage-advanced", Actor: c.Ref, Stage: stage, Note: s.Note,
-		Detail: map[string]any{"stage": stage, "from": from}})
-	return nil
+	return func(ctx workflow.Context) {
+		from := r.status.Stage
+		r.status.Stage = stage
+		r.record(ctx, activities.IncidentEvent{Kind: "stage-advanced", Actor: c.Ref, Stage: stage, Note: s.Note,
+			Detail: map[string]any{"stage": stage, "from": from}})
+	}, nil
 }
 
 func (r *incidentRun) nextStage() string {
@@ -405,47 +464,48 @@ func (r *incidentRun) nextStage() string {
 	return r.clocks.Stages[i+1]
 }
 
-func (r *incidentRun) icoReported(s ICOReportedSignal) error {
+func (r *incidentRun) decideICOReported(ctx workflow.Context, s ICOReportedSignal, who whoFunc) (func(workflow.Context), error) {
 	if r.status.ICO == nil {
-		return errors.New("no personal data is involved: there is no ICO report to record")
+		return nil, errors.New("no personal data is involved: there is no ICO report to record")
 	}
 	if r.status.ICO.ReportedAt != nil {
-		return nil
+		return nil, unchangedError("the ICO report is already recorded")
 	}
-	c, err := r.approver(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	now := workflow.Now(r.ctx).UTC()
-	r.status.ICO.ReportedAt, r.status.ICO.Reference = &now, s.Reference
-	r.record(activities.IncidentEvent{Kind: "ico-reported", Actor: c.Ref, ICOReference: s.Reference,
-		Detail: map[string]any{"reference": s.Reference}})
-	return nil
+	return func(ctx workflow.Context) {
+		now := workflow.Now(ctx).UTC()
+		r.status.ICO.ReportedAt, r.status.ICO.Reference = &now, s.Reference
+		r.record(ctx, activities.IncidentEvent{Kind: "ico-reported", Actor: c.Ref, ICOReference: s.Reference,
+			Detail: map[string]any{"reference": s.Reference}})
+	}, nil
 }
 
-func (r *incidentRun) close(s CloseSignal) error {
+func (r *incidentRun) decideClose(ctx workflow.Context, s CloseSignal, who whoFunc) (func(workflow.Context), error) {
 	if s.FalsePositive {
 		if s.Reason == "" {
-			return errors.New(`field "reason" is required to close as a false positive`)
+			return nil, errors.New(`field "reason" is required to close as a false positive`)
 		}
-		c, err := r.approver(s.By)
+		c, err := who(ctx, s.By)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !c.Approver {
-			r.refuse("close-refused", c.Ref, map[string]any{"reason": "not-an-approver"})
-			return nil
+			return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": "not-an-approver"}, msg: msgNotApprover}
 		}
-		r.status.FalsePositiveProposedBy = c.Ref
-		r.record(activities.IncidentEvent{Kind: "false-positive-proposed", Actor: c.Ref, Note: s.Reason})
-		return nil
+		return func(ctx workflow.Context) {
+			r.status.FalsePositiveProposedBy = c.Ref
+			r.record(ctx, activities.IncidentEvent{Kind: "false-positive-proposed", Actor: c.Ref, Note: s.Reason})
+		}, nil
 	}
 	if s.Lessons == "" {
-		return errors.New(`field "lessons" is required to close (a lessons-learned note)`)
+		return nil, errors.New(`field "lessons" is required to close (a lessons-learned note)`)
 	}
-	c, err := r.approver(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var missing []string
 	if r.status.Amazon.SentAt == nil {
@@ -455,45 +515,43 @@ func (r *incidentRun) close(s CloseSignal) error {
 		missing = append(missing, "ico-not-reported")
 	}
 	if len(missing) > 0 {
-		r.refuse("close-refused", c.Ref, map[string]any{"reason": missing})
-		return nil
+		return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": missing},
+			msg: "not closed: " + strings.Join(missing, ", ") + " (close it as a false positive if it was one)"}
 	}
-	r.finish(c.Ref, incident.OutcomeResolved, s.Lessons)
-	return nil
+	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeResolved, s.Lessons) }, nil
 }
 
-func (r *incidentRun) confirmFalsePositive(s ConfirmFalsePositiveSignal) error {
+func (r *incidentRun) decideConfirmFalsePositive(ctx workflow.Context, s ConfirmFalsePositiveSignal, who whoFunc) (func(workflow.Context), error) {
 	if r.status.FalsePositiveProposedBy == "" {
-		return errors.New("nobody proposed closing as a false positive")
+		return nil, errors.New("nobody proposed closing as a false positive")
 	}
-	c, err := r.approver(s.By)
+	c, err := who(ctx, s.By)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !c.Approver || c.Ref == r.status.FalsePositiveProposedBy {
-		r.refuse("close-refused", c.Ref, map[string]any{"reason": "needs-a-second-approver"})
-		return nil
+		return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": "needs-a-second-approver"},
+			msg: "a second approver, not the one who proposed it, must confirm a false positive"}
 	}
-	r.finish(c.Ref, incident.OutcomeFalsePositive, "")
-	return nil
+	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeFalsePositive, "") }, nil
 }
 
-func (r *incidentRun) finish(by, outcome, lessons string) {
-	now := workflow.Now(r.ctx).UTC()
+func (r *incidentRun) finish(ctx workflow.Context, by, outcome, lessons string) {
+	now := workflow.Now(ctx).UTC()
 	r.status.Closed, r.status.ClosedAt, r.status.Outcome = true, &now, outcome
-	r.record(activities.IncidentEvent{Kind: "closed", Actor: by, Outcome: outcome, Note: lessons,
+	r.record(ctx, activities.IncidentEvent{Kind: "closed", Actor: by, Outcome: outcome, Note: lessons,
 		Detail: map[string]any{"outcome": outcome}})
 }
 
 // record writes a timeline entry with an idempotency key from the run's steps.
-func (r *incidentRun) record(e activities.IncidentEvent) {
+func (r *incidentRun) record(ctx workflow.Context, e activities.IncidentEvent) {
 	r.steps++
 	e.IncidentID, e.Key = r.id, fmt.Sprintf("%s/%s/%d", r.wfID, e.Kind, r.steps)
 	if e.At.IsZero() {
-		e.At = workflow.Now(r.ctx).UTC()
+		e.At = workflow.Now(ctx).UTC()
 	}
-	if err := workflow.ExecuteActivity(withOptions(r.ctx, incidentRecordOptions), incidentAct.RecordIncidentEvent, e).Get(r.ctx, nil); err != nil {
-		workflow.GetLogger(r.ctx).Error("Cannot record an incident event", "incident", r.id, "kind", e.Kind, "error", err.Error())
+	if err := workflow.ExecuteActivity(withOptions(ctx, incidentRecordOptions), incidentAct.RecordIncidentEvent, e).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("Cannot record an incident event", "incident", r.id, "kind", e.Kind, "error", err.Error())
 	}
 }
 
@@ -526,7 +584,8 @@ func (r *incidentRun) publisher(ctx workflow.Context) {
 
 func (r *incidentRun) view() incident.View {
 	v := incident.View{Stage: r.status.Stage, NextStage: r.nextStage(), AmazonDueAt: r.status.Amazon.DueAt,
-		AmazonSentAt: r.status.Amazon.SentAt, Closed: r.status.Closed, Outcome: r.status.Outcome}
+		AmazonSentAt: r.status.Amazon.SentAt, Closed: r.status.Closed, Outcome: r.status.Outcome,
+		FalsePositiveProposed: r.status.FalsePositiveProposedBy != ""}
 	if r.status.Amazon.Breached {
 		v.Breaches = append(v.Breaches, incident.TargetAmazon)
 	}

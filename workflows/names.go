@@ -68,6 +68,8 @@ var Schedules = []Schedule{
 	{ID: TaxRecordSweepScheduleID, Workflow: TaxRecordSweepName, Input: TaxRecordSweepInput{}, Every: 24 * time.Hour},
 	{ID: RetentionAuditScheduleID, Workflow: RetentionAuditName, Input: RetentionAuditInput{},
 		Calendar: &Calendar{Hour: 3, Minute: 30, TimeZone: "Europe/London", Comment: "daily at 03:30 Europe/London, after the night's orders"}},
+	// Empty input: each run reviews the quarter it starts in (AccessReviewInput).
+	{ID: AccessReviewScheduleID, Workflow: AccessReviewName, Input: AccessReviewInput{}, Calendar: &Quarterly},
 	// Every DPP_KEY_EPOCH (Setup sets it), aligned to the epochs' starts.
 	{ID: KeyEpochsScheduleID, Workflow: KeyEpochsName, Input: KeyEpochsInput{}, Every: 24 * time.Hour},
 }

@@ -20,6 +20,8 @@ type Options struct {
 	// (DPP_SPAPI_TASK_QUEUE, DPP_SPAPI_SYNC_TASK_QUEUE). Empty: the workflow's
 	// own task queue.
 	SPAPITaskQueue, SPAPISyncTaskQueue string
+	// Access are the access review's and offboarding's settings.
+	Access AccessOptions
 }
 
 // Register registers every workflow under its stable name.
@@ -28,6 +30,8 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(o.OrderSync, registerOpts(OrderSyncName))
 	r.RegisterWorkflowWithOptions(TaxRecordSweep, registerOpts(TaxRecordSweepName))
 	r.RegisterWorkflowWithOptions(RetentionAudit, registerOpts(RetentionAuditName))
+	r.RegisterWorkflowWithOptions(o.AccessReview, registerOpts(AccessReviewName))
+	r.RegisterWorkflowWithOptions(o.Offboarding, registerOpts(OffboardingName))
 	r.RegisterWorkflowWithOptions(IncidentNotification, registerOpts(IncidentNotificationName))
 	r.RegisterWorkflowWithOptions(KeyEpochs, registerOpts(KeyEpochsName))
 	r.RegisterWorkflowWithOptions(OrderNotifications, registerOpts(OrderNotificationsName))

@@ -102,6 +102,9 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 	// their input, so replay under the ID the run had.
 	id := "replay"
 	switch start.GetWorkflowType().GetName() {
+	case AccessReviewName, OffboardingName:
+		// These check their ID too; the started event carries it.
+		id = start.GetWorkflowId()
 	case OrderLifecycleName:
 		var in OrderInput
 		if err := dc.FromPayloads(start.GetInput(), &in); err != nil {

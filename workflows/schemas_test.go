@@ -33,6 +33,13 @@ var decoders = map[string]func(raw []byte) error{
 	"signal.release-hold":    func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
 	"signal.purge-now":       func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
 	"signal.cancelled":       func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
+	"access-review.input":    func(raw []byte) error { var v AccessReviewInput; return unmarshalAndValidate(raw, &v) },
+	"offboarding.input":      func(raw []byte) error { var v OffboardingInput; return unmarshalAndValidate(raw, &v) },
+	"signal.decision":        func(raw []byte) error { return decodeAccess(raw, &DecisionSignal{}) },
+	"signal.extend":          func(raw []byte) error { return decodeAccess(raw, &ExtendSignal{}) },
+	"signal.confirm-disabled": func(raw []byte) error {
+		return decodeAccess(raw, &ConfirmDisabledSignal{})
+	},
 	"incident-notification.input": func(raw []byte) error {
 		var v IncidentInput
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -129,6 +136,9 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.confirm-false-positive": {"by"},
 		"retention-audit.input":         {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
 		"key-epochs.input":              {"batchSize", "maxBatches", "rewrapped"},
+		"access-review.input":           {"campaign"}, "offboarding.input": {"personId", "requestedBy", "terminatedAt"},
+		"signal.decision": {"by", "decision", "itemId", "reason"}, "signal.extend": {"by", "until"},
+		"signal.confirm-disabled": {"account", "by", "system"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -178,6 +188,14 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.release-hold": {`{"by":"order-sync"}`, `{"by":"dpo","note":"x"}`},
 		"signal.purge-now":    {`{` + purge + `,"note":"A-to-z 117"}`},
 		"signal.cancelled":    {`{}`, `{"reason":"seller-cancelled"}`, marshal(CancelledSignal{})},
+		"access-review.input": {marshal(AccessReviewInput{}), // what the access-review schedule sends
+			marshal(AccessReviewInput{Campaign: "2026-Q4"}), `{"campaign":""}`, `{"campaign":"review.2027_a-1"}`},
+		"offboarding.input": {marshal(OffboardingInput{PersonID: "p-7", TerminatedAt: asOf, RequestedBy: "p-hr"}),
+			`{"personId":"e1042","terminatedAt":"2026-12-01T17:30:00.5+01:00","requestedBy":"p-dpo"}`},
+		"signal.decision": {marshal(DecisionSignal{ItemID: "1", Decision: "keep", By: "p-mgr"}),
+			`{"itemId":"12","decision":"keep","by":"p-dpo","reason":` + long("é", maxReason) + `}`, `{"itemId":"1","decision":"revoke","by":"p-1","reason":""}`},
+		"signal.extend":           {marshal(ExtendSignal{By: "p-dpo", Until: asOf}), `{"by":"p-dpo","until":"2026-12-01T09:00:00-05:00"}`},
+		"signal.confirm-disabled": {marshal(ConfirmDisabledSignal{System: "seller-central", Account: "a b@c", By: "p-mgr"})},
 		"incident-notification.input": {
 			`{"title":"x","severity":"critical"}`, `{"title":"x","severity":"low","id":"","detectedAt":"","reportedBy":""}`,
 			`{"title":` + long("é", 200) + `,"severity":"medium","summary":` + long("é", 4000) + `}`,
@@ -237,6 +255,35 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"by":"dpo"}`, `{"reason":"dispute","by":"dpo"}`, `{"reason":"buyer-erasure-request","by":"-dpo"}`,
 			`{` + purge + `,"note":` + long("x", MaxNoteLength+1) + `}`, `{` + purge + `,"note":null}`,
 			`{` + purge + `,"extra":1}`, `{"reason":"buyer-erasure-request","BY":"dpo"}`, `null`,
+		},
+		"access-review.input": {
+			`{"campaign":5}`, `{"campaign":null}`, `{"campaign":"2026 Q4"}`, `{"campaign":"-x"}`, `{"Campaign":"2026-Q4"}`,
+			`{"extra":1}`, `null`, `[]`,
+		},
+		"offboarding.input": {
+			`{}`, `{"personId":"p-7","terminatedAt":"2026-12-01T17:30:00Z"}`, `{"personId":"Jane Doe","terminatedAt":"2026-12-01T17:30:00Z","requestedBy":"p-hr"}`,
+			`{"personId":"p-7","terminatedAt":"yesterday","requestedBy":"p-hr"}`, `{"personId":"p-7","terminatedAt":"2026-12-01t17:30:00z","requestedBy":"p-hr"}`,
+			`{"personId":"p-7","terminatedAt":"2026-12-01T17:30:00+24:00","requestedBy":"p-hr"}`, `{"personId":"p-7","terminatedAt":null,"requestedBy":"p-hr"}`,
+			`{"personId":"p-7","terminatedAt":"2026-12-01T17:30:00Z","requestedBy":"Jane"}`,
+			`{"PersonId":"p-7","terminatedAt":"2026-12-01T17:30:00Z","requestedBy":"p-hr"}`,
+			`{"personId":"p-7","terminatedAt":"2026-12-01T17:30:00Z","requestedBy":"p-hr","extra":1}`, `null`,
+		},
+		"signal.decision": {
+			`{}`, `{"itemId":"","decision":"keep","by":"p-mgr"}`, `{"itemId":"1","decision":"maybe","by":"p-mgr"}`,
+			`{"itemId":"1","decision":"keep","by":"Jane Doe"}`, `{"itemId":"1","decision":"keep"}`, `{"itemId":1,"decision":"keep","by":"p-mgr"}`,
+			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":` + long("x", maxReason+1) + `}`,
+			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":null}`, `{"ItemId":"1","decision":"keep","by":"p-mgr"}`,
+			`{"itemId":"1","decision":"keep","by":"p-mgr","extra":1}`, `null`, `[]`,
+		},
+		"signal.extend": {
+			`{}`, `{"by":"p-dpo"}`, `{"until":"2026-12-01T09:00:00Z"}`, `{"by":"Jane","until":"2026-12-01T09:00:00Z"}`,
+			`{"by":"p-dpo","until":"yesterday"}`, `{"by":"p-dpo","until":"2016-12-31T23:59:60Z"}`, `{"by":"p-dpo","until":null}`,
+			`{"By":"p-dpo","until":"2026-12-01T09:00:00Z"}`, `null`,
+		},
+		"signal.confirm-disabled": {
+			`{}`, `{"system":"","account":"x","by":"p-mgr"}`, `{"system":"s","account":"","by":"p-mgr"}`, `{"system":"s","account":"x","by":"Jane"}`,
+			`{"system":"s","account":"x"}`, `{"system":"s","account":5,"by":"p-mgr"}`, `{"System":"s","account":"x","by":"p-mgr"}`,
+			`{"system":"s","account":"x","by":"p-mgr","extra":1}`, `null`,
 		},
 		"signal.cancelled": {
 			`{"reason":"because"}`, `{"reason":""}`, `{"reason":5}`, `{"reason":null}`, `{"extra":1}`,

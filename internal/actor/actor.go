@@ -15,10 +15,14 @@ const (
 	OrderSync      = "order-sync"
 	RetentionAudit = "retention-audit"
 	TaxRecordSweep = "tax-record-sweep"
+	// AccessReview revokes what nobody decided by a campaign's deadline.
+	AccessReview = "access-review"
+	// Lockout disables an account after too many failed logins.
+	Lockout = "lockout"
 )
 
 // System lists the system names; operators may not take them.
-var System = []string{OrderSync, RetentionAudit, TaxRecordSweep}
+var System = []string{OrderSync, RetentionAudit, TaxRecordSweep, AccessReview, Lockout}
 
 // MaxLength bounds an identifier.
 const MaxLength = 64

@@ -26,6 +26,7 @@ import (
 	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/config"
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/internal/invoice"
 	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/metrics"
@@ -72,8 +73,16 @@ type App struct {
 	// DPP_ORDER_CHANGE_QUEUE_URL is empty (notifications.go).
 	OrderChanges *notifications.Queue
 
+	// access holds the access review's connections (access.go), opened on first use.
+	access accessDeps
 	// Slack posts and updates messages; nil when SLACK_BOT_TOKEN is empty (slack.go).
 	Slack *slackapp.Messenger
+
+	// incidentApprovers resolves DPP_INCIDENT_APPROVERS for the incident
+	// activities and Slack handlers alike (incident_decide.go), so they share
+	// one cache of Slack lookups; built on first use.
+	approversOnce     sync.Once
+	incidentApprovers *incident.Approvers
 
 	// public is the public listener's routes (public.go), built on first use.
 	publicOnce sync.Once
@@ -337,6 +346,13 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	a.LifecycleActivities().Register(w)
 	a.RetentionActivities().Register(w)
 	a.SyncActivities().Register(w)
+	// A bad DPP_ACCESS_POSTGRES_URL shows here and in the access workflows'
+	// stuck activities; the order pipeline keeps running.
+	if acts, err := a.AccessActivities(context.Background()); err == nil {
+		acts.Register(w)
+	} else {
+		a.Log.Error("Access activities not registered", zap.Error(err))
+	}
 	a.IncidentActivities().Register(w)
 	a.KeyEpochsActivities().Register(w)
 	a.NotificationActivities().Register(w)
@@ -390,6 +406,7 @@ func (a *App) Close() {
 	if a.Temporal != nil {
 		a.Temporal.Close()
 	}
+	a.access.close()
 	if a.Metrics != nil {
 		_ = a.Metrics.Close()
 	}

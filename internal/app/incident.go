@@ -34,7 +34,7 @@ func (a *App) IncidentService() *incident.Service {
 // Sealing and, optionally, Slack).
 func (a *App) IncidentActivities() *activities.Incident {
 	c := a.Config
-	x := &activities.Incident{Service: a.IncidentService(), Slack: a.Slack, Policy: activities.IncidentPolicy{
+	x := &activities.Incident{Service: a.IncidentService(), Slack: a.Slack, Approvers: a.IncidentApprovers(), Policy: activities.IncidentPolicy{
 		Channel: c.IncidentChannel, Approvers: c.IncidentApprovers, Stages: c.IncidentStages,
 		AmazonDeadline: c.IncidentAmazonDeadline, ICODeadline: c.IncidentICODeadline, Reminders: c.IncidentReminders,
 		AutoSend: c.IncidentAutoSend, AmazonEmail: c.AmazonSecurityEmail, Seller: c.SellerName, Contact: c.DPOContact,
@@ -93,51 +93,66 @@ func (a *App) mountIncidents(p *Public) {
 	p.Router.OnAction(incident.ActionPrefix, a.incidentAction)
 	p.Router.OnView(incident.ViewICOReported, a.incidentICOReported)
 	p.Router.OnView(incident.ViewApproveEdited, a.incidentApproveEdited)
+	p.Router.OnView(incident.ViewClose, a.incidentClose)
 	p.Router.OnCommand("/incident", a.incidentCommand)
 	p.Ingest(IncidentsPath, http.HandlerFunc(a.incidentIngest))
 }
 
-// incidentAction turns a click on an incident message into a signal; the
-// workflow checks the approver and records a refusal on the timeline.
+// incidentAction turns a click on an incident message into a decision (an
+// Update), so the person sees a refusal at once; modals open here, their
+// decision comes with the submission.
 func (a *App) incidentAction(ctx context.Context, ic *slack.InteractionCallback, act *slack.BlockAction) error {
+	id := act.Value
+	by, err := a.IncidentBy(ctx, ic.User.ID)
+	if err != nil {
+		return err
+	}
 	var name string
 	var payload any
 	switch act.ActionID {
 	case incident.ActionApproveAmazon:
-		name, payload = workflows.SignalApproveNotification, workflows.ApproveNotificationSignal{By: ic.User.ID, Target: incident.TargetAmazon}
+		name, payload = workflows.UpdateApproveNotification, workflows.ApproveNotificationSignal{By: by, Target: incident.TargetAmazon}
 	case incident.ActionApproveICO:
-		name, payload = workflows.SignalApproveNotification, workflows.ApproveNotificationSignal{By: ic.User.ID, Target: incident.TargetICO}
+		name, payload = workflows.UpdateApproveNotification, workflows.ApproveNotificationSignal{By: by, Target: incident.TargetICO}
 	case incident.ActionAdvance:
-		name, payload = workflows.SignalAdvanceStage, workflows.AdvanceStageSignal{By: ic.User.ID}
+		name, payload = workflows.UpdateAdvanceStage, workflows.AdvanceStageSignal{By: by}
+	case incident.ActionConfirmFalsePositive:
+		name, payload = workflows.UpdateConfirmFalsePositive, workflows.ConfirmFalsePositiveSignal{By: by}
 	case incident.ActionEditAmazon:
-		return a.openEditModal(ctx, ic, act.Value)
+		return a.openEditModal(ctx, ic, by, id)
 	case incident.ActionICOReference:
-		// The trigger id is valid for 3 s: the modal opens now, the signal
+		// The trigger id is valid for 3 s: the modal opens now, the decision
 		// comes with its submission.
-		_, err := a.Slack.OpenModal(ctx, ic.TriggerID, incident.ICOReferenceModal(act.Value))
+		_, err := a.Slack.OpenModal(ctx, ic.TriggerID, incident.ICOReferenceModal(id))
+		return err
+	case incident.ActionClose:
+		_, err := a.Slack.OpenModal(ctx, ic.TriggerID, incident.CloseModal(id))
 		return err
 	default:
 		return slackapp.Userf("This button is not known to this version of the app.")
 	}
-	err := a.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(act.Value), "", name, payload)
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return slackapp.Userf("Incident %s is closed or unknown: nothing was done.", act.Value)
+	_, err = a.DecideIncident(ctx, id, name, by, payload)
+	return incidentAnswer(id, err, "")
+}
+
+// incidentAnswer turns DecideIncident's error into what the person sees (in
+// the modal's field when there is one).
+func incidentAnswer(id string, err error, field string) error {
+	var refused *IncidentRefusal
+	switch {
+	case errors.As(err, &refused):
+		return slackapp.UserError{Message: "Not done: " + refused.Reason + ".", Field: field}
+	case errors.Is(err, ErrIncidentNotRunning):
+		return slackapp.Userf("Incident %s is closed or unknown: nothing was done.", id)
 	}
-	if err != nil {
-		return fmt.Errorf("signal %s to incident %s: %w", name, act.Value, err)
-	}
-	if name == workflows.SignalApproveNotification && !slices.Contains(a.Config.IncidentApprovers, ic.User.ID) {
-		return slackapp.Userf("Only the incident approvers (DPP_INCIDENT_APPROVERS) may approve: your click was recorded on the timeline, nothing was sent.")
-	}
-	return nil
+	return err
 }
 
 // openEditModal opens the drafted Amazon notification for editing; only an
 // approver may, since the text is what would be sent.
-func (a *App) openEditModal(ctx context.Context, ic *slack.InteractionCallback, id string) error {
-	if !slices.Contains(a.Config.IncidentApprovers, ic.User.ID) {
-		return slackapp.Userf("Only the incident approvers (DPP_INCIDENT_APPROVERS) may edit and send the notification.")
+func (a *App) openEditModal(ctx context.Context, ic *slack.InteractionCallback, by, id string) error {
+	if c, err := a.IncidentApprovers().Resolve(ctx, by); err != nil || !c.Approver {
+		return errors.Join(err, slackapp.Userf("Only the incident approvers (DPP_INCIDENT_APPROVERS) may edit and send the notification."))
 	}
 	svc := a.IncidentService()
 	inc, err := svc.Get(ctx, id)
@@ -156,42 +171,73 @@ func (a *App) openEditModal(ctx context.Context, ic *slack.InteractionCallback, 
 	return err
 }
 
+// viewValue is the trimmed value of a modal's input.
+func viewValue(ic *slack.InteractionCallback, block, element string) string {
+	if ic.View.State == nil {
+		return ""
+	}
+	return strings.TrimSpace(ic.View.State.Values[block][element].Value)
+}
+
 // incidentApproveEdited approves the notification with the edited text.
 func (a *App) incidentApproveEdited(ctx context.Context, ic *slack.InteractionCallback) (*slack.ViewSubmissionResponse, error) {
-	id := ic.View.PrivateMetadata
-	var text string
-	if ic.View.State != nil {
-		text = strings.TrimSpace(ic.View.State.Values[incident.EditedTextBlock][incident.EditedTextElement].Value)
+	id, text := ic.View.PrivateMetadata, viewValue(ic, incident.EditedTextBlock, incident.EditedTextElement)
+	by, err := a.IncidentBy(ctx, ic.User.ID)
+	if err != nil {
+		return nil, err
 	}
-	s := workflows.ApproveNotificationSignal{By: ic.User.ID, Target: incident.TargetAmazon, Text: text}
+	s := workflows.ApproveNotificationSignal{By: by, Target: incident.TargetAmazon, Text: text}
 	if err := s.Validate(); err != nil || text == "" {
 		return nil, slackapp.UserError{Message: "The notification must not be empty (at most 4000 characters).", Field: incident.EditedTextBlock}
 	}
-	err := a.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.SignalApproveNotification, s)
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return nil, slackapp.Userf("Incident %s is closed or unknown: nothing was sent.", id)
-	}
-	return nil, err
+	_, err = a.DecideIncident(ctx, id, workflows.UpdateApproveNotification, by, s)
+	return nil, incidentAnswer(id, err, incident.EditedTextBlock)
 }
 
 // incidentICOReported records the ICO reference submitted in the modal.
 func (a *App) incidentICOReported(ctx context.Context, ic *slack.InteractionCallback) (*slack.ViewSubmissionResponse, error) {
-	id := ic.View.PrivateMetadata
-	var ref string
-	if ic.View.State != nil {
-		ref = strings.TrimSpace(ic.View.State.Values[incident.ICOReferenceBlock][incident.ICOReferenceElement].Value)
+	id, ref := ic.View.PrivateMetadata, viewValue(ic, incident.ICOReferenceBlock, incident.ICOReferenceElement)
+	by, err := a.IncidentBy(ctx, ic.User.ID)
+	if err != nil {
+		return nil, err
 	}
-	s := workflows.ICOReportedSignal{By: ic.User.ID, Reference: ref}
+	s := workflows.ICOReportedSignal{By: by, Reference: ref}
 	if err := s.Validate(); err != nil {
 		return nil, slackapp.UserError{Message: "Letters, digits, \".\", \"-\", \"/\" or \":\" only, up to 64, as the ICO gave it.", Field: incident.ICOReferenceBlock}
 	}
-	err := a.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.SignalICOReported, s)
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return nil, slackapp.Userf("Incident %s is closed or unknown: nothing was recorded.", id)
+	_, err = a.DecideIncident(ctx, id, workflows.UpdateICOReported, by, s)
+	return nil, incidentAnswer(id, err, incident.ICOReferenceBlock)
+}
+
+// incidentClose closes the incident from the modal: with the lessons-learned
+// note, or proposed as a false positive with its reason.
+func (a *App) incidentClose(ctx context.Context, ic *slack.InteractionCallback) (*slack.ViewSubmissionResponse, error) {
+	id := ic.View.PrivateMetadata
+	by, err := a.IncidentBy(ctx, ic.User.ID)
+	if err != nil {
+		return nil, err
 	}
-	return nil, err
+	s := workflows.CloseSignal{By: by, Lessons: viewValue(ic, incident.CloseLessonsBlock, incident.CloseLessonsElement),
+		Reason: viewValue(ic, incident.CloseReasonBlock, incident.CloseReasonElement)}
+	if ic.View.State != nil {
+		for _, o := range ic.View.State.Values[incident.CloseFalsePositiveBlock][incident.CloseFalsePositiveElement].SelectedOptions {
+			s.FalsePositive = s.FalsePositive || o.Value == incident.CloseFalsePositiveOption
+		}
+	}
+	field := incident.CloseLessonsBlock
+	switch {
+	case s.FalsePositive && s.Reason == "":
+		return nil, slackapp.UserError{Message: "Say why it was a false positive.", Field: incident.CloseReasonBlock}
+	case s.FalsePositive:
+		field = incident.CloseReasonBlock
+	case s.Lessons == "":
+		return nil, slackapp.UserError{Message: "Closing needs a lessons-learned note (or tick false positive and give the reason).", Field: incident.CloseLessonsBlock}
+	}
+	if err := s.Validate(); err != nil {
+		return nil, slackapp.UserError{Message: "At most 4000 characters.", Field: field}
+	}
+	_, err = a.DecideIncident(ctx, id, workflows.UpdateClose, by, s)
+	return nil, incidentAnswer(id, err, field)
 }
 
 // incidentCommand declares an incident: /incident [low|medium|high|critical]

@@ -34,7 +34,7 @@ type incidentStack struct {
 	base    string // the public listener
 }
 
-func newIncidentStack(t *testing.T) *incidentStack {
+func newIncidentStack(t *testing.T, setups ...func(env map[string]string)) *incidentStack {
 	sl := testenv.StartSlack(t)
 	mp := testenv.MailpitForTest(t)
 	amazon := "security-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "@amazon.example"
@@ -49,6 +49,9 @@ func newIncidentStack(t *testing.T) *incidentStack {
 		env["SMTP_URL"] = mp.SMTPURL()
 		env["DPP_AMAZON_SECURITY_EMAIL"] = amazon
 		env["DPP_MAIL_FROM"] = "dpp@plusranger.example"
+		for _, f := range setups {
+			f(env)
+		}
 	})
 	return &incidentStack{stack: s, slack: sl, mailpit: mp, amazon: amazon, base: servePublic(t, s.app)}
 }
@@ -107,9 +110,16 @@ func (s *incidentStack) incidentMessage(what string, want ...string) testenv.Sla
 // returns the answer.
 func (s *incidentStack) submitView(user string, view slack.ModalViewRequest, block, element, value string) string {
 	s.t.Helper()
+	return s.submitState(user, view, map[string]map[string]slack.BlockAction{block: {element: {Value: value}}})
+}
+
+// submitState posts, signed, the submission by user of the modal view with
+// the given state, and returns the answer.
+func (s *incidentStack) submitState(user string, view slack.ModalViewRequest, state map[string]map[string]slack.BlockAction) string {
+	s.t.Helper()
 	ic := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: user}}
 	ic.View.CallbackID, ic.View.PrivateMetadata, ic.View.Blocks = view.CallbackID, view.PrivateMetadata, view.Blocks
-	ic.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{block: {element: {Value: value}}}}
+	ic.View.State = &slack.ViewState{Values: state}
 	body, err := testenv.InteractionBody(ic)
 	s.must(err, "view body")
 	req, err := testenv.SignedSlackRequest(s.base+app.SlackInteractionsPath, testSigningSecret, time.Now(), body)
@@ -199,7 +209,7 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 	}
 	s.slack.WaitFor(t, "the not-an-approver reply", func() bool {
 		for _, r := range s.slack.Responses() {
-			if strings.Contains(r.Text, "Only the incident approvers") {
+			if strings.Contains(r.Text, "only the incident approvers") {
 				return true
 			}
 		}
@@ -251,7 +261,7 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 	if sentEntry == nil || sentEntry.Detail["messageId"] != st.Amazon.MessageID || sentEntry.Actor != "U0DPO" {
 		t.Fatalf("timeline %v", kinds)
 	}
-	for _, want := range []string{"declared/ingest", "approval-refused/U0INTRUDER", "approved/U0DPO"} {
+	for _, want := range []string{"declared/ingest", "decision-refused/U0INTRUDER", "approved/U0DPO"} {
 		if !strings.Contains(strings.Join(kinds, " "), want) {
 			t.Errorf("timeline lacks %s: %v", want, kinds)
 		}
@@ -287,7 +297,7 @@ func TestIncidentDeclaredByMonitoringApprovedInSlackEmailedToAmazon(t *testing.T
 	rep, err := s.app.IncidentService().Report(ctx, id, time.Now())
 	s.must(err, "report")
 	md := rep.Markdown()
-	for _, want := range []string{"# Incident " + id, title, "| Amazon (24 hours) |", "| met |", "notification-sent", "approval-refused", "closed"} {
+	for _, want := range []string{"# Incident " + id, title, "| Amazon (24 hours) |", "| met |", "notification-sent", "decision-refused", "closed"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

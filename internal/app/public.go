@@ -63,7 +63,7 @@ func (a *App) Public() *Public {
 // publicMounts are the domains' registrations on the public listener: Slack
 // handlers on p.Router, ingest routes with p.Ingest. Each domain adds its own.
 func (a *App) publicMounts() []func(p *Public) {
-	return []func(p *Public){a.mountIncidents}
+	return []func(p *Public){a.mountIncidents, a.mountAccess}
 }
 
 // Ingest serves POST path with h, for callers that present DPP_INGEST_TOKEN as

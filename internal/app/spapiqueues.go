@@ -78,7 +78,8 @@ func (a *App) spapiLimits() map[string]spapi.Limit {
 // workflowOptions are what the workflows need of the configuration.
 func (a *App) workflowOptions() workflows.Options {
 	q := a.SPAPIQueues()
-	return workflows.Options{Operators: a.Config.Operators, SPAPITaskQueue: q[0].Name, SPAPISyncTaskQueue: q[1].Name}
+	return workflows.Options{Operators: a.Config.Operators, SPAPITaskQueue: q[0].Name, SPAPISyncTaskQueue: q[1].Name,
+		Access: a.accessOptions()}
 }
 
 // spapiWorkerOptions are the options of a worker on an SP-API queue: the

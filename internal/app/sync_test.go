@@ -193,6 +193,16 @@ func TestSetupIsIdempotent(t *testing.T) {
 		t.Fatalf("key-epochs every %s, want %s", got, s.app.Config.KeyEpoch)
 	}
 	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, workflows.KeyEpochsScheduleID).Delete(ctx), "delete")
+	review, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, "access-review").Describe(ctx)
+	s.must(err, "describe access-review")
+	if action, ok := review.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || action.Workflow != "AccessReview" {
+		t.Fatalf("access-review action %+v", review.Schedule.Action)
+	}
+	if spec := review.Schedule.Spec; spec.TimeZoneName != "Europe/London" || len(spec.Calendars) != 1 ||
+		spec.Calendars[0].Hour[0].Start != 9 || len(spec.Calendars[0].Month) != 4 || spec.Calendars[0].DayOfMonth[0].Start != 1 {
+		t.Fatalf("access-review spec %+v: want quarterly at 09:00 Europe/London on the 1st", spec)
+	}
+	s.must(s.app.Temporal.ScheduleClient().GetHandle(ctx, "access-review").Delete(ctx), "delete")
 }
 
 // syncRejects reads what OrderSync recorded about malformed orders.

@@ -54,6 +54,8 @@ var (
 	origin    = (*loader).origin
 	size      = (*loader).size
 	number    = (*loader).number
+	durations = (*loader).durations
+	count     = (*loader).count
 )
 
 func oneOf(allowed ...string) func(*loader, string) string {
@@ -199,7 +201,7 @@ var Settings = []Setting{
 		load: into(email, func(c *Config) *string { return &c.MailFrom })},
 	{Name: "DPP_INCIDENT_CHANNEL", Doc: "Slack channel id where each incident's message (stage, deadlines, buttons) is posted and kept current; empty: no channel message",
 		load: into(str, func(c *Config) *string { return &c.IncidentChannel })},
-	{Name: "DPP_INCIDENT_APPROVERS", Doc: "comma-separated Slack user ids or operator ids (DPP_OPERATORS) who may approve incident notifications and confirm a false positive; empty: nobody approves and the preliminary notification goes out at DPP_INCIDENT_AUTO_SEND",
+	{Name: "DPP_INCIDENT_APPROVERS", Doc: "comma-separated Slack user ids, operator ids (DPP_OPERATORS) or e-mail addresses of who may approve incident notifications and confirm a false positive (an address is recorded as approver-<n> and counts for the Slack account whose profile has it); empty: nobody approves and the preliminary notification goes out at DPP_INCIDENT_AUTO_SEND",
 		load: into(list, func(c *Config) *[]string { return &c.IncidentApprovers })},
 	{Name: "DPP_INCIDENT_STAGES", Default: "triage,containment,notification,eradication,recovery,lessons-learned", Doc: "the incident runbook's stages, in order (lower-case ids); the first is where an incident starts",
 		load: into(list, func(c *Config) *[]string { return &c.IncidentStages })},
@@ -233,6 +235,25 @@ var Settings = []Setting{
 		load: into(boolean, func(c *Config) *bool { return &c.AlwaysFullInvoice })},
 	{Name: "DPP_BACKUP_LOCATION", Default: "none", Doc: "where database backups go, recorded on certificates of sanitization",
 		load: into(str, func(c *Config) *string { return &c.BackupLocation })},
+	// Access review, offboarding and lockout (issue 9; access.go checks them together).
+	{Name: "DPP_DPO_PERSON_ID", Doc: "person id (people.id, from `starter access import`) of the Data Protection Officer: reviews orphans, managerless people's and managers' own accounts, gets escalations, extends campaigns and approves re-enabling locked accounts; required by the worker's access workflows",
+		load: into(str, func(c *Config) *string { return &c.DPOPersonID })},
+	{Name: "DPP_ACCESS_POSTGRES_URL", Secret: true, Doc: "connection string of the `postgres` access connector: the DPP database, as a role with CREATEROLE and membership in pg_signal_backend (not the worker's role); it lists the login roles that reach the database's tables and disables them (NOLOGIN, sessions ended), never a superuser or itself. Empty: no postgres connector, its accounts are disabled by hand like every registry system",
+		load: into(str, func(c *Config) *string { return &c.AccessPostgresURL })},
+	{Name: "DPP_REVIEW_REMINDERS", Default: "72h,144h", Doc: "comma-separated times after an access review starts when reviewers with open items are reminded in Slack",
+		load: into(durations, func(c *Config) *[]time.Duration { return &c.ReviewReminders })},
+	{Name: "DPP_REVIEW_ESCALATION", Default: "168h", Doc: "time after an access review starts when open items are escalated to the DPO",
+		load: into(duration, func(c *Config) *time.Duration { return &c.ReviewEscalation })},
+	{Name: "DPP_REVIEW_DEADLINE", Default: "336h", Doc: "time after an access review starts when every undecided item is revoked (fail closed), unless the DPO extends the campaign; undecided service accounts are escalated instead",
+		load: into(duration, func(c *Config) *time.Duration { return &c.ReviewDeadline })},
+	{Name: "DPP_OFFBOARDING_SLA", Default: "24h", Doc: "a leaver's accounts must be disabled within this time of terminatedAt; past it the Offboarding workflow records a breach",
+		load: into(duration, func(c *Config) *time.Duration { return &c.OffboardingSLA })},
+	{Name: "DPP_OFFBOARDING_ESCALATIONS", Default: "12h,20h", Doc: "comma-separated times after terminatedAt when an unfinished offboarding is escalated to the DPO",
+		load: into(durations, func(c *Config) *[]time.Duration { return &c.OffboardingEscalations })},
+	{Name: "DPP_OFFBOARDING_REQUESTERS", Doc: "comma-separated person ids allowed to start an offboarding with the Slack command /offboard",
+		load: into(list, func(c *Config) *[]string { return &c.OffboardingRequesters })},
+	{Name: "DPP_LOCKOUT_THRESHOLD", Default: "10", Doc: "consecutive failed logins (POST /access/login-events) after which an account is disabled through its connector (Amazon's rule: 10)",
+		load: into(count, func(c *Config) *int { return &c.LockoutThreshold })},
 }
 
 // Config is the validated configuration. Every field is set by the load of a
@@ -339,6 +360,17 @@ type Config struct {
 	DefaultVATRate         int64            // basis points
 	SimplifiedInvoiceLimit int64            // pence incl. VAT
 	AlwaysFullInvoice      bool
+
+	// Access review, offboarding and lockout (access.go).
+	DPOPersonID            string
+	AccessPostgresURL      string
+	ReviewReminders        []time.Duration
+	ReviewEscalation       time.Duration
+	ReviewDeadline         time.Duration
+	OffboardingSLA         time.Duration
+	OffboardingEscalations []time.Duration
+	OffboardingRequesters  []string
+	LockoutThreshold       int
 }
 
 // minSyncInterval: with LWA credentials, OrderSync passes may not begin more
@@ -387,6 +419,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		l.fail("DPP_SYNC_SETTLE", "must not be negative")
 	}
 	l.checkCodec(c)
+	l.checkAccess(c)
 	l.checkPublic(c)
 	l.checkIncident(c)
 	l.checkKeyEpochs(c)

@@ -65,7 +65,7 @@ func (l *loader) checkIncident(c *Config) {
 	// Entries are named by position: an approver may be given as an address.
 	for i, a := range c.IncidentApprovers {
 		if strings.ContainsAny(a, " <>") {
-			l.fail("DPP_INCIDENT_APPROVERS", fmt.Sprintf("entry %d must be a Slack user id or an operator id", i+1))
+			l.fail("DPP_INCIDENT_APPROVERS", fmt.Sprintf("entry %d must be a Slack user id, an operator id or a bare e-mail address", i+1))
 		}
 	}
 }

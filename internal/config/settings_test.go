@@ -99,6 +99,15 @@ var nonDefault = map[string]struct {
 	"DPP_SIMPLIFIED_INVOICE_LIMIT":           {value: "100.00"},
 	"DPP_ALWAYS_FULL_INVOICE":                {value: "true"},
 	"DPP_BACKUP_LOCATION":                    {value: "s3://backups/dpp"},
+	"DPP_DPO_PERSON_ID":                      {value: "p-dpo"},
+	"DPP_ACCESS_POSTGRES_URL":                {value: "postgres://dpp_access@db.internal:5432/dpp"},
+	"DPP_REVIEW_REMINDERS":                   {value: "24h"},
+	"DPP_REVIEW_ESCALATION":                  {value: "150h"},
+	"DPP_REVIEW_DEADLINE":                    {value: "200h"},
+	"DPP_OFFBOARDING_SLA":                    {value: "48h"},
+	"DPP_OFFBOARDING_ESCALATIONS":            {value: "6h"},
+	"DPP_OFFBOARDING_REQUESTERS":             {value: "p-hr,p-dpo"},
+	"DPP_LOCKOUT_THRESHOLD":                  {value: "5"},
 }
 
 // TestEverySettingReachesConfig is the guard against a setting that is declared,

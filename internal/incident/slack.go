@@ -29,7 +29,47 @@ const (
 	EditedTextBlock     = "text"
 	EditedTextElement   = "text-input"
 	maxModalInitialText = 3000
+	// ActionClose opens the modal (ViewClose) that closes the incident: a
+	// lessons-learned note, or "false positive" with a reason, which a
+	// second approver confirms with ActionConfirmFalsePositive.
+	ActionClose                = ActionPrefix + "close"
+	ViewClose                  = ActionPrefix + "close-submitted"
+	ActionConfirmFalsePositive = ActionPrefix + "confirm-false-positive"
+	CloseLessonsBlock          = "lessons"
+	CloseLessonsElement        = "lessons-input"
+	CloseFalsePositiveBlock    = "false-positive"
+	CloseFalsePositiveElement  = "false-positive-input"
+	CloseFalsePositiveOption   = "yes"
+	CloseReasonBlock           = "reason"
+	CloseReasonElement         = "reason-input"
 )
+
+// CloseModal asks how incident id is closed: a lessons-learned note, or, for
+// a false positive, the reason (a second approver then confirms).
+func CloseModal(id string) slack.ModalViewRequest {
+	text := func(block, element, label, hint string) *slack.InputBlock {
+		el := slack.NewPlainTextInputBlockElement(nil, element)
+		el.Multiline, el.MaxLength = true, 3000
+		in := slack.NewInputBlock(block, slack.NewTextBlockObject(slack.PlainTextType, label, false, false),
+			slack.NewTextBlockObject(slack.PlainTextType, hint, false, false), el)
+		in.Optional = true
+		return in
+	}
+	fp := slack.NewCheckboxGroupsBlockElement(CloseFalsePositiveElement, slack.NewOptionBlockObject(CloseFalsePositiveOption,
+		slack.NewTextBlockObject(slack.PlainTextType, "This was a false positive (a second approver confirms)", false, false), nil))
+	fpBlock := slack.NewInputBlock(CloseFalsePositiveBlock, slack.NewTextBlockObject(slack.PlainTextType, "False positive", false, false), nil, fp)
+	fpBlock.Optional = true
+	return slack.ModalViewRequest{Type: slack.VTModal, CallbackID: ViewClose, PrivateMetadata: id,
+		Title:  slack.NewTextBlockObject(slack.PlainTextType, "Close incident", false, false),
+		Submit: slack.NewTextBlockObject(slack.PlainTextType, "Close", false, false),
+		Close:  slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(mrkdwn("Incident *"+id+"*: closing needs Amazon notified (and the ICO report recorded when personal data is involved), unless it was a false positive."), nil, nil),
+			text(CloseLessonsBlock, CloseLessonsElement, "Lessons learned", "Required to close a real incident"),
+			fpBlock,
+			text(CloseReasonBlock, CloseReasonElement, "Why it was a false positive", "Required for a false positive"),
+		}}}
+}
 
 // EditNotificationModal lets an approver edit the drafted Amazon
 // notification of incident id and approve it as edited.
@@ -74,6 +114,9 @@ type View struct {
 	Closed        bool       `json:"closed"`
 	Outcome       string     `json:"outcome,omitempty"`
 	Breaches      []string   `json:"breaches,omitempty"`
+	// FalsePositiveProposed: an approver proposed closing as a false
+	// positive and a second one may confirm.
+	FalsePositiveProposed bool `json:"falsePositiveProposed,omitempty"`
 }
 
 func mrkdwn(s string) *slack.TextBlockObject {
@@ -132,6 +175,11 @@ func Blocks(inc Incident, v View, draft string) []slack.Block {
 	if v.NextStage != "" {
 		buttons = append(buttons, slack.NewButtonBlockElement(ActionAdvance, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Next stage: "+v.NextStage, false, false)))
 	}
+	if v.FalsePositiveProposed {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("Proposed to close as a false positive: a second approver confirms."), nil, nil))
+		buttons = append(buttons, slack.NewButtonBlockElement(ActionConfirmFalsePositive, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Confirm false positive", false, false)))
+	}
+	buttons = append(buttons, slack.NewButtonBlockElement(ActionClose, inc.ID, slack.NewTextBlockObject(slack.PlainTextType, "Close...", false, false)))
 	if len(buttons) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("incident-actions", buttons...))
 	}

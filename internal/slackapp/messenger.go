@@ -2,6 +2,8 @@ package slackapp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -126,4 +128,65 @@ func (m *Messenger) Respond(ctx context.Context, responseURL string, rep Reply) 
 		return ErrNotConfigured
 	}
 	return m.respond.post(ctx, responseURL, rep)
+}
+
+// UserEmail is the e-mail address on userID's Slack profile ("" when the
+// profile has none), for matching a clicker against approvers listed by
+// address (scope users:read.email). Errors name the method and code only.
+func (m *Messenger) UserEmail(ctx context.Context, userID string) (string, error) {
+	if m == nil {
+		return "", ErrNotConfigured
+	}
+	u, err := m.c.GetUserInfoContext(ctx, userID)
+	if err != nil {
+		return "", apiError("users.info", err)
+	}
+	return u.Profile.Email, nil
+}
+
+// UserByEmail is the Slack user id of the account with that address, or ""
+// when there is none (users_not_found), so reminders reach approvers listed
+// by address.
+func (m *Messenger) UserByEmail(ctx context.Context, email string) (string, error) {
+	if m == nil {
+		return "", ErrNotConfigured
+	}
+	u, err := m.c.GetUserByEmailContext(ctx, email)
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && se.Err == "users_not_found" {
+		return "", nil
+	}
+	if err != nil {
+		return "", apiError("users.lookupByEmail", err)
+	}
+	return u.ID, nil
+}
+
+// PostTagged posts like Post with metadata, so FindTagged can tell later
+// whether a post whose answer was lost went through.
+func (m *Messenger) PostTagged(ctx context.Context, channel string, meta slack.SlackMetadata, blocks []slack.Block, fallback string) (channelID, ts string, err error) {
+	if m == nil {
+		return "", "", ErrNotConfigured
+	}
+	channelID, ts, err = m.c.PostMessageContext(ctx, channel, append(msgOptions(blocks, fallback), slack.MsgOptionMetadata(meta))...)
+	return channelID, ts, apiError("chat.postMessage", err)
+}
+
+// FindTagged returns the ts of the newest of the channel's last 200 messages
+// whose metadata has eventType and the payload's key equal to value, or ""
+// (scope channels:history, or groups:history for a private channel).
+func (m *Messenger) FindTagged(ctx context.Context, channel, eventType, key, value string) (string, error) {
+	if m == nil {
+		return "", ErrNotConfigured
+	}
+	h, err := m.c.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 200, IncludeAllMetadata: true})
+	if err != nil {
+		return "", apiError("conversations.history", err)
+	}
+	for _, msg := range h.Messages {
+		if md := msg.Metadata; md.EventType == eventType && fmt.Sprint(md.EventPayload[key]) == value {
+			return msg.Timestamp, nil
+		}
+	}
+	return "", nil
 }

@@ -109,3 +109,49 @@ func TestNilMessengerIsNotConfigured(t *testing.T) {
 		t.Errorf("OpenModal: %v", err)
 	}
 }
+
+// TestMessengerTaggedPostsAndUsers: a tagged post is found by its metadata
+// (also after its answer was lost), and the user look-ups.
+func TestMessengerTaggedPostsAndUsers(t *testing.T) {
+	sl := testenv.StartSlack(t)
+	m := slackapp.NewMessenger("xoxb-test", sl.APIURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	meta := func(id string) slack.SlackMetadata {
+		return slack.SlackMetadata{EventType: "dpp_test", EventPayload: map[string]any{"id": id}}
+	}
+	if ts, err := m.FindTagged(ctx, "C1", "dpp_test", "id", "a"); err != nil || ts != "" {
+		t.Fatalf("nothing posted: %q %v", ts, err)
+	}
+	sl.LoseNextAnswer("chat.postMessage", "internal_error")
+	if _, _, err := m.PostTagged(ctx, "C1", meta("a"), []slack.Block{section("a")}, "a"); err == nil {
+		t.Fatal("the lost answer was not an error")
+	}
+	_, tsB, err := m.PostTagged(ctx, "C1", meta("b"), nil, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := m.FindTagged(ctx, "C1", "dpp_test", "id", "a")
+	if err != nil || found == "" || found == tsB {
+		t.Fatalf("FindTagged(a) = %q, %v", found, err)
+	}
+	if found, _ := m.FindTagged(ctx, "C2", "dpp_test", "id", "b"); found != "" {
+		t.Fatalf("found in another channel: %q", found)
+	}
+
+	sl.AddUser("U7", "seven@example.org")
+	if e, err := m.UserEmail(ctx, "U7"); err != nil || e != "seven@example.org" {
+		t.Fatalf("UserEmail: %q %v", e, err)
+	}
+	if id, err := m.UserByEmail(ctx, "SEVEN@example.org"); err != nil || id != "U7" {
+		t.Fatalf("UserByEmail: %q %v", id, err)
+	}
+	if id, err := m.UserByEmail(ctx, "nobody@example.org"); err != nil || id != "" {
+		t.Fatalf("UserByEmail(nobody): %q %v", id, err)
+	}
+	sl.FailNext("users.info", "ratelimited")
+	var api *slackapp.APIError
+	if _, err := m.UserEmail(ctx, "U7"); !errors.As(err, &api) || api.Method != "users.info" {
+		t.Fatalf("UserEmail with Slack failing: %v", err)
+	}
+}

@@ -157,7 +157,13 @@ func TestRolePrivileges(t *testing.T) {
 			"sync_rejects":      {privs: "SELECT INSERT", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
 			"evidence_log":      {privs: "SELECT INSERT"},
 			"signing_keys":      {privs: "SELECT INSERT"},
-			"evidence_head":     {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
+			"people": {privs: "SELECT INSERT", columns: []string{
+				"UPDATE slack_user_id manager_id status terminated_at name_sealed email_sealed updated_at"}},
+			"accounts": {privs: "SELECT INSERT", columns: []string{
+				"UPDATE person_id amazon_data service last_seen_at disable_requested_at disabled_at disabled_by"}},
+			"login_streaks":  {privs: "SELECT INSERT", columns: []string{"UPDATE failures last_event_at locked_at disabled_at"}},
+			"slack_messages": {privs: "SELECT INSERT", columns: []string{"UPDATE channel ts posted_at"}},
+			"evidence_head":  {privs: "SELECT", columns: []string{"UPDATE seq hash"}},
 			// To refuse to start on a schema that is not current (00004).
 			"goose_db_version": {privs: "SELECT"},
 			// Incidents (00008): the timeline is append-only.
@@ -173,6 +179,9 @@ func TestRolePrivileges(t *testing.T) {
 			"invoice_counters": {privs: "SELECT"},
 			"sync_state":       {privs: "SELECT"},
 			"sync_rejects":     {privs: "SELECT"},
+			"accounts":         {privs: "SELECT"},
+			"login_streaks":    {privs: "SELECT"},
+			"people":           {columns: []string{"SELECT id slack_user_id manager_id status terminated_at imported_at updated_at"}},
 			// Which key protects which order: ids and dates, no key material.
 			"key_epochs":        {privs: "SELECT"},
 			"key_epoch_members": {privs: "SELECT"},

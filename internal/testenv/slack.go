@@ -37,6 +37,11 @@ type Slack struct {
 	views      []SlackView
 	calls      []string
 	failures   map[string][]string // method -> error codes to answer with, in turn
+	// lost: method -> error codes to answer with after doing the call anyway
+	// (Slack took it, the answer was lost).
+	lost map[string][]string
+	// users: Slack user id -> profile e-mail, for users.info and users.lookupByEmail.
+	users map[string]string
 }
 
 // SlackMessage is a message as Slack holds it after every update.
@@ -47,6 +52,8 @@ type SlackMessage struct {
 	User   string
 	Text   string
 	Blocks slack.Blocks
+	// Metadata is the message's metadata (chat.postMessage's "metadata").
+	Metadata slack.SlackMetadata
 	// Updates counts chat.update calls (and replace_original responses) on it.
 	Updates int
 	// ResponseType and ReplaceOriginal are those of a response_url post.
@@ -72,13 +79,16 @@ type SlackView struct {
 // StartSlack starts the harness for the test and stops it when the test ends.
 func StartSlack(t testing.TB) *Slack {
 	t.Helper()
-	s := &Slack{nextTS: 1700000000, failures: map[string][]string{}}
+	s := &Slack{nextTS: 1700000000, failures: map[string][]string{}, lost: map[string][]string{}, users: map[string]string{}}
 	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", s.method("chat.postMessage", s.postMessage))
 		c.Handle("/chat.update", s.method("chat.update", s.update))
 		c.Handle("/chat.postEphemeral", s.method("chat.postEphemeral", s.postEphemeral))
 		c.Handle("/conversations.open", s.method("conversations.open", s.openConversation))
 		c.Handle("/views.open", s.method("views.open", s.openView))
+		c.Handle("/conversations.history", s.method("conversations.history", s.history))
+		c.Handle("/users.info", s.method("users.info", s.userInfo))
+		c.Handle("/users.lookupByEmail", s.method("users.lookupByEmail", s.userByEmail))
 		c.Handle("/response/", s.response)
 	})
 	s.Server.Start()
@@ -104,6 +114,22 @@ func (s *Slack) FailNext(method, code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[method] = append(s.failures[method], code)
+}
+
+// LoseNextAnswer makes the next call of method do its work and then answer
+// {"ok":false,"error":code}, as when Slack took a post but its answer never
+// arrived.
+func (s *Slack) LoseNextAnswer(method, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost[method] = append(s.lost[method], code)
+}
+
+// AddUser adds a workspace member with that profile e-mail address.
+func (s *Slack) AddUser(id, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[id] = email
 }
 
 // Messages returns every posted message in its current state, in posting order.
@@ -185,6 +211,11 @@ func (s *Slack) method(name string, h func(r *http.Request) (map[string]any, str
 		var resp map[string]any
 		if fail == "" {
 			resp, fail = h(r)
+			s.mu.Lock()
+			if q := s.lost[name]; fail == "" && len(q) > 0 {
+				fail, s.lost[name] = q[0], q[1:]
+			}
+			s.mu.Unlock()
 		}
 		if fail != "" {
 			resp = map[string]any{"ok": false, "error": fail}
@@ -225,6 +256,11 @@ func (s *Slack) postMessage(r *http.Request) (map[string]any, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := &SlackMessage{Channel: ch, TS: s.ts(), Text: r.FormValue("text"), Blocks: blocks}
+	if md := r.FormValue("metadata"); md != "" {
+		if err := json.Unmarshal([]byte(md), &m.Metadata); err != nil {
+			return nil, "invalid_metadata"
+		}
+	}
 	s.messages = append(s.messages, m)
 	return map[string]any{"channel": m.Channel, "ts": m.TS}, ""
 }
@@ -371,4 +407,48 @@ func CommandBody(command, user, channel, text, responseURL string) []byte {
 		"command": {command}, "text": {text}, "user_id": {user}, "channel_id": {channel},
 		"team_id": {"T0TEST"}, "response_url": {responseURL}, "trigger_id": {"trigger-cmd"},
 	}.Encode())
+}
+
+// history answers conversations.history: the channel's messages, newest
+// first, with their metadata when include_all_metadata is set.
+func (s *Slack) history(r *http.Request) (map[string]any, string) {
+	ch := r.FormValue("channel")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msgs := []map[string]any{}
+	for i := len(s.messages) - 1; i >= 0; i-- {
+		m := s.messages[i]
+		if m.Channel != ch {
+			continue
+		}
+		v := map[string]any{"type": "message", "ts": m.TS, "text": m.Text}
+		if r.FormValue("include_all_metadata") == "1" && m.Metadata.EventType != "" {
+			v["metadata"] = m.Metadata
+		}
+		msgs = append(msgs, v)
+	}
+	return map[string]any{"messages": msgs, "has_more": false}, ""
+}
+
+func (s *Slack) userInfo(r *http.Request) (map[string]any, string) {
+	id := r.FormValue("user")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	email, ok := s.users[id]
+	if !ok {
+		return nil, "user_not_found"
+	}
+	return map[string]any{"user": map[string]any{"id": id, "profile": map[string]any{"email": email}}}, ""
+}
+
+func (s *Slack) userByEmail(r *http.Request) (map[string]any, string) {
+	email := r.FormValue("email")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, e := range s.users {
+		if strings.EqualFold(e, email) {
+			return map[string]any{"user": map[string]any{"id": id, "profile": map[string]any{"email": e}}}, ""
+		}
+	}
+	return nil, "users_not_found"
 }
