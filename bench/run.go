@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/devstack"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 )
@@ -104,7 +105,8 @@ func run(ctx context.Context, o options) (int, error) {
 		return 1, fmt.Errorf("payload codec: %w", err)
 	}
 	if e.tc, err = client.DialContext(ctx, client.Options{HostPort: e.temporal.Address, Logger: devstack.QuietLogger(),
-		DataConverter: dc, FailureConverter: fc}); err != nil {
+		DataConverter: dc, FailureConverter: fc,
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: app.GRPCCompression()}}); err != nil {
 		return 1, err
 	}
 	atExit(e.tc.Close)

@@ -173,7 +173,8 @@ func certificate(ctx context.Context, args []string) error {
 
 const evidenceUsage = `usage: starter evidence verify [--head SEQ:HASH]...   check the chain with the pinned keys (DPP_EVIDENCE_KEYS)
        starter evidence keys                           print the public signing keys (the DPP_EVIDENCE_KEYS format)
-       starter evidence head                           print the current head, SEQ:HASH, for publishing`
+       starter evidence head                           print the current head, SEQ:HASH, for publishing
+       starter evidence export --from DATE --to DATE -o DIR   the auditor's pack for the period`
 
 func evidenceCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -186,6 +187,8 @@ func evidenceCmd(ctx context.Context, args []string) error {
 		return evidenceKeys(ctx, args[1:])
 	case "head":
 		return evidenceHead(ctx, args[1:])
+	case "export":
+		return evidenceExport(ctx, args[1:])
 	}
 	return errors.New(evidenceUsage)
 }

@@ -32,6 +32,10 @@ Operator commands (the worker's environment):
                                      serve the SP-API sandbox (dev default when no LWA credentials are set);
                                      -sqs: deliver its ORDER_CHANGE notifications through that SQS endpoint;
                                      -goaws: the same through goaws, serving the SDK's protocol on -sqs-addr
+  doctor [-order ID] [-timeout D]    check the SP-API application (LWA credentials, the restricted roles that
+                                     give buyer name and address), KMS, database roles and grants, Temporal,
+                                     search attributes and schedules; prints each finding and its fix,
+                                     non-zero exit when a check fails
   access import --people FILE --accounts FILE
                                      load HR's people and accounts CSV exports (idempotent, one transaction;
                                      bad rows reported by file, line and field, nothing imported)
@@ -54,6 +58,9 @@ commands also DPP_EVIDENCE_KEYS, the pinned public keys):
   evidence head                      print the chain's current head, SEQ:HASH, for publishing
   evidence verify [--head SEQ:HASH]  check the whole chain with the pinned keys (and that it still
                                      contains each published head); non-zero exit names the first bad entry
+  evidence export --from YYYY-MM-DD --to YYYY-MM-DD -o DIR [--head SEQ:HASH]
+                                     the auditor's pack for the period: report.pdf and report.json (one
+                                     section per policy clause), evidence.jsonl and verification.json
   certificate <amazonOrderId>        print the order's certificates of sanitization, checked the same way
   review report <campaign> [-o PREFIX]
                                      write the campaign's access review report (PREFIX.csv, PREFIX.json) from
@@ -102,6 +109,8 @@ func main() {
 		err = incidentCmd(ctx, args)
 	case "notifications":
 		err = notificationsCmd(ctx, args)
+	case "doctor":
+		err = doctorCmd(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "starter: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)

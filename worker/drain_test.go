@@ -76,10 +76,12 @@ func TestSIGTERMDrainsRunningActivities(t *testing.T) {
 		"SPAPI_ENDPOINT":            slow.URL,
 		"DPP_SPAPI_SANDBOX_SPEEDUP": "1000",
 		"DPP_HTTP_ADDR":             httpAddr,
-		"DPP_WORKER_STOP_TIMEOUT":   stopTimeout.String(),
-		"DPP_SELLER_NAME":           "Plusranger Ltd",
-		"DPP_SELLER_ADDRESS":        "1 High St|Leeds",
-		"DPP_SELLER_VAT_NUMBER":     "GB123456789",
+		// Its own public port: the default 127.0.0.1:8089 may be a dev stack's.
+		"DPP_PUBLIC_ADDR":         testenv.FreeAddr(t),
+		"DPP_WORKER_STOP_TIMEOUT": stopTimeout.String(),
+		"DPP_SELLER_NAME":         "Plusranger Ltd",
+		"DPP_SELLER_ADDRESS":      "1 High St|Leeds",
+		"DPP_SELLER_VAT_NUMBER":   "GB123456789",
 	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = []string{"DPP_WORKER_RUN_MAIN=1", "PATH=" + os.Getenv("PATH")}

@@ -43,6 +43,22 @@ const versionReasonCodes = "reason-codes"
 // began before do not.
 const versionRecordRetention = "record-retention"
 
+// Each workflow.GetVersion call records a marker and the SDK's
+// TemporalChangeVersion search-attribute upsert: two history events, and a
+// visibility write on the server, for an answer that is known once the order is
+// sealed. FetchAndSeal returns recordedPurgeDueAt since code that already had
+// all three changes above, and the workflow code that handles the run after that
+// seal has them too: for such a run the answer is version 1 without asking.
+// Replay agrees either way: the SDK skips version markers (and the upsert
+// beside them) when it compares a history with the commands the code makes, so
+// a run whose history holds a marker from an earlier call replays the same.
+func (lc *lifecycle) hasChange(ctx workflow.Context, changeID string) bool {
+	if lc.facts != nil && lc.facts.RecordedPurgeDueAt != nil {
+		return true
+	}
+	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
 // Steps that can fail for good without stopping the order's purge.
 const stepInvoice = "invoice"
 
@@ -135,7 +151,7 @@ func (o Options) OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResu
 	if err := lc.setUpdateHandlers(ctx); err != nil {
 		return nil, err
 	}
-	workflow.Go(ctx, lc.receiveSignals)
+	workflow.Go(ctx, lc.background)
 	return lc.run(ctx)
 }
 
@@ -156,6 +172,9 @@ type lifecycle struct {
 	// notes wait to be sealed with the order's PII; nextNote numbers them.
 	notes    []activities.NoteInput
 	nextNote int
+	// writing is set once the order is sealed: from then on the background
+	// coroutine records retention changes and seals notes.
+	writing bool
 }
 
 // retentionState is what the database must know for RetentionAudit.
@@ -193,8 +212,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	lc.facts = &facts
 	lc.recorded = retentionState{dueAt: sealedDue(facts)}
 	lc.resume(ctx, facts)
-	workflow.Go(ctx, lc.recordRetention)
-	workflow.Go(ctx, lc.sealNotes)
+	lc.writing = true // the background coroutine records retention changes and seals notes from now on
 
 	// A cancelled order was never supplied: no tax point, no invoice.
 	if !lc.status.Cancelled {
@@ -328,9 +346,35 @@ func (lc *lifecycle) requestPurge(r PurgeRequest) error {
 	return nil
 }
 
-// receiveSignals runs beside the main flow for the whole run, so a signal is
-// handled whatever stage the order is in.
-func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
+// background runs beside the main flow for the whole run: it handles signals
+// whatever stage the order is in and, once the order is sealed, writes each
+// retention change to the database and seals each note. One coroutine does
+// what three did: each holds a goroutine whose stack (about 7 KB) the worker
+// keeps for every open order, as much memory as the rest of the order's state.
+// Within a workflow task it works in the order the three did (signals, then
+// the retention record, then the note), so it makes the same commands in the
+// same order and histories recorded with three replay unchanged.
+func (lc *lifecycle) background(ctx workflow.Context) {
+	sel := lc.signalSelector(ctx)
+	var w writer
+	for {
+		err := workflow.Await(ctx, func() bool { return sel.HasPending() || lc.writerReady(&w) })
+		if err != nil {
+			break // cancelled: the writes end, signals are still taken
+		}
+		for sel.HasPending() {
+			sel.Select(ctx)
+		}
+		lc.writeRetention(ctx, &w)
+		lc.writeNote(ctx, &w)
+	}
+	for {
+		sel.Select(ctx)
+	}
+}
+
+// signalSelector receives every signal of the order.
+func (lc *lifecycle) signalSelector(ctx workflow.Context) workflow.Selector {
 	sel := workflow.NewSelector(ctx)
 	handle := func(name string, accept func(raw json.RawMessage) error) {
 		sel.AddReceive(workflow.GetSignalChannel(ctx, name), func(c workflow.ReceiveChannel, _ bool) {
@@ -341,7 +385,7 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 				// A repeated report (OrderSync's overlap, a second click) changes
 				// nothing, so the retention timer runs on; runs that began before
 				// this rule keep restarting it, as their histories say.
-				if workflow.GetVersion(ctx, versionUnchangedSignalKeepsTimer, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				if !lc.hasChange(ctx, versionUnchangedSignalKeepsTimer) {
 					lc.changed = true
 				}
 				return
@@ -380,9 +424,7 @@ func (lc *lifecycle) receiveSignals(ctx workflow.Context) {
 		}
 		return lc.requestPurge(PurgeRequest{Reason: PurgeReasonCancelled, Detail: s.Reason, At: workflow.Now(ctx)})
 	})
-	for {
-		sel.Select(ctx)
-	}
+	return sel
 }
 
 func (lc *lifecycle) acceptHold(ctx workflow.Context, raw json.RawMessage) error {
@@ -531,7 +573,7 @@ func signer(s codedSignal) string {
 // reasonCodes reports whether this run takes reasons as codes (versionReasonCodes).
 func (lc *lifecycle) reasonCodes(ctx workflow.Context) bool {
 	if lc.codes == nil {
-		v := workflow.GetVersion(ctx, versionReasonCodes, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+		v := lc.hasChange(ctx, versionReasonCodes)
 		lc.codes = &v
 	}
 	return *lc.codes
@@ -562,23 +604,62 @@ func (lc *lifecycle) addNote(ctx workflow.Context, signal, note string) {
 
 func (lc *lifecycle) codesOn() bool { return lc.codes != nil && *lc.codes }
 
-// sealNotes runs beside the main flow once the order is sealed: each note goes
-// into the sealed store under the order's PII key, so the purge erases it.
-func (lc *lifecycle) sealNotes(ctx workflow.Context) {
-	var a *activities.Lifecycle
-	for {
-		if err := workflow.Await(ctx, func() bool { return len(lc.notes) > 0 }); err != nil {
-			return
-		}
-		n := lc.notes[0]
-		err := workflow.ExecuteActivity(withOptions(ctx, recordOptions), a.SealNote, n).Get(ctx, nil)
-		if temporal.IsCanceledError(err) {
-			return
-		}
+// writer is the background coroutine's writing in flight: at most one
+// retention record and one note at a time, each waited for before the next.
+type writer struct {
+	record workflow.Future // the RecordRetention local activity in flight
+	want   retentionState  // what it writes
+	note   workflow.Future // the SealNote activity in flight
+	// versioned: the run records retention changes (asked once);
+	// recordsDone, notesDone: that part has ended (a run from before
+	// record-retention, or a cancelled workflow).
+	versioned, recordsDone, notesDone bool
+}
+
+// writerReady tells whether the writer has something to do: a result to take
+// or a change to write.
+func (lc *lifecycle) writerReady(w *writer) bool {
+	if !lc.writing {
+		return false
+	}
+	if w.record != nil && w.record.IsReady() || w.note != nil && w.note.IsReady() {
+		return true
+	}
+	return w.record == nil && !w.recordsDone && !lc.retentionNow().same(lc.recorded) ||
+		w.note == nil && !w.notesDone && len(lc.notes) > 0
+}
+
+// finished takes the result of a write in flight once it is ready: done tells
+// that it finished, err its final error (transient ones are retried). A
+// cancelled write ends its part of the writer.
+func finished(ctx workflow.Context, f *workflow.Future, ended *bool) (done bool, err error) {
+	if *f == nil || !(*f).IsReady() {
+		return false, nil
+	}
+	err = (*f).Get(ctx, nil)
+	*f = nil
+	if temporal.IsCanceledError(err) {
+		*ended = true
+		return false, nil
+	}
+	return true, err
+}
+
+// writeNote seals each note into the sealed store under the order's PII key,
+// so the purge erases it.
+func (lc *lifecycle) writeNote(ctx workflow.Context, w *writer) {
+	if !lc.writing {
+		return
+	}
+	if done, err := finished(ctx, &w.note, &w.notesDone); done {
 		if err != nil {
-			workflow.GetLogger(ctx).Error("Cannot seal a signal's note", "field", n.Field, "error", err.Error())
+			workflow.GetLogger(ctx).Error("Cannot seal a signal's note", "field", lc.notes[0].Field, "error", err.Error())
 		}
 		lc.notes = lc.notes[1:]
+	}
+	if w.note == nil && !w.notesDone && len(lc.notes) > 0 {
+		var a *activities.Lifecycle
+		w.note = workflow.ExecuteActivity(withOptions(ctx, recordOptions), a.SealNote, lc.notes[0])
 	}
 }
 
@@ -625,35 +706,35 @@ func (lc *lifecycle) retentionNow() retentionState {
 	return st
 }
 
-// recordRetention runs beside the main flow once the order is sealed and writes
-// every change of its purge due time or hold state to the database, so the
-// RetentionAudit can purge the order on time if this workflow never does.
-func (lc *lifecycle) recordRetention(ctx workflow.Context) {
-	var a *activities.Retention
-	versioned := false
-	for {
-		if err := workflow.Await(ctx, func() bool { return !lc.retentionNow().same(lc.recorded) }); err != nil {
-			return
-		}
-		if !versioned {
-			if workflow.GetVersion(ctx, versionRecordRetention, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-				return
-			}
-			versioned = true
-		}
-		want := lc.retentionNow()
-		err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, retentionRecordOptions), a.RecordRetention,
-			activities.RetentionRecord{AmazonOrderID: lc.status.AmazonOrderID, PurgeDueAt: want.dueAt, OnHold: want.onHold}).Get(ctx, nil)
+// writeRetention writes every change of the order's purge due time or hold
+// state to the database, so the RetentionAudit can purge the order on time if
+// this workflow never does.
+func (lc *lifecycle) writeRetention(ctx workflow.Context, w *writer) {
+	if !lc.writing {
+		return
+	}
+	if done, err := finished(ctx, &w.record, &w.recordsDone); done {
 		if err != nil {
-			if temporal.IsCanceledError(err) {
-				return
-			}
 			// Only a final error gets here (transient ones are retried): the
 			// workflow's own purge still happens; the audit is the safety net.
 			workflow.GetLogger(ctx).Error("Cannot record the retention state", "error", err.Error())
 		}
-		lc.recorded = want
+		lc.recorded = w.want
 	}
+	if w.record != nil || w.recordsDone || lc.retentionNow().same(lc.recorded) {
+		return
+	}
+	if !w.versioned {
+		if !lc.hasChange(ctx, versionRecordRetention) {
+			w.recordsDone = true
+			return
+		}
+		w.versioned = true
+	}
+	var a *activities.Retention
+	w.want = lc.retentionNow()
+	w.record = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, retentionRecordOptions), a.RecordRetention,
+		activities.RetentionRecord{AmazonOrderID: lc.status.AmazonOrderID, PurgeDueAt: w.want.dueAt, OnHold: w.want.onHold})
 }
 
 // invoiceProblemCode is the problem code an IssueInvoice failure carries, or the

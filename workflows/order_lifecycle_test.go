@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
 )
@@ -406,6 +407,32 @@ func requireWritesInOrder(t *testing.T, got, want []activities.RetentionRecord) 
 		require.Less(t, i, len(want), "write %+v is not one of the changes, in order: %+v", g, want)
 		i++
 	}
+}
+
+// A run whose seal recorded its due time was sealed by code that has every
+// version change: it takes them without asking GetVersion, which would cost
+// two history events each. The mock answers DefaultVersion to any question, so
+// a run that asked would neither write nor check codes, nor keep its timer.
+func TestASealedRunTakesEveryChangeWithoutAskingGetVersion(t *testing.T) {
+	r := newRun(t)
+	sealedDue := r.facts.LatestDeliveryAt.Add(retention)
+	r.facts.RecordedPurgeDueAt = &sealedDue
+	asked := 0
+	r.env.OnGetVersion(mock.Anything, workflow.DefaultVersion, 1).Return(func(string, workflow.Version, workflow.Version) workflow.Version {
+		asked++
+		return workflow.DefaultVersion
+	}).Maybe()
+	timers := 0
+	r.env.SetOnTimerScheduledListener(func(string, time.Duration) { timers++ })
+	delivered := t0.Add(30 * time.Hour)
+	r.at(31*time.Hour, func() { r.signal(SignalDelivered, DeliveredSignal{DeliveredAt: delivered}) })
+	r.at(32*time.Hour, func() { r.signal(SignalDelivered, DeliveredSignal{DeliveredAt: delivered}) })
+	r.at(40*time.Hour, func() { r.signal(SignalLegalHold, map[string]string{"reason": "not-a-code", "by": "dpo"}) })
+	r.execute(input())
+	require.Zero(t, asked, "no GetVersion call")
+	require.Equal(t, activities.RetentionRecord{AmazonOrderID: testOrder, PurgeDueAt: delivered.Add(retention)}, r.records[0])
+	require.Equal(t, 2, timers, "the repeated report kept the timer running")
+	require.Len(t, r.status().RejectedSignals, 1, "the reason is checked as a code")
 }
 
 func TestNothingIsWrittenWhenTheSealedDueTimeHolds(t *testing.T) {

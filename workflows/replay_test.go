@@ -41,7 +41,7 @@ func TestReplaySavedHistories(t *testing.T) {
 		// The saved histories must exercise every path a change could break.
 		for _, path := range []string{
 			"version " + versionUnchangedSignalKeepsTimer, "version " + versionRecordRetention, "version " + versionReasonCodes,
-			"signal " + SignalCancelled, "continue-as-new", "delivery-promise timeout",
+			"signal " + SignalCancelled, "continue-as-new", "delivery-promise timeout", "versions from sealed facts",
 		} {
 			if !covered[path] {
 				t.Errorf("no saved history covers %s: record one (DPP_SAVE_HISTORIES=1 go test ./internal/app) under a new name", path)
@@ -144,13 +144,18 @@ func noteCoverage(t *testing.T, h *historypb.History, dc converter.DataConverter
 	t.Helper()
 	signals := map[string]bool{}
 	orderTimer := false
+	versionMarkers, localActivities := 0, 0
 	for _, ev := range h.GetEvents() {
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_MARKER_RECORDED:
 			m := ev.GetMarkerRecordedEventAttributes()
+			if m.GetMarkerName() == "LocalActivity" {
+				localActivities++
+			}
 			if m.GetMarkerName() != "Version" {
 				continue
 			}
+			versionMarkers++
 			var id string
 			if err := dc.FromPayloads(m.GetDetails()["change-id"], &id); err != nil {
 				t.Fatalf("version marker: %v", err)
@@ -169,5 +174,10 @@ func noteCoverage(t *testing.T, h *historypb.History, dc converter.DataConverter
 	isOrder := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName() == OrderLifecycleName
 	if isOrder && orderTimer && !signals[SignalDelivered] && !signals[SignalPurgeNow] && !signals[SignalCancelled] {
 		covered["delivery-promise timeout"] = true
+	}
+	// A run sealed by current code records its retention changes without asking
+	// workflow.GetVersion (lifecycle.hasChange): no version marker.
+	if isOrder && localActivities > 0 && versionMarkers == 0 {
+		covered["versions from sealed facts"] = true
 	}
 }

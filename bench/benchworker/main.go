@@ -13,7 +13,9 @@
 //	                   (bench/tuning: "sticky=30s,autoscale=true,cache=500"); the
 //	                   worker is then built here the way app.NewWorker builds it.
 //	SIGUSR1            writes heap and goroutine profiles beside BENCH_MEMPROFILE
-//	                   (".peak.heap", ".peak.goroutine"): the harness sends it at
+//	                   (".peak.heap", ".peak.goroutine") and the runtime's memory
+//	                   classes (".peak.memory.txt": what the soft memory limit
+//	                   counts besides live objects): the harness sends it at
 //	                   the peak of live orders.
 //	BENCH_KEY_CACHE_TTL  sets the vault's data-key cache TTL when the configuration
 //	                   leaves it at zero (an experiment: config.Load does not read
@@ -30,8 +32,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -83,6 +87,7 @@ func main() {
 						f.Close()
 					}
 				}
+				writeMemoryClasses(path + ".peak.memory.txt")
 			}
 		}()
 	}
@@ -162,4 +167,33 @@ func run(ctx context.Context, cfg *config.Config) error {
 	case <-worker.InterruptCh():
 		return nil
 	}
+}
+
+// writeMemoryClasses writes the runtime's memory classes (runtime/metrics
+// /memory/classes/...) and the GC's view of the heap: where the memory the soft
+// limit counts goes (objects, free and fragmented heap, stacks, metadata).
+func writeMemoryClasses(path string) {
+	var samples []metrics.Sample
+	for _, d := range metrics.All() {
+		if strings.HasPrefix(d.Name, "/memory/classes/") || strings.HasPrefix(d.Name, "/gc/heap/") ||
+			d.Name == "/gc/gomemlimit:bytes" || d.Name == "/sched/goroutines:goroutines" || d.Name == "/gc/cycles/total:gc-cycles" {
+			samples = append(samples, metrics.Sample{Name: d.Name})
+		}
+	}
+	metrics.Read(samples)
+	var b strings.Builder
+	for _, s := range samples {
+		switch s.Value.Kind() {
+		case metrics.KindUint64:
+			v := s.Value.Uint64()
+			if strings.HasSuffix(s.Name, ":bytes") {
+				fmt.Fprintf(&b, "%-55s %10.1f MiB\n", s.Name, float64(v)/(1<<20))
+			} else {
+				fmt.Fprintf(&b, "%-55s %10d\n", s.Name, v)
+			}
+		case metrics.KindFloat64:
+			fmt.Fprintf(&b, "%-55s %10.3f\n", s.Name, s.Value.Float64())
+		}
+	}
+	_ = os.WriteFile(path, []byte(b.String()), 0o644)
 }

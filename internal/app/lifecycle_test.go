@@ -249,6 +249,7 @@ func TestOrderGoesFromSyncToCertificateWithPIISealedThroughout(t *testing.T) {
 	}
 	if os.Getenv("DPP_SAVE_HISTORIES") != "" {
 		s.saveHistory(ctx, workflows.OrderWorkflowID(id), "order_lifecycle_sync_delivered.json")
+		s.saveHistory(ctx, workflows.OrderWorkflowID(id), "order_lifecycle_sync_delivered_sealed_facts.json")
 		s.saveHistory(ctx, "order-sync-"+s.app.Config.TaskQueue, "order_sync.json")
 	}
 }
@@ -413,6 +414,7 @@ func TestOperatorSignalsHoldsAndBadPayloads(t *testing.T) {
 	}
 	s.saveHistory(ctx, wid, "order_lifecycle_hold_release.json")
 	s.saveHistory(ctx, wid, "order_lifecycle_codes_hold_release.json")
+	s.saveHistory(ctx, wid, "order_lifecycle_codes_hold_release_sealed_facts.json")
 }
 
 func TestTaxRecordSweepErasesInvoicesAfterTheirRetention(t *testing.T) {

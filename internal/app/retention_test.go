@@ -311,5 +311,6 @@ func TestRepeatedDeliveryAndCancellation(t *testing.T) {
 		t.Fatalf("certificate of the cancelled order: %s", certs[0].Certificate)
 	}
 	s.saveHistory(ctx, workflows.OrderWorkflowID(delivered), "order_lifecycle_repeated_delivery.json")
+	s.saveHistory(ctx, workflows.OrderWorkflowID(delivered), "order_lifecycle_repeated_delivery_sealed_facts.json")
 	s.saveHistory(ctx, workflows.OrderWorkflowID(cancelled), "order_lifecycle_cancelled.json")
 }

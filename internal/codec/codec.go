@@ -437,12 +437,18 @@ func (c *Codec) decodeOne(p *commonpb.Payload, budget int64) (*commonpb.Payload,
 // (4-byte big-endian) encoding of a label and the metadata that matters, and in
 // v2 the namespace.
 func (c *Codec) additionalData(md map[string][]byte) []byte {
-	var b []byte
 	fields := [][]byte{[]byte("dpp temporal payload"), md[MetadataFormat], md[MetadataKeyID],
 		md[MetadataDataKey], md[MetadataCompression], md[MetadataEncoding]}
 	if string(md[MetadataFormat]) != FormatV1 {
 		fields = append(fields, []byte(c.opts.Namespace))
 	}
+	// Every payload encoded or decoded builds one: size it once rather than
+	// growing it field by field.
+	n := 0
+	for _, v := range fields {
+		n += 4 + len(v)
+	}
+	b := make([]byte, 0, n)
 	for _, v := range fields {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
 		b = append(b, v...)

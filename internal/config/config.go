@@ -68,7 +68,7 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.DatabaseURL })},
 	{Name: "DPP_MIGRATIONS_DATABASE_URL", Doc: "PostgreSQL connection string of the role that owns the schema, used only by `starter migrate` (the migrations create the roles dpp_worker and dpp_auditor when missing); empty means DATABASE_URL. The worker never migrates: it refuses to start on a schema that is not current",
 		load: into(str, func(c *Config) *string { return &c.MigrationsDatabaseURL })},
-	{Name: "DPP_EVIDENCE_KEYS", Doc: "file of the pinned public signing keys (`starter evidence keys > FILE`, kept outside the database) that `starter evidence verify` and `starter certificate` trust; required by them, not used by the worker",
+	{Name: "DPP_EVIDENCE_KEYS", Doc: "file of the pinned public signing keys (`starter evidence keys > FILE`, kept outside the database) that `starter evidence verify`, `starter evidence export` and `starter certificate` trust; required by them, not used by the worker",
 		load: into(str, func(c *Config) *string { return &c.EvidenceKeysFile })},
 	// The Temporal connection: the SDK's environment configuration (envconfig),
 	// the variables the temporal CLI reads too. Unset ones come from the profile

@@ -433,3 +433,18 @@ func VerifyWith(ctx context.Context, q Querier, opts VerifyOptions) (VerifyRepor
 	}
 	return rep, nil
 }
+
+// Between returns the entries of the period [from, to), in sequence order: from
+// the first entry recorded in it to the last, with no gap, so that the result
+// links up on its own even where an appender's clock put an entry's recorded_at
+// slightly before its predecessor's.
+func Between(ctx context.Context, q Querier, from, to time.Time) ([]Record, error) {
+	recs, err := queryRecords(ctx, q, `SELECT `+recordColumns+` FROM evidence_log
+		WHERE seq BETWEEN (SELECT min(seq) FROM evidence_log WHERE recorded_at >= $1 AND recorded_at < $2)
+		              AND (SELECT max(seq) FROM evidence_log WHERE recorded_at >= $1 AND recorded_at < $2)
+		ORDER BY seq`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: entries from %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	return recs, nil
+}

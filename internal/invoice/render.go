@@ -133,7 +133,11 @@ func (r *renderer) render() ([]byte, error) {
 	p.SetCatalogSort(true)
 	p.SetCreationDate(d.IssueDate)
 	p.SetModificationDate(d.IssueDate)
-	p.SetCompression(true)
+	// fpdf makes a new zlib writer (over a megabyte) for every document it
+	// compresses: a core-font document, one small page stream, is left as it
+	// is, and the store deflates the whole file with a pooled writer
+	// (internal/orders). An embedded font is compressed here.
+	p.SetCompression(!r.core)
 	p.SetTitle(clean(r.heading()+" "+d.Number), true)
 	p.SetAuthor(clean(d.Seller.Name), true)
 	p.SetCreator("dpp invoice", false)

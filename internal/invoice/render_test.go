@@ -367,7 +367,7 @@ func TestRenderWindows1252UsesTheCoreFont(t *testing.T) {
 	assert.False(t, embedsFont(pdf), "no font program should be embedded")
 	assert.Contains(t, string(pdf), "/BaseFont /Helvetica")
 	assert.Contains(t, string(pdf), "/Encoding /WinAnsiEncoding")
-	assert.Less(t, len(pdf), 8<<10, "a one-page invoice without an embedded font")
+	assert.Less(t, len(pdf), 16<<10, "a one-page invoice without an embedded font (a font subset alone is over 20 KB)")
 }
 
 // A character outside Windows-1252 anywhere in the document (the buyer's

@@ -111,7 +111,11 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 		if err != nil {
 			return problem(ProblemInvoiceRender, "order %s: %v", orderID, err)
 		}
-		sealed, err := key.Seal(pdfField, pdf)
+		packed, err := packPDF(pdf)
+		if err != nil {
+			return err
+		}
+		sealed, err := key.Seal(pdfField, packed)
 		if err != nil {
 			return err
 		}
@@ -207,6 +211,10 @@ func (s *Service) InvoicePDF(ctx context.Context, orderID string) ([]byte, *Invo
 	if err := s.Pool.QueryRow(ctx, `SELECT pdf_sealed FROM invoices WHERE amazon_order_id = $1`, orderID).Scan(&sealed); err != nil {
 		return nil, inv, err
 	}
-	pdf, err := key.Open(pdfField, sealed)
+	packed, err := key.Open(pdfField, sealed)
+	if err != nil {
+		return nil, inv, err
+	}
+	pdf, err := unpackPDF(packed)
 	return pdf, inv, err
 }

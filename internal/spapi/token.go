@@ -3,6 +3,7 @@ package spapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -137,4 +138,20 @@ func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error)
 		ttl = time.Duration(r.ExpiresIn * float64(time.Second))
 	}
 	return r.AccessToken, ttl, nil
+}
+
+// ErrNoCredentials is CheckToken's answer for a client without LWA credentials
+// (our sandbox, which needs no token).
+var ErrNoCredentials = errors.New("no LWA credentials configured (LWA_CLIENT_ID empty): the client talks to a sandbox without tokens")
+
+// CheckToken exchanges the refresh token for an access token now, so a
+// diagnosis can tell bad credentials (an *Error with Operation OpLWAToken: code
+// invalid_client for the client id or secret, invalid_grant for the refresh
+// token) from a missing role. It returns how long the token is valid.
+func (c *Client) CheckToken(ctx context.Context) (time.Duration, error) {
+	if c.tokens == nil {
+		return 0, ErrNoCredentials
+	}
+	_, ttl, err := c.tokens.fetch(ctx)
+	return ttl, err
 }

@@ -110,6 +110,18 @@ type Options struct {
 	// Logger receives a Debug line per request (operation, status, request
 	// id); never bodies. Default zap.NewNop().
 	Logger *zap.Logger
+
+	// Credentials, when set, are the only LWA credentials the token endpoint
+	// accepts, answering others as LWA does (invalid_client for a wrong client id
+	// or secret, invalid_grant for a wrong refresh token), so `starter doctor`
+	// can be tested against broken settings. Default nil: any credentials.
+	Credentials *Credentials
+}
+
+// Credentials are an application's LWA client id and secret and a seller's
+// refresh token.
+type Credentials struct {
+	ClientID, ClientSecret, RefreshToken string
 }
 
 // TestLimits returns limits high enough that tests and load tests are never
@@ -696,6 +708,13 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rid string) 
 		return
 	case r.PostForm.Get("client_id") == "" || r.PostForm.Get("client_secret") == "":
 		lwaError(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		return
+	case s.opts.Credentials != nil && (r.PostForm.Get("client_id") != s.opts.Credentials.ClientID ||
+		r.PostForm.Get("client_secret") != s.opts.Credentials.ClientSecret):
+		lwaError(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		return
+	case s.opts.Credentials != nil && r.PostForm.Get("refresh_token") != s.opts.Credentials.RefreshToken:
+		lwaError(http.StatusBadRequest, "invalid_grant", "The request has an invalid grant parameter : refresh_token")
 		return
 	}
 	tok := "Atza|sandbox-" + randomHex(16)
