@@ -16,11 +16,14 @@ MAILPIT_VERSION       := v1.33.1
 STATICCHECK_VERSION   := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 HELM_VERSION          := v3.19.0
+# goaws v0.4.5 speaks only the SQS query protocol: aws-sdk-go-v2 service/sqs stays at v1.26.0 (go.mod),
+# the last release before the SDK moved SQS to JSON 1.0.
+GOAWS_VERSION         := v0.4.5
 
-TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit $(BIN)/staticcheck $(BIN)/workflowcheck $(BIN)/helm
+TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit $(BIN)/staticcheck $(BIN)/workflowcheck $(BIN)/helm $(BIN)/goaws
 # The binaries the tests run (internal/testenv finds them in bin/; deploy/deploy_test.go renders
-# the Helm chart with bin/helm).
-TEST_TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit $(BIN)/helm
+# the Helm chart with bin/helm; goaws is the SQS queue of ORDER_CHANGE notifications).
+TEST_TOOLS := $(BIN)/temporal $(BIN)/local-kms $(BIN)/mailpit $(BIN)/helm $(BIN)/goaws
 
 # `make test` runs one package at a time: the integration packages share two cores with the
 # Temporal dev server, Postgres, local-kms and Mailpit. Extra flags: make test TESTFLAGS=-v
@@ -43,13 +46,17 @@ help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-tools: $(TOOLS) ## Install temporal, local-kms, mailpit, staticcheck, workflowcheck and helm into bin/ (skips those present)
+tools: $(TOOLS) ## Install temporal, local-kms, mailpit, staticcheck, workflowcheck, helm and goaws into bin/ (skips those present)
 
 $(BIN)/temporal:
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
 $(BIN)/local-kms:
 	GOBIN=$(BIN) $(GO) install github.com/nsmithuk/local-kms@$(LOCAL_KMS_VERSION)
+
+# goaws's main package is app/cmd, which `go install` would name bin/cmd: install it aside and rename.
+$(BIN)/goaws:
+	tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install github.com/Admiral-Piett/goaws/app/cmd@$(GOAWS_VERSION) && mv $$tmp/cmd $(BIN)/goaws && rmdir $$tmp
 
 $(BIN)/mailpit:
 	GOBIN=$(BIN) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)

@@ -34,12 +34,13 @@ var (
 // than Register must be a valid activity.
 func TestEveryActivityRegistered(t *testing.T) {
 	for name, register := range map[string]func(*recorder) any{
-		"Lifecycle": func(r *recorder) any { a := &Lifecycle{}; a.Register(r); return a },
-		"Retention": func(r *recorder) any { a := &Retention{}; a.Register(r); return a },
-		"Sync":      func(r *recorder) any { a := &Sync{}; a.Register(r); return a },
-		"Access":    func(r *recorder) any { a := &Access{}; a.Register(r); return a },
-		"Incident":  func(r *recorder) any { a := &Incident{}; a.Register(r); return a },
-		"KeyEpochs": func(r *recorder) any { a := &KeyEpochs{}; a.Register(r); return a },
+		"Lifecycle":     func(r *recorder) any { a := &Lifecycle{}; a.Register(r); return a },
+		"Retention":     func(r *recorder) any { a := &Retention{}; a.Register(r); return a },
+		"Sync":          func(r *recorder) any { a := &Sync{}; a.Register(r); return a },
+		"Access":        func(r *recorder) any { a := &Access{}; a.Register(r); return a },
+		"Incident":      func(r *recorder) any { a := &Incident{}; a.Register(r); return a },
+		"KeyEpochs":     func(r *recorder) any { a := &KeyEpochs{}; a.Register(r); return a },
+		"Notifications": func(r *recorder) any { a := &Notifications{}; a.Register(r); return a },
 	} {
 		var r recorder
 		concern := register(&r)

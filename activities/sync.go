@@ -34,7 +34,17 @@ type Sync struct {
 	// RejectRetryFor is how long a malformed order is asked for again on
 	// every pass; zero means DefaultSyncRejectRetryFor.
 	RejectRetryFor time.Duration
+	// NotificationsOn says ORDER_CHANGE notifications are consumed
+	// (DPP_ORDER_CHANGE_QUEUE_URL set): a lifecycle this sync has to start
+	// itself is then one the notifications missed, counted in
+	// MetricMissedByNotifications.
+	NotificationsOn bool
 }
+
+// MetricMissedByNotifications counts orders OrderSync started that no
+// ORDER_CHANGE notification had reported (dpp_sync_missed_by_notifications_total):
+// with notifications on, it should stay zero.
+const MetricMissedByNotifications = "dpp_sync_missed_by_notifications"
 
 // Register registers the sync activity.
 func (a *Sync) Register(r worker.ActivityRegistry) { r.RegisterActivityWithOptions(a, registerOptions) }
@@ -208,6 +218,9 @@ func (a *Sync) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time
 	}
 	if started {
 		r.Started++
+		if err := a.countMissed(ctx, o.OrderID, r); err != nil {
+			return err
+		}
 	} else {
 		r.AlreadyStarted++
 	}
@@ -278,4 +291,22 @@ func keepHeartbeatingEvery(ctx context.Context, every time.Duration, beat func()
 		}
 	}()
 	return func() { close(done) }
+}
+
+// countMissed counts an order this pass had to start as missed by the
+// notifications, unless a notification reported it (its lifecycle may have
+// ended since).
+func (a *Sync) countMissed(ctx context.Context, orderID string, r *SyncResult) error {
+	if !a.NotificationsOn {
+		return nil
+	}
+	seen, err := NotifiedOrders(ctx, a.Orders, []string{orderID})
+	if err != nil {
+		return err
+	}
+	if !seen[orderID] {
+		r.MissedByNotifications++
+		activity.GetMetricsHandler(ctx).Counter(MetricMissedByNotifications).Inc(1)
+	}
+	return nil
 }

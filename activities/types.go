@@ -113,6 +113,9 @@ type SyncResult struct {
 	// (by the retry or because the search served them valid).
 	RejectsRetried  int `json:"rejectsRetried"`
 	RejectsResolved int `json:"rejectsResolved"`
+	// MissedByNotifications counts orders this pass started that no ORDER_CHANGE
+	// notification reported (only with notifications on; it should be zero).
+	MissedByNotifications int `json:"missedByNotifications,omitempty"`
 }
 
 // SweepInput configures one batch of the tax record sweep.

@@ -123,7 +123,7 @@ func offboard(ctx context.Context, args []string) error {
 		}
 		in.TerminatedAt = t.UTC()
 	}
-	a, err := open(ctx, app.Database | app.Temporal)
+	a, err := open(ctx, app.Database|app.Temporal)
 	if err != nil {
 		return err
 	}

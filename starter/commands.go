@@ -18,7 +18,9 @@ import (
 
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/config"
+	"github.com/plusranger/dpp/internal/devstack"
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/notifications"
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/store"
@@ -62,6 +64,23 @@ func setup(ctx context.Context, args []string) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// notificationsCmd is `starter notifications setup`.
+func notificationsCmd(ctx context.Context, args []string) error {
+	if len(args) != 1 || args[0] != "setup" {
+		return errors.New("usage: starter notifications setup")
+	}
+	a, err := open(ctx, app.SPAPI|app.Temporal)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	report, err := a.SetupNotifications(ctx)
+	for _, line := range report {
+		fmt.Println(line)
+	}
+	return err
 }
 
 func setupOnce(ctx context.Context) ([]string, error) {
@@ -321,9 +340,30 @@ func serveSandbox(ctx context.Context, args []string) error {
 	every := fs.Duration("every", time.Minute, "generate a new order this often (0: never)")
 	delivery := fs.Duration("delivery-after", 10*time.Minute, "a generated order is delivered this long after it is placed")
 	fast := fs.Bool("fast", true, "relax Amazon's rate limits (load tests and demos)")
+	sqsEndpoint := fs.String("sqs", "", "SQS endpoint to deliver ORDER_CHANGE notifications through, once `starter notifications setup` subscribed; empty: the Notifications API is refused")
+	goaws := fs.String("goaws", "", "goaws base URL: serve an SQS endpoint in the AWS SDK's JSON protocol for it on -sqs-addr (goaws v0.4.5 speaks only the query protocol) and deliver through it")
+	sqsAddr := fs.String("sqs-addr", "127.0.0.1:4101", "listen address of the -goaws endpoint (AWS_ENDPOINT_URL_SQS for the worker)")
 	fs.Parse(args)
 	log, _ := app.NewLogger("console", "info")
 	opts := sandbox.Options{Seed: time.Now().UnixNano(), DeliveryAfter: *delivery, LatestDeliveryAfter: *delivery * 3 / 2, Logger: log}
+	if *goaws != "" {
+		l, err := net.Listen("tcp", *sqsAddr)
+		if err != nil {
+			return fmt.Errorf("-sqs-addr %s: %w", *sqsAddr, err)
+		}
+		ps := &http.Server{Handler: &devstack.SQSJSONAdapter{GoAWS: *goaws}, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.Serve(l) }()
+		defer ps.Close()
+		*sqsEndpoint = "http://" + l.Addr().String()
+		log.Info("SQS endpoint for goaws listening", zap.String("addr", l.Addr().String()))
+	}
+	if *sqsEndpoint != "" {
+		c, err := notifications.NewSQSClient(ctx, "eu-west-2", *sqsEndpoint)
+		if err != nil {
+			return fmt.Errorf("-sqs: %w", err)
+		}
+		opts.SQS = c
+	}
 	if *fast {
 		opts.Limits = sandbox.TestLimits()
 	}

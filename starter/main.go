@@ -25,7 +25,13 @@ Operator commands (the worker's environment):
                                      -wait keeps trying while Temporal is not up yet
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
-  sandbox [-addr HOST:PORT]          serve the SP-API sandbox (dev default when no LWA credentials are set)
+  notifications setup                subscribe DPP_ORDER_CHANGE_QUEUE_URL to SP-API's ORDER_CHANGE notifications
+                                     (Notifications API destination + subscription) and start the
+                                     OrderNotifications workflow that consumes it
+  sandbox [-addr HOST:PORT] [-sqs URL | -goaws URL [-sqs-addr HOST:PORT]]
+                                     serve the SP-API sandbox (dev default when no LWA credentials are set);
+                                     -sqs: deliver its ORDER_CHANGE notifications through that SQS endpoint;
+                                     -goaws: the same through goaws, serving the SDK's protocol on -sqs-addr
   doctor [-order ID] [-timeout D]    check the SP-API application (LWA credentials, the restricted roles that
                                      give buyer name and address), KMS, database roles and grants, Temporal,
                                      search attributes and schedules; prints each finding and its fix,
@@ -105,6 +111,8 @@ func main() {
 		err = incidentCmd(ctx, args)
 	case "duty":
 		err = dutyCmd(ctx, args)
+	case "notifications":
+		err = notificationsCmd(ctx, args)
 	case "doctor":
 		err = doctorCmd(ctx, args)
 	default:

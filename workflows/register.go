@@ -38,6 +38,7 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(ComplianceDuty, registerOpts(ComplianceDutyName))
 	r.RegisterWorkflowWithOptions(AlertCheck, registerOpts(AlertCheckName))
 	r.RegisterWorkflowWithOptions(AmazonDataSweep, registerOpts(AmazonDataSweepName))
+	r.RegisterWorkflowWithOptions(OrderNotifications, registerOpts(OrderNotificationsName))
 }
 
 func registerOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -357,7 +357,9 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 		// Decrypted as the Web UI would show it; text format prints payload
 		// bytes as (escaped) text, so JSON payloads read plainly.
 		if err := proxy.VisitPayloads(ctx, ev, proxy.VisitPayloadsOptions{
-			Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) { return cdc.Decode(p) },
+			Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+				return cdc.Decode(p)
+			},
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/plusranger/dpp/internal/invoice"
 	"github.com/plusranger/dpp/internal/keyepochs"
 	"github.com/plusranger/dpp/internal/metrics"
+	"github.com/plusranger/dpp/internal/notifications"
 	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/spapi"
@@ -67,6 +68,10 @@ type App struct {
 	Metrics *metrics.Registry
 	// Codec encrypts every Temporal payload the client writes and serves /codec/.
 	Codec *codec.Codec
+
+	// OrderChanges is the ORDER_CHANGE notification queue; nil when
+	// DPP_ORDER_CHANGE_QUEUE_URL is empty (notifications.go).
+	OrderChanges *notifications.Queue
 
 	// access holds the access review's connections (access.go), opened on first use.
 	access accessDeps
@@ -186,6 +191,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	if uses&Slack != 0 {
 		a.Slack = newSlack(cfg)
+	}
+	if uses&(Sealing|SPAPI) != 0 {
+		if err := a.openNotifications(ctx); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	return a, nil
@@ -336,6 +346,7 @@ func (a *App) SyncActivities() *activities.Sync {
 		Orders: a.Orders, SPAPI: a.SPAPI, Lifecycles: &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue},
 		MarketplaceIDs: a.Config.MarketplaceIDs, Lookback: a.Config.SyncLookback,
 		Settle: a.Config.SyncSettle, RejectRetryFor: a.Config.SyncRejectRetryFor,
+		NotificationsOn: a.Config.OrderChangeQueueURL != "",
 	}
 }
 
@@ -356,6 +367,7 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	a.CalendarActivities().Register(w)
 	a.AlertActivities().Register(w)
 	a.AmazonDataActivities().Register(w)
+	a.NotificationActivities().Register(w)
 }
 
 // NewWorker builds the worker for the configured task queue with every workflow

@@ -111,6 +111,10 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.AWSRegion })},
 	{Name: "AWS_ENDPOINT_URL_KMS", Doc: "KMS endpoint override (local-kms in dev); empty means AWS",
 		load: into(absURL, func(c *Config) *string { return &c.KMSEndpoint })},
+	{Name: "AWS_ENDPOINT_URL_SQS", Doc: "SQS endpoint override (goaws in dev and tests); empty means AWS",
+		load: into(absURL, func(c *Config) *string { return &c.SQSEndpoint })},
+	{Name: "DPP_ORDER_CHANGE_QUEUE_URL", Doc: "URL of the SQS queue SP-API delivers ORDER_CHANGE notifications to (the OrderNotifications workflow consumes it; give the queue a redrive policy to a dead-letter queue); empty turns notifications off and leaves OrderSync alone",
+		load: into(absURL, func(c *Config) *string { return &c.OrderChangeQueueURL })},
 	{Name: "DPP_KMS_KEY_ID", Required: true, Doc: "KMS key id, ARN or alias that wraps every data key",
 		load: into(str, func(c *Config) *string { return &c.KMSKeyID })},
 	{Name: "DPP_KEY_CACHE_TTL", Default: "2m", Doc: "how long a data key stays in worker memory after use, so an order's next step needs no KMS call (0 disables)",
@@ -275,8 +279,11 @@ type Config struct {
 
 	AWSRegion   string
 	KMSEndpoint string
-	KMSKeyID    string
-	KeyCacheTTL time.Duration
+	// SQSEndpoint and OrderChangeQueueURL: AWS_ENDPOINT_URL_SQS, DPP_ORDER_CHANGE_QUEUE_URL.
+	SQSEndpoint         string
+	OrderChangeQueueURL string
+	KMSKeyID            string
+	KeyCacheTTL         time.Duration
 	// Key epochs (internal/keyepochs): DPP_KEY_EPOCH, DPP_KEY_EPOCH_LIFETIME,
 	// DPP_KEY_DELETION_WINDOW; checkKeyEpochs keeps them within the promise.
 	KeyEpoch          time.Duration

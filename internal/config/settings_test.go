@@ -36,6 +36,8 @@ var nonDefault = map[string]struct {
 	"DPP_WORKER_STOP_TIMEOUT":                {value: "25s"},
 	"AWS_REGION":                             {value: "eu-west-1"},
 	"AWS_ENDPOINT_URL_KMS":                   {value: "http://127.0.0.1:4599"},
+	"AWS_ENDPOINT_URL_SQS":                   {value: "http://127.0.0.1:4100"},
+	"DPP_ORDER_CHANGE_QUEUE_URL":             {value: "http://127.0.0.1:4100/100010001000/order-change"},
 	"DPP_KMS_KEY_ID":                         {value: "alias/dpp-other"},
 	"DPP_KEY_CACHE_TTL":                      {value: "45s"},
 	"DPP_KEY_EPOCH":                          {value: "12h"},

@@ -1,6 +1,7 @@
 package spapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,11 @@ func (c *Client) Limit(op string) (Limit, bool) {
 // token and retries. A 2xx body is decoded into out and then checked with
 // check (if not nil); a failure of either is a *ResponseError.
 func (c *Client) get(ctx context.Context, op, path, query string, out any, check func() error) error {
+	return c.call(ctx, op, http.MethodGet, path, query, nil, out, check)
+}
+
+// call is get for any method; body, when not nil, is sent as JSON.
+func (c *Client) call(ctx context.Context, op, method, path, query string, body []byte, out any, check func() error) error {
 	lim := c.limiters[op]
 	u := c.endpoint + path
 	if query != "" {
@@ -96,7 +102,7 @@ func (c *Client) get(ctx context.Context, op, path, query string, out any, check
 		if err := lim.lim.Wait(ctx); err != nil {
 			return &limiterError{op: op, err: err}
 		}
-		retryAfter, token, err := c.once(ctx, op, u, attempt, lim, out, check)
+		retryAfter, token, err := c.once(ctx, op, method, u, body, attempt, lim, out, check)
 
 		var apiErr *Error
 		if errors.As(err, &apiErr) && apiErr.Operation == op && apiErr.StatusCode == http.StatusForbidden &&
@@ -132,10 +138,17 @@ func (c *Client) get(ctx context.Context, op, path, query string, out any, check
 
 // once makes one attempt. It returns the Retry-After delay of an error
 // response (0 if none) and the access token it sent ("" if none).
-func (c *Client) once(ctx context.Context, op, u string, attempt int, lim *opLimiter, out any, check func() error) (time.Duration, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+func (c *Client) once(ctx context.Context, op, method, u string, body []byte, attempt int, lim *opLimiter, out any, check func() error) (time.Duration, string, error) {
+	var reqBody io.Reader
+	if body != nil {
+		reqBody = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, reqBody)
 	if err != nil {
 		return 0, "", fmt.Errorf("spapi %s: building request: %w", op, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
@@ -151,7 +164,7 @@ func (c *Client) once(ctx context.Context, op, u string, attempt int, lim *opLim
 		c.log.Debug("spapi: transport error", zap.String("operation", op), zap.Int("attempt", attempt))
 		return 0, token, &TransportError{Operation: op, Err: err}
 	}
-	body, readErr := readBody(resp)
+	respBody, readErr := readBody(resp)
 	rid := requestID(resp.Header)
 	c.log.Debug("spapi: response", zap.String("operation", op), zap.Int("status", resp.StatusCode),
 		zap.String("requestId", rid), zap.Int("attempt", attempt))
@@ -164,7 +177,7 @@ func (c *Client) once(ctx context.Context, op, u string, attempt int, lim *opLim
 	}
 
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		if err := json.Unmarshal(body, out); err != nil {
+		if err := json.Unmarshal(respBody, out); err != nil {
 			return 0, token, &ResponseError{Operation: op, RequestID: rid, Problem: describeDecodeError(err)}
 		}
 		if check != nil {
@@ -182,7 +195,7 @@ func (c *Client) once(ctx context.Context, op, u string, attempt int, lim *opLim
 			Message string `json:"message"`
 		} `json:"errors"`
 	}
-	if json.Unmarshal(body, &list) == nil && len(list.Errors) > 0 {
+	if json.Unmarshal(respBody, &list) == nil && len(list.Errors) > 0 {
 		e.Code, e.Message = capMessage(list.Errors[0].Code), capMessage(list.Errors[0].Message)
 	}
 	return retryAfter(resp.Header, time.Now()), token, e

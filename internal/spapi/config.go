@@ -15,6 +15,9 @@ import (
 const (
 	OpSearchOrders = "searchOrders"
 	OpGetOrder     = "getOrder"
+	// Notifications API v1 (notifications.go).
+	OpCreateDestination  = "createDestination"
+	OpCreateSubscription = "createSubscription"
 	// OpLWAToken names the Login with Amazon token exchange in errors and
 	// logs; it is not rate limited.
 	OpLWAToken = "lwaToken"
@@ -40,11 +43,14 @@ type Limit struct {
 
 // DefaultLimits returns Amazon's documented default usage plans for the
 // operations the client calls: searchOrders 0.0056 requests/s with burst 20,
-// getOrder 0.5 requests/s with burst 30.
+// getOrder 0.5 requests/s with burst 30, the Notifications API's 1/s burst 5.
 func DefaultLimits() map[string]Limit {
 	return map[string]Limit{
 		OpSearchOrders: {Rate: 0.0056, Burst: 20},
 		OpGetOrder:     {Rate: 0.5, Burst: 30},
+		// Notifications API v1: both 1 request/s, burst 5.
+		OpCreateDestination:  {Rate: 1, Burst: 5},
+		OpCreateSubscription: {Rate: 1, Burst: 5},
 	}
 }
 

@@ -163,5 +163,6 @@ func StopKMS() {
 func StopAll() {
 	StopKMS()
 	StopMailpit()
+	StopGoAWS()
 	StopTemporal()
 }

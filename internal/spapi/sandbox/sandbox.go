@@ -63,6 +63,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/plusranger/dpp/internal/notifications"
 	"github.com/plusranger/dpp/internal/spapi"
 )
 
@@ -101,6 +102,10 @@ type Options struct {
 	// in the map keep Amazon's defaults (spapi.DefaultLimits: searchOrders
 	// 0.0056/s burst 20, getOrder 0.5/s burst 30). Tests use TestLimits().
 	Limits map[string]spapi.Limit
+
+	// SQS delivers ORDER_CHANGE notifications to the queue a destination names
+	// (notifications.go); nil: createDestination is refused.
+	SQS sqsClient
 
 	// Logger receives a Debug line per request (operation, status, request
 	// id); never bodies. Default zap.NewNop().
@@ -176,6 +181,9 @@ type Server struct {
 	requestSeq    uint64
 	// withheld orders are served without BUYER and RECIPIENT (WithholdRestrictedData).
 	withheld map[string]bool
+	// destinations and the one ORDER_CHANGE subscription (notifications.go).
+	destinations               map[string]destination
+	subscription, subscribedTo string
 }
 
 // NewE returns a Server, or an error if a limit is invalid or the embedded
@@ -252,6 +260,7 @@ func build(opts Options) (*Server, error) {
 		orders:         map[string]*genOrder{},
 		requests:       map[string]int{},
 		tokens:         map[string]time.Time{},
+		destinations:   map[string]destination{},
 		idPrefix:       randomHex(4),
 	}
 	for op, l := range limits {
@@ -298,14 +307,19 @@ func randomHex(n int) string {
 // Generate calls.
 func (s *Server) Generate(n int) []string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.opts.Clock()
 	ids := make([]string, 0, n)
+	var changes []pendingChange
 	for range n {
 		g := s.generate(now)
 		s.orders[g.base.OrderID] = g
 		ids = append(ids, g.base.OrderID)
+		if c, ok := s.orderChangeLocked(g, "Unshipped", g.created); ok {
+			changes = append(changes, c)
+		}
 	}
+	s.mu.Unlock()
+	s.sendChanges(changes)
 	return ids
 }
 
@@ -361,14 +375,20 @@ func (s *Server) FacilitateByMarketplace(orderID string) error {
 // for an unknown order ID.
 func (s *Server) Cancel(orderID string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	g, ok := s.orders[orderID]
 	if !ok {
+		s.mu.Unlock()
 		return fmt.Errorf("sandbox: Cancel: no generated order with that ID")
 	}
+	var changes []pendingChange
 	if g.cancelledAt.IsZero() {
 		g.cancelledAt = s.opts.Clock().UTC().Truncate(time.Second)
+		if c, ok := s.orderChangeLocked(g, notifications.StatusCanceled, g.cancelledAt); ok {
+			changes = append(changes, c)
+		}
 	}
+	s.mu.Unlock()
+	s.sendChanges(changes)
 	return nil
 }
 
@@ -378,14 +398,20 @@ func (s *Server) Cancel(orderID string) error {
 // unknown order ID.
 func (s *Server) Deliver(orderID string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	g, ok := s.orders[orderID]
 	if !ok {
+		s.mu.Unlock()
 		return fmt.Errorf("sandbox: Deliver: no generated order with that ID")
 	}
+	var changes []pendingChange
 	if g.deliveredAt.IsZero() {
 		g.deliveredAt = s.opts.Clock().UTC().Truncate(time.Second)
+		if c, ok := s.orderChangeLocked(g, "Shipped", g.deliveredAt); ok {
+			changes = append(changes, c)
+		}
 	}
+	s.mu.Unlock()
+	s.sendChanges(changes)
 	return nil
 }
 
@@ -496,6 +522,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == tokenPath:
 		s.serveToken(w, r, rid)
+	case path == spapi.NotificationsDestinationsPath || strings.HasPrefix(path, spapi.NotificationsSubscriptionsPath):
+		s.serveNotifications(w, r, rid, path)
 	case path == ordersPath:
 		s.serveOperation(w, r, rid, spapi.OpSearchOrders, "")
 	case strings.HasPrefix(path, ordersPath+"/") && !strings.Contains(path[len(ordersPath)+1:], "/"):
