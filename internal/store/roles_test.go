@@ -131,7 +131,7 @@ func mustWork(t *testing.T, pool *pgxpool.Pool, sql string) {
 var tables = []string{"orders", "data_keys", "sealed_fields", "invoice_counters", "invoices",
 	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version",
 	"incident_keys", "incidents", "incident_timeline", "key_epochs", "key_epoch_members",
-	"duty_reports", "duty_occurrences", "alerts", "alert_counters"}
+	"duty_reports", "duty_occurrences", "alerts", "alert_counters", "order_notifications"}
 
 // TestRolePrivileges compares every privilege each role holds on every column and
 // table of the schema with exactly what it should hold: nothing more, nothing less.
@@ -178,6 +178,8 @@ func TestRolePrivileges(t *testing.T) {
 			"duty_occurrences": {privs: "SELECT INSERT", columns: []string{"UPDATE due_at completed_at completed_by rotated_at report_sha256 evidence_seq"}},
 			"alerts":           {privs: "SELECT INSERT", columns: []string{"UPDATE detail raise_notified_at cleared_at clear_notified_at slack_channel slack_ts"}},
 			"alert_counters":   {privs: "SELECT INSERT", columns: []string{"UPDATE value updated_at"}},
+			// ORDER_CHANGE notifications handled (00010): ids, statuses and times only.
+			"order_notifications": {privs: "SELECT INSERT"},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -201,7 +203,8 @@ func TestRolePrivileges(t *testing.T) {
 			"duty_occurrences":  {privs: "SELECT"},
 			"alerts":            {privs: "SELECT"},
 			// A report's metadata, not its content.
-			"duty_reports": {columns: []string{"SELECT sha256 duty source media_type received_at"}},
+			"duty_reports":        {columns: []string{"SELECT sha256 duty source media_type received_at"}},
+			"order_notifications": {privs: "SELECT"},
 		},
 	}
 
