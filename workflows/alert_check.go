@@ -26,17 +26,12 @@ var alertCheckOptions = workflow.ActivityOptions{StartToCloseTimeout: 5 * time.M
 // announces alerts in the database (table alerts), so each alert is sent once
 // per condition whichever worker runs the check.
 func AlertCheck(ctx workflow.Context, in AlertCheckInput) (*activities.CheckAlertsResult, error) {
-	if in.problem != nil {
-		return nil, temporal.NewNonRetryableApplicationError("AlertCheck input: "+in.problem.Error(), ErrInvalidInput, nil)
+	if err := in.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 	}
 	if len(in.Schedules) == 0 {
 		for _, s := range Schedules {
 			in.Schedules = append(in.Schedules, s.ID)
-		}
-	}
-	for _, id := range in.Schedules {
-		if id == "" {
-			return nil, temporal.NewNonRetryableApplicationError(`AlertCheck input: field "schedules" holds an empty id`, ErrInvalidInput, nil)
 		}
 	}
 	var a *activities.Alerts
@@ -57,8 +52,8 @@ type AmazonDataSweepInput struct {
 // the non-PII Amazon Information kept longer than DPP_AMAZON_DATA_RETENTION
 // (18 months), each order with a certificate (orders.SweepAmazonData).
 func AmazonDataSweep(ctx workflow.Context, in AmazonDataSweepInput) (*TaxRecordSweepResult, error) {
-	if in.problem != nil {
-		return nil, temporal.NewNonRetryableApplicationError("AmazonDataSweep input: "+in.problem.Error(), ErrInvalidInput, nil)
+	if err := in.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 	}
 	if in.BatchSize == 0 {
 		in.BatchSize = 100

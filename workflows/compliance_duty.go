@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -82,6 +83,7 @@ type CompleteDutyRequest struct {
 	// RotatedAt is when the new LWA client secret was issued (required for
 	// lwa-secret-rotation; not in the future).
 	RotatedAt *time.Time `json:"rotatedAt,omitempty"`
+	problem   error
 }
 
 // DutyStatus is the status query's answer and the workflow's result.
@@ -102,9 +104,11 @@ var (
 // validateCompletion checks a completion without echoing any value.
 func validateCompletion(duty string, now time.Time, r CompleteDutyRequest) error {
 	switch {
+	case r.problem != nil:
+		return r.problem
 	case !dutyActorRE.MatchString(r.By):
 		return errors.New(`field "by" must be a person, operator or Slack user id`)
-	case len(r.Note) > 500:
+	case utf8.RuneCountInString(r.Note) > 500:
 		return errors.New(`field "note" must be at most 500 characters`)
 	case r.ReportSHA256 != "" && !shaRE.MatchString(r.ReportSHA256):
 		return errors.New(`field "reportSha256" must be 64 lower-case hex digits`)
@@ -131,15 +135,14 @@ type completion struct {
 // due time, escalates at the due time and every OverdueEvery after, and ends
 // when the duty is completed (complete update, complete signal, or the Slack
 // button) with its evidence in the evidence log.
-func ComplianceDuty(ctx workflow.Context, in activities.DutyPlan) (*DutyStatus, error) {
+func ComplianceDuty(ctx workflow.Context, input ComplianceDutyInput) (*DutyStatus, error) {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
-	switch {
-	case !calendar.Known(in.Duty):
-		return nil, temporal.NewNonRetryableApplicationError(`ComplianceDuty input: field "duty" is not a known duty`, ErrInvalidInput, nil)
-	case calendar.CheckPeriod(in.Period) != nil || id != calendar.WorkflowID(in.Duty, in.Period):
+	if err := input.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+	}
+	in := input.DutyPlan
+	if id != calendar.WorkflowID(in.Duty, in.Period) {
 		return nil, temporal.NewNonRetryableApplicationError(`ComplianceDuty input: field "period" must be a period label and the workflow ID duty-<duty>-<period>`, ErrInvalidInput, nil)
-	case in.DueAt.IsZero() || in.OverdueEvery <= 0:
-		return nil, temporal.NewNonRetryableApplicationError(`ComplianceDuty input: fields "dueAt" and "overdueEvery" are required`, ErrInvalidInput, nil)
 	}
 	var a *activities.Calendar
 	st := &DutyStatus{Duty: in.Duty, Period: in.Period, DueAt: in.DueAt}

@@ -80,7 +80,7 @@ func TestEveryDutyRemindedEscalatedAndCompleted(t *testing.T) {
 					},
 				}, good)
 			}, 15*24*time.Hour+12*time.Hour)
-			env.ExecuteWorkflow(ComplianceDuty, plan)
+			env.ExecuteWorkflow(ComplianceDutyName, plan) // by name: the plan is sent as JSON, as ComplianceCalendar does
 			require.True(t, env.IsWorkflowCompleted())
 			require.NoError(t, env.GetWorkflowError())
 			var st DutyStatus

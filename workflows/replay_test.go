@@ -42,6 +42,11 @@ func TestReplaySavedHistories(t *testing.T) {
 		for _, path := range []string{
 			"version " + versionUnchangedSignalKeepsTimer, "version " + versionRecordRetention, "version " + versionReasonCodes,
 			"signal " + SignalCancelled, "continue-as-new", "delivery-promise timeout", "versions from sealed facts",
+			// and every workflow type the worker registers.
+			"type " + OrderLifecycleName, "type " + OrderSyncName, "type " + TaxRecordSweepName, "type " + RetentionAuditName,
+			"type " + AccessReviewName, "type " + OffboardingName, "type " + IncidentNotificationName, "type " + KeyEpochsName,
+			"type " + ComplianceCalendarName, "type " + ComplianceDutyName, "type " + AlertCheckName,
+			"type " + AmazonDataSweepName, "type " + OrderNotificationsName,
 		} {
 			if !covered[path] {
 				t.Errorf("no saved history covers %s: record one (DPP_SAVE_HISTORIES=1 go test ./internal/app) under a new name", path)
@@ -95,6 +100,15 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 	}
 	start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
 	in := start.GetInput().GetPayloads()
+	if len(in) == 0 && start.GetWorkflowType().GetName() == OrderNotificationsName {
+		// It takes no input: its first activity's input shows the sealing.
+		for _, ev := range h.GetEvents() {
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+				in = a.GetInput().GetPayloads()
+				break
+			}
+		}
+	}
 	if len(in) == 0 || codec.IsEncrypted(in[0]) != wantEncrypted {
 		t.Fatalf("input encrypted: %v, want %v", len(in) > 0 && codec.IsEncrypted(in[0]), wantEncrypted)
 	}
@@ -102,7 +116,7 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 	// their input, so replay under the ID the run had.
 	id := "replay"
 	switch start.GetWorkflowType().GetName() {
-	case AccessReviewName, OffboardingName:
+	case AccessReviewName, OffboardingName, ComplianceDutyName:
 		// These check their ID too; the started event carries it.
 		id = start.GetWorkflowId()
 	case OrderLifecycleName:
@@ -126,6 +140,7 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 		t.Fatal(err)
 	}
 	noteCoverage(t, h, dc, covered)
+	covered["type "+start.GetWorkflowType().GetName()] = true
 	// The saved histories ran FetchAndSeal and SyncOrders on the
 	// workflow's queue; today they run on the SP-API queues, and replay
 	// must not mind (it does not compare activity task queues).

@@ -17,6 +17,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/calendar"
 	"github.com/plusranger/dpp/schemas"
 )
 
@@ -54,6 +55,20 @@ var decoders = map[string]func(raw []byte) error{
 	"signal.ico-reported":           func(raw []byte) error { return decodeIncidentSignal(raw, &ICOReportedSignal{}) },
 	"signal.close":                  func(raw []byte) error { return decodeIncidentSignal(raw, &CloseSignal{}) },
 	"signal.confirm-false-positive": func(raw []byte) error { return decodeIncidentSignal(raw, &ConfirmFalsePositiveSignal{}) },
+	"compliance-calendar.input":     func(raw []byte) error { var v ComplianceCalendarInput; return unmarshalAndValidate(raw, &v) },
+	"compliance-duty.input":         func(raw []byte) error { var v ComplianceDutyInput; return unmarshalAndValidate(raw, &v) },
+	"alert-check.input":             func(raw []byte) error { var v AlertCheckInput; return unmarshalAndValidate(raw, &v) },
+	"amazon-data-sweep.input":       func(raw []byte) error { var v AmazonDataSweepInput; return unmarshalAndValidate(raw, &v) },
+	"signal.complete": func(raw []byte) error {
+		var v CompleteDutyRequest
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		// A duty with no evidence of its own, far ahead: only what a schema
+		// can say is checked (not which duty needs which evidence, nor "not in
+		// the future").
+		return validateCompletion(calendar.RiskAssessment, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), v)
+	},
 }
 
 // unmarshalAndValidate decodes raw as the SDK's JSON payload converter does.
@@ -138,7 +153,10 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"key-epochs.input":              {"batchSize", "maxBatches", "rewrapped"},
 		"access-review.input":           {"campaign"}, "offboarding.input": {"personId", "requestedBy", "terminatedAt"},
 		"signal.decision": {"by", "decision", "itemId", "reason"}, "signal.extend": {"by", "until"},
-		"signal.confirm-disabled": {"account", "by", "system"},
+		"signal.confirm-disabled":   {"account", "by", "system"},
+		"compliance-calendar.input": {"duty"}, "alert-check.input": {"schedules"}, "amazon-data-sweep.input": {"batchSize"},
+		"compliance-duty.input": {"dueAt", "duty", "notYet", "overdueEvery", "period", "reminders"},
+		"signal.complete":       {"by", "note", "reportSha256", "rotatedAt"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -206,6 +224,20 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.ico-reported":           {`{"by":"U1","reference":"IC/2026:0042.a"}`},
 		"signal.close":                  {`{"by":"U1"}`, `{"by":"U1","falsePositive":false,"lessons":"","reason":""}`},
 		"signal.confirm-false-positive": {`{"by":"` + strings.Repeat("a", 254) + `"}`},
+		"compliance-calendar.input":     {marshal(ComplianceCalendarInput{Duty: calendar.VulnerabilityScan}), `{"duty":"incident-plan-review"}`},
+		"alert-check.input": {marshal(AlertCheckInput{}), // what the alert-check schedule sends
+			marshal(AlertCheckInput{Schedules: []string{OrderSyncScheduleID}}), `{"schedules":[]}`},
+		"amazon-data-sweep.input": {marshal(AmazonDataSweepInput{}), marshal(AmazonDataSweepInput{BatchSize: 100}), // schedule, continue-as-new
+			`{"batchSize":1}`, `{"batchSize":1000}`, `{"batchSize":5.0}`},
+		"compliance-duty.input": {
+			marshal(activities.DutyPlan{Duty: calendar.VulnerabilityScan, Period: "2026-12-01", DueAt: asOf,
+				Reminders: []time.Duration{72 * time.Hour, time.Hour}, OverdueEvery: 24 * time.Hour}), // what ComplianceCalendar sends
+			`{"duty":"lwa-secret-rotation","period":"2026-06-04","dueAt":"2026-12-01T09:00:00.5+01:00","overdueEvery":1,"notYet":false}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1,"reminders":[]}`,
+		},
+		"signal.complete": {marshal(CompleteDutyRequest{By: "p-dpo"}), `{"by":"U0DPO","note":` + long("é", 500) + `}`,
+			`{"by":"p.dpo_1-a","note":"","rotatedAt":"2026-12-01T09:00:00-05:00","reportSha256":"` + strings.Repeat("0", 64) + `"}`,
+			`{"by":"` + strings.Repeat("a", 64) + `"}`},
 	}
 	// Every way a payload can be wrong that the schema can express, per schema.
 	reject := map[string][]string{
@@ -319,6 +351,43 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"by":"U1","falsePositive":"yes"}`, `{"by":"U1","lessons":null}`, `{"by":"U1","Lessons":"x"}`, `null`,
 		},
 		"signal.confirm-false-positive": {`{}`, `{"by":""}`, `{"by":"a b"}`, `{"by":"U1","reason":"x"}`, `null`},
+		"compliance-calendar.input": {
+			`{}`, `{"duty":""}`, `{"duty":"tea-break"}`, `{"duty":"Risk-Assessment"}`, `{"duty":5}`, `{"duty":null}`,
+			`{"Duty":"risk-assessment"}`, `{"duty":"risk-assessment","extra":1}`, `null`, `[]`,
+		},
+		"alert-check.input": {
+			`{"schedules":[""]}`, `{"schedules":"order-sync"}`, `{"schedules":[5]}`, `{"schedules":[null]}`, `{"schedules":null}`,
+			`{"Schedules":[]}`, `{"extra":1}`, `null`, `[]`,
+		},
+		"amazon-data-sweep.input": {
+			`{"batchSize":0}`, `{"batchSize":-1}`, `{"batchSize":1.5}`, `{"batchSize":"100"}`, `{"batchSize":1001}`,
+			`{"batchSize":null}`, `{"BatchSize":5}`, `{"extra":1}`, `null`, `[]`,
+		},
+		"compliance-duty.input": {
+			`{}`, `{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z"}`,
+			`{"duty":"tea-break","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1}`,
+			`{"duty":"risk-assessment","period":"","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1}`,
+			`{"duty":"risk-assessment","period":"2026 H2","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1}`,
+			`{"duty":"risk-assessment","period":` + long("a", 33) + `,"dueAt":"2026-12-01T09:00:00Z","overdueEvery":1}`,
+			`{"duty":"risk-assessment","period":"2026","overdueEvery":1}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"yesterday","overdueEvery":1}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01t09:00:00z","overdueEvery":1}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":0}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":-1}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":"24h"}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1,"reminders":[0]}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1,"reminders":null}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1,"notYet":"no"}`,
+			`{"duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1,"extra":1}`,
+			`{"Duty":"risk-assessment","period":"2026","dueAt":"2026-12-01T09:00:00Z","overdueEvery":1}`, `null`, `[]`,
+		},
+		"signal.complete": {
+			`{}`, `{"by":""}`, `{"by":"Jane Doe"}`, `{"by":"jane@example.com"}`, `{"by":"-p"}`, `{"by":"` + strings.Repeat("a", 65) + `"}`,
+			`{"by":"p-dpo","note":` + long("é", 501) + `}`, `{"by":"p-dpo","note":null}`, `{"by":"p-dpo","reportSha256":"ABC"}`,
+			`{"by":"p-dpo","reportSha256":"` + strings.Repeat("A", 64) + `"}`, `{"by":"p-dpo","rotatedAt":"yesterday"}`,
+			`{"by":"p-dpo","rotatedAt":"2026-12-01t09:00:00z"}`, `{"by":"p-dpo","rotatedAt":"2016-12-31T23:59:60Z"}`,
+			`{"by":"p-dpo","rotatedAt":null}`, `{"By":"p-dpo"}`, `{"by":"p-dpo","extra":1}`, `null`, `[]`,
+		},
 	}
 	for name, sch := range compiled {
 		t.Run(name, func(t *testing.T) {
@@ -401,6 +470,30 @@ func decodeCodedSignal(raw []byte, s codedSignal) error {
 	return s.CheckCodes()
 }
 
+// schemaEnum is the enum of property prop in schema file.
+func schemaEnum(t *testing.T, file, prop string) []string {
+	t.Helper()
+	b, _ := fs.ReadFile(schemas.JSONSchemas, file)
+	var s struct {
+		Properties map[string]struct {
+			Enum []string `json:"enum"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Properties[prop].Enum
+}
+
+// TestDutySchemasListEveryDuty: the calendar schemas' duty enum is calendar.Duties.
+func TestDutySchemasListEveryDuty(t *testing.T) {
+	for _, file := range []string{"json/compliance-calendar.input.schema.json", "json/compliance-duty.input.schema.json"} {
+		if got := schemaEnum(t, file, "duty"); !slices.Equal(got, calendar.Duties) {
+			t.Errorf("%s: duty enum %v, the calendar knows %v", file, got, calendar.Duties)
+		}
+	}
+}
+
 // TestSchemaCodeListsMatchTheWorkflow: the enums operators read are the lists
 // the workflow enforces.
 func TestSchemaCodeListsMatchTheWorkflow(t *testing.T) {
@@ -408,19 +501,8 @@ func TestSchemaCodeListsMatchTheWorkflow(t *testing.T) {
 		"json/signal.legal-hold.schema.json": HoldReasons, "json/signal.purge-now.schema.json": PurgeNowReasons,
 		"json/signal.cancelled.schema.json": CancelReasons,
 	} {
-		b, _ := fs.ReadFile(schemas.JSONSchemas, file)
-		var s struct {
-			Properties struct {
-				Reason struct {
-					Enum []string `json:"enum"`
-				} `json:"reason"`
-			} `json:"properties"`
-		}
-		if err := json.Unmarshal(b, &s); err != nil {
-			t.Fatal(err)
-		}
-		if strings.Join(s.Properties.Reason.Enum, ",") != strings.Join(want, ",") {
-			t.Errorf("%s: reason enum %v, the workflow accepts %v", file, s.Properties.Reason.Enum, want)
+		if got := schemaEnum(t, file, "reason"); !slices.Equal(got, want) {
+			t.Errorf("%s: reason enum %v, the workflow accepts %v", file, got, want)
 		}
 	}
 }

@@ -82,6 +82,7 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("report: %d", resp.StatusCode)
 	}
+	s.saveHistory(ctx, "cal-"+calendar.VulnerabilityScan+"-"+t.Name(), "compliance_calendar.json")
 	if st := dutyResult(scan.WorkflowID); st.Completed == nil || st.Completed.ReportSHA256 == "" || st.Completed.CompletedBy != "trivy" {
 		t.Fatalf("scan: %+v", st)
 	} else {
@@ -95,6 +96,7 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 	}
 	msg := reminder("Annual risk assessment")
 
+	alertSaved := false
 	alertRun := func() activities.CheckAlertsResult {
 		t.Helper()
 		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: s.app.Config.TaskQueue},
@@ -102,6 +104,10 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 		s.must(err, "start alert check")
 		var res activities.CheckAlertsResult
 		s.must(run.Get(ctx, &res), "alert check")
+		if !alertSaved {
+			s.saveRunHistory(ctx, run.GetID(), run.GetRunID(), "alert_check.json")
+			alertSaved = true
+		}
 		return res
 	}
 	key := "deadline-near/" + risk.WorkflowID
@@ -127,6 +133,7 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 	if st := dutyResult(risk.WorkflowID); st.Completed == nil || st.Completed.CompletedBy != "U0DPO" || st.Completed.EvidenceSeq == 0 {
 		t.Fatalf("risk assessment: %+v", st)
 	}
+	s.saveHistory(ctx, risk.WorkflowID, "compliance_duty_reminded_completed.json")
 	deadline = time.Now().Add(30 * time.Second)
 	for !strings.Contains(allTexts(sl), "*Resolved* `"+key+"`") {
 		if time.Now().After(deadline) {
@@ -135,6 +142,14 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 		alertRun()
 	}
 	t.Logf("DPO channel:\n%s", allTexts(sl))
+
+	// The daily Amazon data sweep, with nothing old enough to delete: one batch.
+	sweep, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: s.app.Config.TaskQueue},
+		workflows.AmazonDataSweepName, workflows.AmazonDataSweepInput{})
+	s.must(err, "start amazon data sweep")
+	var swept workflows.TaxRecordSweepResult
+	s.must(sweep.Get(ctx, &swept), "amazon data sweep")
+	s.saveRunHistory(ctx, sweep.GetID(), sweep.GetRunID(), "amazon_data_sweep.json")
 
 	// An offboarding does not set ComplianceDeadline: its status query's
 	// deadline is read. A stand-in with the real type name, on its own queue.
