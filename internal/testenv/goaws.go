@@ -166,36 +166,11 @@ func (g *GoAWS) Stop() {
 	g.stopOnce.Do(g.stop)
 }
 
-var (
-	goawsMu     sync.Mutex
-	goawsShared *GoAWS
-	goawsErr    error
-	goawsDone   bool
-)
+var sharedGoAWS = shared[*GoAWS]{name: "goaws (SQS)", timeout: time.Minute, start: StartGoAWS}
 
 // GoAWSForTest returns the test binary's shared goaws, starting it on first use; it fails the test
 // if goaws cannot start. Tests share it by giving each queue a name of its own.
-func GoAWSForTest(t testing.TB) *GoAWS {
-	skipInShortMode(t, "goaws (SQS)")
-	t.Helper()
-	goawsMu.Lock()
-	defer goawsMu.Unlock()
-	if !goawsDone {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		goawsShared, goawsErr = StartGoAWS(ctx)
-		cancel()
-		goawsDone = true
-	}
-	if goawsErr != nil {
-		t.Fatalf("testenv: goaws (SQS) is required for this test and could not start: %v", goawsErr)
-	}
-	return goawsShared
-}
+func GoAWSForTest(t testing.TB) *GoAWS { t.Helper(); return sharedGoAWS.get(t) }
 
 // StopGoAWS stops the shared goaws of GoAWSForTest, if one was started.
-func StopGoAWS() {
-	goawsMu.Lock()
-	defer goawsMu.Unlock()
-	goawsShared.Stop()
-	goawsShared, goawsErr, goawsDone = nil, nil, false
-}
+func StopGoAWS() { sharedGoAWS.stop() }

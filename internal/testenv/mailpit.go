@@ -237,36 +237,11 @@ func (m *Mailpit) get(ctx context.Context, path string, into any) error {
 	return json.NewDecoder(resp.Body).Decode(into)
 }
 
-var (
-	mailpitMu     sync.Mutex
-	mailpitShared *Mailpit
-	mailpitErr    error
-	mailpitDone   bool
-)
+var sharedMailpit = shared[*Mailpit]{name: "Mailpit", timeout: time.Minute, start: StartMailpit}
 
 // MailpitForTest returns the test binary's shared Mailpit, starting it on first use. It fails the
 // test if Mailpit cannot start. Call StopMailpit (or StopAll) from TestMain after m.Run.
-func MailpitForTest(t testing.TB) *Mailpit {
-	skipInShortMode(t, "Mailpit")
-	t.Helper()
-	mailpitMu.Lock()
-	defer mailpitMu.Unlock()
-	if !mailpitDone {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		mailpitShared, mailpitErr = StartMailpit(ctx)
-		cancel()
-		mailpitDone = true
-	}
-	if mailpitErr != nil {
-		t.Fatalf("testenv: Mailpit is required for this test and could not start: %v", mailpitErr)
-	}
-	return mailpitShared
-}
+func MailpitForTest(t testing.TB) *Mailpit { t.Helper(); return sharedMailpit.get(t) }
 
 // StopMailpit stops the shared Mailpit of MailpitForTest, if one was started.
-func StopMailpit() {
-	mailpitMu.Lock()
-	defer mailpitMu.Unlock()
-	mailpitShared.Stop()
-	mailpitShared, mailpitErr, mailpitDone = nil, nil, false
-}
+func StopMailpit() { sharedMailpit.stop() }

@@ -94,41 +94,16 @@ func StartTemporal(ctx context.Context) (*Temporal, error) {
 	}, nil
 }
 
-var (
-	temporalMu     sync.Mutex
-	temporalShared *Temporal
-	temporalErr    error
-	temporalDone   bool
-)
+var sharedTemporal = shared[*Temporal]{name: "the Temporal dev server", timeout: 3 * time.Minute, start: StartTemporal}
 
 // TemporalForTest returns the test binary's shared Temporal server, starting it on first use. It
 // fails the test (it never skips) if the server cannot start. Call StopTemporal (or StopAll) from
 // TestMain after m.Run; if a binary forgets, the server still exits when the binary does.
-func TemporalForTest(t testing.TB) *Temporal {
-	skipInShortMode(t, "the Temporal dev server")
-	t.Helper()
-	temporalMu.Lock()
-	defer temporalMu.Unlock()
-	if !temporalDone {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		temporalShared, temporalErr = StartTemporal(ctx)
-		cancel()
-		temporalDone = true
-	}
-	if temporalErr != nil {
-		t.Fatalf("testenv: Temporal is required for this test and could not start: %v", temporalErr)
-	}
-	return temporalShared
-}
+func TemporalForTest(t testing.TB) *Temporal { t.Helper(); return sharedTemporal.get(t) }
 
 // StopTemporal stops the shared server of TemporalForTest, if one was started. A later call of
 // TemporalForTest starts a new one.
-func StopTemporal() {
-	temporalMu.Lock()
-	defer temporalMu.Unlock()
-	temporalShared.Stop()
-	temporalShared, temporalErr, temporalDone = nil, nil, false
-}
+func StopTemporal() { sharedTemporal.stop() }
 
 // TaskQueue returns a task queue name unique to this test (and this run), so that workers of
 // different tests sharing one server never take each other's tasks.
