@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -97,7 +96,7 @@ func StartGoAWS(ctx context.Context) (*GoAWS, error) {
 		_ = os.RemoveAll(dir)
 	}
 	g := &GoAWS{Addr: fmt.Sprintf("127.0.0.1:%d", port), Region: region}
-	if err := g.waitReady(ctx, exited); err != nil {
+	if err := waitUntilReady(ctx, "goaws", exited, g.ping); err != nil {
 		stopProcess()
 		if out := strings.TrimSpace(output.String()); out != "" {
 			err = fmt.Errorf("%w\n--- goaws output ---\n%s", err, out)
@@ -119,25 +118,6 @@ func StartGoAWS(ctx context.Context) (*GoAWS, error) {
 		stopProcess()
 	}
 	return g, nil
-}
-
-func (g *GoAWS) waitReady(ctx context.Context, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var last error
-	for {
-		last = g.ping(ctx)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("goaws exited during start-up")
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w (%v)", last, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 func (g *GoAWS) ping(ctx context.Context) error {

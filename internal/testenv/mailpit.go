@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -121,7 +120,7 @@ func StartMailpit(ctx context.Context) (*Mailpit, error) {
 		_ = os.RemoveAll(dir)
 	}
 
-	if err := m.waitReady(ctx, exited); err != nil {
+	if err := waitUntilReady(ctx, "mailpit", exited, m.ping); err != nil {
 		stopProcess()
 		if out := strings.TrimSpace(output.String()); out != "" {
 			err = fmt.Errorf("%w\n--- mailpit output ---\n%s", err, out)
@@ -142,25 +141,6 @@ func (m *Mailpit) Stop() {
 		return
 	}
 	m.stopOnce.Do(m.stop)
-}
-
-func (m *Mailpit) waitReady(ctx context.Context, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var last error
-	for {
-		last = m.ping(ctx)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("mailpit exited during start-up")
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w (%v)", last, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 func (m *Mailpit) ping(ctx context.Context) error {
