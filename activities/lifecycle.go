@@ -59,7 +59,7 @@ func (a *Lifecycle) FetchAndSeal(ctx context.Context, in FetchAndSealInput) (*Or
 		LatestDeliveryAt: facts.LatestDeliveryAt, DeliveredAt: facts.DeliveredAt, Cancelled: facts.Cancelled,
 		Business: facts.Business, Currency: facts.Currency, GrandTotalMinor: facts.GrandTotalMinor,
 		SealedFields: facts.SealedFields, PIIRetention: a.Orders.Policy.PIIRetention,
-		RecordedPurgeDueAt: facts.PurgeDueAt, OnHold: facts.OnHold,
+		RecordedPurgeDueAt: facts.PurgeDueAt, OnHold: facts.OnHold, SealLevel: SealLevel,
 	}, nil
 }
 

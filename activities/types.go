@@ -48,7 +48,17 @@ type OrderFacts struct {
 	// after a terminated one keeps its hold and its due time.
 	RecordedPurgeDueAt *time.Time `json:"recordedPurgeDueAt,omitempty"`
 	OnHold             bool       `json:"onHold,omitempty"`
+	// SealLevel is SealLevel of the worker that ran FetchAndSeal: the lifecycle
+	// changes its code had. Recorded in history, it lets the workflow take every
+	// change up to that level without a version marker (0 in runs sealed before).
+	SealLevel int `json:"sealLevel,omitempty"`
 }
+
+// SealLevel numbers the order lifecycle's changes made after the three that
+// RecordedPurgeDueAt stands for. A change to the lifecycle after sealing adds
+// one and is gated with the level (workflows' lifecycle.since): runs sealed by
+// this code take it without asking, runs sealed before ask workflow.GetVersion.
+const SealLevel = 1
 
 // IssueInvoiceInput names the order to invoice.
 type IssueInvoiceInput struct {

@@ -59,6 +59,17 @@ func (lc *lifecycle) hasChange(ctx workflow.Context, changeID string) bool {
 	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 }
 
+// since is hasChange for the changes made after those three: each has a
+// level (activities.SealLevel). A run sealed by code at that level or later
+// has the change without a marker; a run sealed before asks GetVersion, so
+// its history decides. Only call it once the order is sealed.
+func (lc *lifecycle) since(ctx workflow.Context, changeID string, level int) bool {
+	if lc.facts != nil && lc.facts.SealLevel >= level {
+		return true
+	}
+	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
 // Steps that can fail for good without stopping the order's purge.
 const stepInvoice = "invoice"
 
