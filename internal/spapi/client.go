@@ -35,7 +35,8 @@ type Client struct {
 	endpoint    string
 	http        *http.Client
 	log         *zap.Logger
-	tokens      *tokenSource // nil: send no token (sandbox)
+	tokens      *tokenSource            // nil: send no token (sandbox)
+	grantless   map[string]*tokenSource // by scope; set with tokens
 	limiters    map[string]*opLimiter
 	maxAttempts int
 	baseDelay   time.Duration
@@ -69,6 +70,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.ClientID != "" {
 		c.tokens = newTokenSource(cfg)
+		c.grantless = map[string]*tokenSource{NotificationsScope: newGrantlessTokenSource(cfg, NotificationsScope)}
 	}
 	return c, nil
 }
@@ -110,7 +112,7 @@ func (c *Client) call(ctx context.Context, op, method, path, query string, body 
 			// The access token may have been revoked or expired early: get a
 			// fresh one and try once more, without counting an attempt.
 			refreshed = true
-			c.tokens.invalidate(token)
+			c.tokenSourceFor(op).invalidate(token)
 			attempt--
 			continue
 		}
@@ -153,8 +155,8 @@ func (c *Client) once(ctx context.Context, op, method, u string, body []byte, at
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	token := ""
-	if c.tokens != nil {
-		if token, err = c.tokens.get(ctx); err != nil {
+	if ts := c.tokenSourceFor(op); ts != nil {
+		if token, err = ts.get(ctx); err != nil {
 			return 0, "", err
 		}
 		req.Header.Set(headerToken, token)

@@ -15,9 +15,12 @@ import (
 const (
 	OpSearchOrders = "searchOrders"
 	OpGetOrder     = "getOrder"
-	// Notifications API v1 (notifications.go).
+	// Notifications API v1 (notifications.go); the destination operations
+	// take the grantless token (token.go).
 	OpCreateDestination  = "createDestination"
 	OpCreateSubscription = "createSubscription"
+	OpGetDestinations    = "getDestinations"
+	OpGetSubscription    = "getSubscription"
 	// OpLWAToken names the Login with Amazon token exchange in errors and
 	// logs; it is not rate limited.
 	OpLWAToken = "lwaToken"
@@ -51,6 +54,8 @@ func DefaultLimits() map[string]Limit {
 		// Notifications API v1: both 1 request/s, burst 5.
 		OpCreateDestination:  {Rate: 1, Burst: 5},
 		OpCreateSubscription: {Rate: 1, Burst: 5},
+		OpGetDestinations:    {Rate: 1, Burst: 5},
+		OpGetSubscription:    {Rate: 1, Burst: 5},
 	}
 }
 

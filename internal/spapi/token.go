@@ -16,29 +16,49 @@ import (
 // replaced (halved for tokens that live less than two margins).
 const tokenRefreshMargin = time.Minute
 
-// tokenSource exchanges the LWA refresh token for access tokens and caches
-// one until shortly before it expires. lock is a one-slot semaphore (a mutex
-// whose waiters honour their context): it guards token and expiry and is held
-// during a refresh, so only one refresh runs at a time and the callers that
-// queued behind it reuse its result.
+// NotificationsScope is the scope of the grantless token that Amazon requires
+// for the Notifications API's destination operations: a destination belongs to
+// the application, not to a seller, so no seller's refresh token may create it.
+const NotificationsScope = "sellingpartnerapi::notifications"
+
+// tokenSource exchanges LWA credentials for access tokens and caches one until
+// shortly before it expires: the seller's (grant refresh_token) or a grantless
+// one (grant client_credentials with a scope), each in a source of its own so
+// neither evicts the other. lock is a one-slot semaphore (a mutex whose
+// waiters honour their context): it guards token and expiry and is held during
+// a refresh, so only one refresh runs at a time and the callers that queued
+// behind it reuse its result.
 type tokenSource struct {
-	url                             string
-	clientID, clientSecret, refresh string
-	http                            *http.Client
-	now                             func() time.Time
-	log                             *zap.Logger
+	url                    string
+	grant                  url.Values // the form minus the client's id and secret
+	kind                   string     // "seller" or the grantless scope, for logs
+	clientID, clientSecret string
+	http                   *http.Client
+	now                    func() time.Time
+	log                    *zap.Logger
 
 	lock   chan struct{}
 	token  string
 	expiry time.Time // when to stop using token (already minus the margin)
 }
 
+// newTokenSource gives the seller's tokens, from the refresh token.
 func newTokenSource(cfg Config) *tokenSource {
+	return newSource(cfg, "seller", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {cfg.RefreshToken}})
+}
+
+// newGrantlessTokenSource gives the application's tokens for scope.
+func newGrantlessTokenSource(cfg Config, scope string) *tokenSource {
+	return newSource(cfg, scope, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
+}
+
+func newSource(cfg Config, kind string, grant url.Values) *tokenSource {
 	return &tokenSource{
 		url:          cfg.TokenURL,
+		grant:        grant,
+		kind:         kind,
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
-		refresh:      cfg.RefreshToken,
 		http:         cfg.HTTPClient,
 		now:          cfg.Now,
 		log:          cfg.Logger,
@@ -67,7 +87,7 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 		margin = ttl / 2
 	}
 	ts.token, ts.expiry = tok, ts.now().Add(ttl-margin)
-	ts.log.Debug("spapi: LWA access token refreshed", zap.Duration("expiresIn", ttl))
+	ts.log.Debug("spapi: LWA access token refreshed", zap.String("token", ts.kind), zap.Duration("expiresIn", ttl))
 	return tok, nil
 }
 
@@ -89,11 +109,9 @@ type lwaResponse struct {
 }
 
 func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) {
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {ts.refresh},
-		"client_id":     {ts.clientID},
-		"client_secret": {ts.clientSecret},
+	form := url.Values{"client_id": {ts.clientID}, "client_secret": {ts.clientSecret}}
+	for k, v := range ts.grant {
+		form[k] = v
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.url, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -154,4 +172,22 @@ func (c *Client) CheckToken(ctx context.Context) (time.Duration, error) {
 	}
 	_, ttl, err := c.tokens.fetch(ctx)
 	return ttl, err
+}
+
+// grantlessOps are the operations Amazon authorises with the application's
+// grantless token instead of the seller's.
+var grantlessOps = map[string]string{
+	OpCreateDestination: NotificationsScope,
+	OpGetDestinations:   NotificationsScope,
+}
+
+// tokenSourceFor is the source of op's access token; nil: send none.
+func (c *Client) tokenSourceFor(op string) *tokenSource {
+	if c.tokens == nil {
+		return nil
+	}
+	if scope, ok := grantlessOps[op]; ok {
+		return c.grantless[scope]
+	}
+	return c.tokens
 }

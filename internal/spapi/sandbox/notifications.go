@@ -28,22 +28,45 @@ const (
 	sandboxApplicationID = "amzn1.sellerapps.app.dpp-sandbox"
 )
 
-type destination struct{ arn, queueURL string }
+type destination struct{ name, arn, queueURL string }
 
 func (s *Server) serveNotifications(w http.ResponseWriter, r *http.Request, rid, path string) {
-	op := spapi.OpCreateDestination
-	if strings.HasPrefix(path, spapi.NotificationsSubscriptionsPath) {
+	dests := path == spapi.NotificationsDestinationsPath
+	var op, scope string
+	switch {
+	case dests && r.Method == http.MethodPost:
+		op, scope = spapi.OpCreateDestination, spapi.NotificationsScope
+	case dests && r.Method == http.MethodGet:
+		op, scope = spapi.OpGetDestinations, spapi.NotificationsScope
+	case !dests && r.Method == http.MethodPost:
 		op = spapi.OpCreateSubscription
+	case !dests && r.Method == http.MethodGet:
+		op = spapi.OpGetSubscription
+	default:
+		s.reply(w, "", rid, http.StatusMethodNotAllowed, errorList("MethodNotAllowed", "Method not allowed.", ""))
+		return
 	}
 	s.mu.Lock()
 	s.requests[op]++
 	s.mu.Unlock()
-	if r.Method != http.MethodPost {
-		s.reply(w, op, rid, http.StatusMethodNotAllowed, errorList("MethodNotAllowed", "Method not allowed.", ""))
-		return
-	}
 	if !s.limiters[op].Allow() {
 		s.reply(w, op, rid, http.StatusTooManyRequests, injectedError(http.StatusTooManyRequests))
+		return
+	}
+	if !s.authorize(w, r, op, rid, scope) {
+		return
+	}
+	typ := strings.TrimPrefix(path, spapi.NotificationsSubscriptionsPath)
+	if !dests && typ != notifications.TypeOrderChange {
+		s.reply(w, op, rid, http.StatusBadRequest, errorList("InvalidInput", "The sandbox supports ORDER_CHANGE only.", ""))
+		return
+	}
+	switch op {
+	case spapi.OpGetDestinations:
+		s.getDestinations(w, rid)
+		return
+	case spapi.OpGetSubscription:
+		s.getSubscription(w, rid)
 		return
 	}
 	var in struct {
@@ -64,11 +87,6 @@ func (s *Server) serveNotifications(w http.ResponseWriter, r *http.Request, rid,
 		s.createDestination(w, r.Context(), rid, in.Name, in.ResourceSpecification.SQS)
 		return
 	}
-	typ := strings.TrimPrefix(path, spapi.NotificationsSubscriptionsPath)
-	if typ != notifications.TypeOrderChange {
-		s.reply(w, op, rid, http.StatusBadRequest, errorList("InvalidInput", "The sandbox supports ORDER_CHANGE only.", ""))
-		return
-	}
 	s.mu.Lock()
 	_, known := s.destinations[in.DestinationID]
 	existing := s.subscription
@@ -86,6 +104,41 @@ func (s *Server) serveNotifications(w http.ResponseWriter, r *http.Request, rid,
 		body, _ := json.Marshal(map[string]any{"payload": map[string]string{"subscriptionId": sub, "payloadVersion": "1.0", "destinationId": in.DestinationID}})
 		s.reply(w, op, rid, http.StatusOK, body)
 	}
+}
+
+// getDestinations answers with every destination, in the model's
+// GetDestinationsResponse shape.
+func (s *Server) getDestinations(w http.ResponseWriter, rid string) {
+	s.mu.Lock()
+	list := make([]any, 0, len(s.destinations))
+	for id, d := range s.destinations {
+		list = append(list, map[string]any{"name": d.name, "destinationId": id, "resource": map[string]any{"sqs": map[string]string{"arn": d.arn}}})
+	}
+	s.mu.Unlock()
+	body, _ := json.Marshal(map[string]any{"payload": list})
+	s.reply(w, spapi.OpGetDestinations, rid, http.StatusOK, body)
+}
+
+// getSubscription answers with the ORDER_CHANGE subscription, or 404 as
+// Amazon does when there is none.
+func (s *Server) getSubscription(w http.ResponseWriter, rid string) {
+	s.mu.Lock()
+	sub, dest := s.subscription, s.subscribedTo
+	s.mu.Unlock()
+	if sub == "" {
+		s.reply(w, spapi.OpGetSubscription, rid, http.StatusNotFound, errorList("NotFound", "The subscription for ORDER_CHANGE was not found.", ""))
+		return
+	}
+	body, _ := json.Marshal(map[string]any{"payload": map[string]string{"subscriptionId": sub, "payloadVersion": "1.0", "destinationId": dest}})
+	s.reply(w, spapi.OpGetSubscription, rid, http.StatusOK, body)
+}
+
+// Destinations returns how many destinations the sandbox holds and whether
+// it has the ORDER_CHANGE subscription: a setup that ran twice made no second.
+func (s *Server) Destinations() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.destinations), s.subscription != ""
 }
 
 func (s *Server) createDestination(w http.ResponseWriter, ctx context.Context, rid, name string, spec *struct {
@@ -114,7 +167,7 @@ func (s *Server) createDestination(w http.ResponseWriter, ctx context.Context, r
 		}
 	}
 	id := "dest-" + randomHex(8)
-	s.destinations[id] = destination{arn: spec.ARN, queueURL: queueURL}
+	s.destinations[id] = destination{name: name, arn: spec.ARN, queueURL: queueURL}
 	s.mu.Unlock()
 	body, _ := json.Marshal(map[string]any{"payload": map[string]any{"name": name, "destinationId": id,
 		"resource": map[string]any{"sqs": map[string]string{"arn": spec.ARN}}}})

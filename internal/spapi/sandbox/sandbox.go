@@ -42,7 +42,11 @@
 //
 //	GET  /orders/2026-01-01/orders            searchOrders
 //	GET  /orders/2026-01-01/orders/{orderId}  getOrder
-//	POST /auth/o2/token                       LWA token exchange (any refresh token)
+//	POST /auth/o2/token                       LWA token exchange (any refresh token; client
+//	                                          credentials of scope sellingpartnerapi::notifications)
+//	POST|GET /notifications/v1/destinations   createDestination, getDestinations (grantless)
+//	POST|GET /notifications/v1/subscriptions/ORDER_CHANGE
+//	                                          createSubscription, getSubscription (seller's token)
 package sandbox
 
 import (
@@ -130,6 +134,11 @@ func TestLimits() map[string]spapi.Limit {
 	return map[string]spapi.Limit{
 		spapi.OpSearchOrders: {Rate: 10000, Burst: 10000},
 		spapi.OpGetOrder:     {Rate: 10000, Burst: 10000},
+		// The Notifications API's, for tests that set up many times.
+		spapi.OpCreateDestination:  {Rate: 10000, Burst: 10000},
+		spapi.OpGetDestinations:    {Rate: 10000, Burst: 10000},
+		spapi.OpCreateSubscription: {Rate: 10000, Burst: 10000},
+		spapi.OpGetSubscription:    {Rate: 10000, Burst: 10000},
 	}
 }
 
@@ -177,6 +186,7 @@ type Server struct {
 	failures      []int
 	requests      map[string]int
 	tokens        map[string]time.Time // access token -> expiry (server clock)
+	grantless     map[string]string    // grantless access token -> its scope
 	tokenRequests int
 	requestSeq    uint64
 	// withheld orders are served without BUYER and RECIPIENT (WithholdRestrictedData).
@@ -261,6 +271,7 @@ func build(opts Options) (*Server, error) {
 		requests:       map[string]int{},
 		tokens:         map[string]time.Time{},
 		destinations:   map[string]destination{},
+		grantless:      map[string]string{},
 		idPrefix:       randomHex(4),
 	}
 	for op, l := range limits {
@@ -508,6 +519,7 @@ func (s *Server) RevokeTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.tokens)
+	clear(s.grantless)
 }
 
 // ServeHTTP implements http.Handler.
@@ -562,21 +574,8 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rid, op,
 		s.reply(w, op, rid, http.StatusTooManyRequests, injectedError(http.StatusTooManyRequests))
 		return
 	}
-	if tok := r.Header.Get(headerTokenInReq); tok != "" {
-		s.mu.Lock()
-		exp, known := s.tokens[tok]
-		now := s.opts.Clock()
-		s.mu.Unlock()
-		switch {
-		case !known:
-			s.reply(w, op, rid, http.StatusForbidden, errorList("Unauthorized", "Access to requested resource is denied.",
-				"The access token you provided is revoked, malformed or invalid."))
-			return
-		case !now.Before(exp):
-			s.reply(w, op, rid, http.StatusForbidden, errorList("Unauthorized", "Access to requested resource is denied.",
-				"The access token you provided has expired."))
-			return
-		}
+	if !s.authorize(w, r, op, rid, "") {
+		return
 	}
 	q := r.URL.Query()
 	if ex := s.model.matchStatic(op, orderID, q); ex != nil {
@@ -680,8 +679,45 @@ func (s *Server) parseIncluded(q url.Values) (map[string]bool, bool) {
 	return included, true
 }
 
+// authorize checks the request's access token for op, which takes the
+// seller's token (scope "") or a grantless one of scope, and answers 403 as
+// Amazon does when it is not the right one. A request without a token passes
+// only where the sandbox stands for no application in particular (no
+// Options.Credentials) and op is a seller's operation: the dev stack runs
+// without LWA; a grantless operation always needs its token.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op, rid, scope string) bool {
+	deny := func(details string) bool {
+		s.reply(w, op, rid, http.StatusForbidden, errorList("Unauthorized", "Access to requested resource is denied.", details))
+		return false
+	}
+	tok := r.Header.Get(headerTokenInReq)
+	if tok == "" {
+		if scope != "" || s.opts.Credentials != nil {
+			return deny("The request has no access token.")
+		}
+		return true
+	}
+	s.mu.Lock()
+	exp, known := s.tokens[tok]
+	tokScope := s.grantless[tok]
+	now := s.opts.Clock()
+	s.mu.Unlock()
+	switch {
+	case !known:
+		return deny("The access token you provided is revoked, malformed or invalid.")
+	case !now.Before(exp):
+		return deny("The access token you provided has expired.")
+	case tokScope != scope && scope != "":
+		return deny("This operation is grantless: it needs an access token of scope " + scope + ".")
+	case tokScope != scope:
+		return deny("This operation needs the selling partner's access token, not a grantless one.")
+	}
+	return true
+}
+
 // serveToken is a fake LWA: any client and refresh token get an access token
-// valid for an hour (by the server clock).
+// valid for an hour (by the server clock), and so does the client credentials
+// grant (grantless) of the Notifications API's scope.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rid string) {
 	s.mu.Lock()
 	s.tokenRequests++
@@ -699,11 +735,16 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rid string) 
 		lwaError(http.StatusBadRequest, "invalid_request", "The request body is not a valid form.")
 		return
 	}
+	grantless := r.PostForm.Get("grant_type") == "client_credentials"
+	scope := r.PostForm.Get("scope")
 	switch {
-	case r.PostForm.Get("grant_type") != "refresh_token":
-		lwaError(http.StatusBadRequest, "unsupported_grant_type", "Only grant_type=refresh_token is supported.")
+	case grantless && scope != spapi.NotificationsScope:
+		lwaError(http.StatusBadRequest, "invalid_scope", "The sandbox grants only the scope "+spapi.NotificationsScope+".")
 		return
-	case r.PostForm.Get("refresh_token") == "":
+	case !grantless && r.PostForm.Get("grant_type") != "refresh_token":
+		lwaError(http.StatusBadRequest, "unsupported_grant_type", "Only grant_type=refresh_token or client_credentials is supported.")
+		return
+	case !grantless && r.PostForm.Get("refresh_token") == "":
 		lwaError(http.StatusBadRequest, "invalid_request", "The request is missing refresh_token.")
 		return
 	case r.PostForm.Get("client_id") == "" || r.PostForm.Get("client_secret") == "":
@@ -713,20 +754,21 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rid string) 
 		r.PostForm.Get("client_secret") != s.opts.Credentials.ClientSecret):
 		lwaError(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
 		return
-	case s.opts.Credentials != nil && r.PostForm.Get("refresh_token") != s.opts.Credentials.RefreshToken:
+	case s.opts.Credentials != nil && !grantless && r.PostForm.Get("refresh_token") != s.opts.Credentials.RefreshToken:
 		lwaError(http.StatusBadRequest, "invalid_grant", "The request has an invalid grant parameter : refresh_token")
 		return
 	}
 	tok := "Atza|sandbox-" + randomHex(16)
 	s.mu.Lock()
 	s.tokens[tok] = s.opts.Clock().Add(tokenLifetime)
+	reply := map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": int(tokenLifetime / time.Second)}
+	if grantless {
+		s.grantless[tok] = scope
+	} else {
+		reply["refresh_token"] = r.PostForm.Get("refresh_token")
+	}
 	s.mu.Unlock()
-	b, _ := json.Marshal(map[string]any{
-		"access_token":  tok,
-		"refresh_token": r.PostForm.Get("refresh_token"),
-		"token_type":    "bearer",
-		"expires_in":    int(tokenLifetime / time.Second),
-	})
+	b, _ := json.Marshal(reply)
 	s.reply(w, spapi.OpLWAToken, rid, http.StatusOK, b)
 }
 
