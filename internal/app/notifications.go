@@ -42,9 +42,11 @@ func (a *App) NotificationActivities() *activities.Notifications {
 const notificationDestinationName = "dpp-order-change"
 
 // SetupNotifications is `starter notifications setup` (SPAPI, Temporal): it
-// creates the SP-API destination for DPP_ORDER_CHANGE_QUEUE_URL, subscribes it
-// to ORDER_CHANGE, and starts the OrderNotifications workflow that consumes it
-// (left alone when it runs already). It returns what it did, one line a step.
+// makes sure of an SP-API destination for DPP_ORDER_CHANGE_QUEUE_URL, the
+// seller's ORDER_CHANGE subscription to it, and the OrderNotifications
+// workflow that consumes the queue. Each is looked up first and created only
+// when missing, so a run that stopped half-way is completed by the next one.
+// It returns what it found or did, one line a step.
 func (a *App) SetupNotifications(ctx context.Context) ([]string, error) {
 	if a.OrderChanges == nil {
 		return nil, activities.ErrNotificationsOff
@@ -54,24 +56,31 @@ func (a *App) SetupNotifications(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DPP_ORDER_CHANGE_QUEUE_URL: %w", err)
 	}
-	dest, err := a.SPAPI.CreateDestination(ctx, notificationDestinationName, arn)
-	switch {
-	case errors.Is(err, spapi.ErrAlreadyExists):
-		report = append(report, "destination for "+arn+" exists already (subscription left as it is)")
-	case err != nil:
-		return nil, fmt.Errorf("SP-API createDestination: %w", err)
-	default:
-		report = append(report, "destination "+dest+" for "+arn)
-		sub, err := a.SPAPI.CreateSubscription(ctx, notifications.TypeOrderChange, dest)
-		switch {
-		case errors.Is(err, spapi.ErrAlreadyExists):
-			report = append(report, "subscription to ORDER_CHANGE exists already")
-		case err != nil:
-			return report, fmt.Errorf("SP-API createSubscription: %w", err)
-		default:
-			report = append(report, "subscription "+sub+" to ORDER_CHANGE")
-		}
+	dest, found, err := a.orderChangeDestination(ctx, arn)
+	if err != nil {
+		return nil, err
 	}
+	report = append(report, fmt.Sprintf("destination %s for %s %s", dest, arn, foundOrCreated(found)))
+
+	sub, err := a.SPAPI.GetSubscription(ctx, notifications.TypeOrderChange)
+	if err != nil {
+		return report, fmt.Errorf("SP-API getSubscription: %w", err)
+	}
+	switch {
+	case sub == nil:
+		id, err := a.SPAPI.CreateSubscription(ctx, notifications.TypeOrderChange, dest)
+		if err != nil {
+			return report, fmt.Errorf("SP-API createSubscription: %w", err)
+		}
+		report = append(report, "subscription "+id+" to ORDER_CHANGE created")
+	case sub.DestinationID != dest:
+		return report, fmt.Errorf("the seller's ORDER_CHANGE subscription %s delivers to destination %s, not to %s (DPP_ORDER_CHANGE_QUEUE_URL's): "+
+			"delete it (Notifications API deleteSubscriptionById) or point DPP_ORDER_CHANGE_QUEUE_URL at that destination's queue, then run setup again",
+			sub.ID, sub.DestinationID, dest)
+	default:
+		report = append(report, "subscription "+sub.ID+" to ORDER_CHANGE found")
+	}
+
 	run, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.OrderNotificationsWorkflowID, TaskQueue: a.Config.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
@@ -80,4 +89,43 @@ func (a *App) SetupNotifications(ctx context.Context) ([]string, error) {
 		return report, fmt.Errorf("start %s: %w", workflows.OrderNotificationsWorkflowID, err)
 	}
 	return append(report, "workflow "+workflows.OrderNotificationsWorkflowID+" running (run "+run.GetRunID()+")"), nil
+}
+
+// orderChangeDestination returns the id of the destination for the queue's
+// ARN, creating it when getDestinations does not list it; found says it was
+// there. A 409 means another setup created it meanwhile: it is looked up again.
+func (a *App) orderChangeDestination(ctx context.Context, arn string) (id string, found bool, err error) {
+	lookup := func() (string, error) {
+		ds, err := a.SPAPI.GetDestinations(ctx)
+		if err != nil {
+			return "", fmt.Errorf("SP-API getDestinations: %w", err)
+		}
+		for _, d := range ds {
+			if d.SQSARN == arn {
+				return d.ID, nil
+			}
+		}
+		return "", nil
+	}
+	if id, err = lookup(); err != nil || id != "" {
+		return id, id != "", err
+	}
+	id, err = a.SPAPI.CreateDestination(ctx, notificationDestinationName, arn)
+	if errors.Is(err, spapi.ErrAlreadyExists) {
+		if id, err = lookup(); err == nil && id == "" {
+			err = errors.New("SP-API createDestination: 409 Conflict, yet getDestinations lists no destination for " + arn)
+		}
+		return id, id != "", err
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("SP-API createDestination: %w", err)
+	}
+	return id, false, nil
+}
+
+func foundOrCreated(found bool) string {
+	if found {
+		return "found"
+	}
+	return "created"
 }

@@ -21,8 +21,10 @@ import (
 
 // notificationStack is a stack whose sandbox delivers ORDER_CHANGE
 // notifications to a goaws queue of its own, set up by `starter notifications
-// setup` (App.SetupNotifications).
-func notificationStack(t *testing.T) *stack {
+// setup` (App.SetupNotifications). With lwa it has LWA credentials, which the
+// sandbox then requires (the destination calls the grantless token, the rest
+// the seller's), and Amazon's rates.
+func notificationStack(t *testing.T, lwa bool) *stack {
 	t.Helper()
 	g := testenv.GoAWSForTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -41,6 +43,12 @@ func notificationStack(t *testing.T) *stack {
 		env["AWS_ENDPOINT_URL_SQS"] = g.Endpoint()
 		env["DPP_ORDER_CHANGE_QUEUE_URL"] = aws.ToString(q.QueueUrl)
 		opts.SQS = c
+		if !lwa {
+			return
+		}
+		env["LWA_CLIENT_ID"], env["LWA_CLIENT_SECRET"], env["LWA_REFRESH_TOKEN"] = "amzn1.application-oa2-client.dpp", "lwa-secret", "Atzr|dpp-seller"
+		opts.Credentials = &sandbox.Credentials{ClientID: env["LWA_CLIENT_ID"], ClientSecret: env["LWA_CLIENT_SECRET"], RefreshToken: env["LWA_REFRESH_TOKEN"]}
+		delete(env, "DPP_SPAPI_SANDBOX_SPEEDUP")
 	})
 }
 
@@ -49,7 +57,7 @@ func notificationStack(t *testing.T) *stack {
 // nothing the notifications missed, and neither the notification's postcode
 // nor any other PII reaches history, database or logs.
 func TestOrderChangeNotificationsDriveLifecycles(t *testing.T) {
-	s := notificationStack(t)
+	s := notificationStack(t, false)
 	ctx := s.ctx()
 	report, err := s.app.SetupNotifications(ctx)
 	s.must(err, "notifications setup")
@@ -57,13 +65,8 @@ func TestOrderChangeNotificationsDriveLifecycles(t *testing.T) {
 		_ = s.app.Temporal.TerminateWorkflow(context.Background(), workflows.OrderNotificationsWorkflowID, "", "test over")
 	})
 	t.Logf("notifications setup:\n%s", strings.Join(report, "\n"))
-	if len(report) != 3 || !strings.HasPrefix(report[1], "subscription ") {
+	if len(report) != 3 || !strings.HasSuffix(report[0], " created") || !strings.HasSuffix(report[1], " created") {
 		t.Fatalf("setup report %q", report)
-	}
-	again, err := s.app.SetupNotifications(ctx)
-	s.must(err, "notifications setup again")
-	if !strings.Contains(again[0], "exists already") {
-		t.Fatalf("second setup %q", again)
 	}
 	d, err := s.app.Temporal.DescribeWorkflow(ctx, workflows.OrderNotificationsWorkflowID, "")
 	s.must(err, "describe %s", workflows.OrderNotificationsWorkflowID)
@@ -117,7 +120,7 @@ func TestOrderChangeNotificationsDriveLifecycles(t *testing.T) {
 // A sync pass with notifications on that has to start an order itself counts
 // it as missed (dpp_sync_missed_by_notifications_total).
 func TestOrderSyncCountsWhatNotificationsMissed(t *testing.T) {
-	s := notificationStack(t) // no subscription: the sandbox sends nothing
+	s := notificationStack(t, false) // no subscription: the sandbox sends nothing
 	ctx := s.ctx()
 	ids := s.sandbox.Generate(2)
 	searchable()
@@ -136,4 +139,36 @@ func TestOrderSyncCountsWhatNotificationsMissed(t *testing.T) {
 		}
 	}
 	t.Fatalf("metric %v, want 2", v)
+}
+
+// A setup that stopped between the destination and the subscription is
+// completed by the next run: it finds the destination, creates only the
+// subscription, and a third run finds both.
+func TestNotificationsSetupCompletesAHalfDoneRun(t *testing.T) {
+	s := notificationStack(t, false)
+	ctx := s.ctx()
+	t.Cleanup(func() {
+		_ = s.app.Temporal.TerminateWorkflow(context.Background(), workflows.OrderNotificationsWorkflowID, "", "test over")
+	})
+	arn, err := s.app.OrderChanges.ARN(ctx)
+	s.must(err, "queue ARN")
+	// The first run's createDestination, then it died.
+	dest, err := s.app.SPAPI.CreateDestination(ctx, "dpp-order-change", arn)
+	s.must(err, "createDestination")
+
+	report, err := s.app.SetupNotifications(ctx)
+	s.must(err, "setup after the half-done run")
+	t.Logf("setup after a run killed between destination and subscription:\n%s", strings.Join(report, "\n"))
+	if len(report) != 3 || report[0] != "destination "+dest+" for "+arn+" found" || !strings.HasSuffix(report[1], " to ORDER_CHANGE created") {
+		t.Fatalf("setup report %q", report)
+	}
+	again, err := s.app.SetupNotifications(ctx)
+	s.must(err, "setup again")
+	t.Logf("setup again:\n%s", strings.Join(again, "\n"))
+	if len(again) != 3 || again[0] != report[0] || again[1] != strings.TrimSuffix(report[1], "created")+"found" {
+		t.Fatalf("setup again %q", again)
+	}
+	if n, subscribed := s.sandbox.Destinations(); n != 1 || !subscribed {
+		t.Fatalf("sandbox: %d destinations, subscribed %v; want one of each", n, subscribed)
+	}
 }

@@ -102,6 +102,9 @@ func newStack(t *testing.T, tweak func(env map[string]string, opts *sandbox.Opti
 	}
 	sb, url := sandboxtest.Start(t, opts)
 	env["SPAPI_ENDPOINT"] = url
+	if env["LWA_CLIENT_ID"] != "" { // a tweak gave credentials: the sandbox's LWA issues the tokens
+		env["LWA_TOKEN_URL"] = sandboxtest.TokenURL(url)
+	}
 	s := &stack{t: t, env: env, sandbox: sb, logs: &syncBuffer{}}
 	s.start()
 	t.Cleanup(func() { s.stop() })

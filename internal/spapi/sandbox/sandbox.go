@@ -683,8 +683,8 @@ func (s *Server) parseIncluded(q url.Values) (map[string]bool, bool) {
 // seller's token (scope "") or a grantless one of scope, and answers 403 as
 // Amazon does when it is not the right one. A request without a token passes
 // only where the sandbox stands for no application in particular (no
-// Options.Credentials) and op is a seller's operation: the dev stack runs
-// without LWA; a grantless operation always needs its token.
+// Options.Credentials: the dev stack and the benchmark run without LWA); with
+// Credentials every operation needs its kind of token.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op, rid, scope string) bool {
 	deny := func(details string) bool {
 		s.reply(w, op, rid, http.StatusForbidden, errorList("Unauthorized", "Access to requested resource is denied.", details))
@@ -692,7 +692,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op, rid, scop
 	}
 	tok := r.Header.Get(headerTokenInReq)
 	if tok == "" {
-		if scope != "" || s.opts.Credentials != nil {
+		if s.opts.Credentials != nil {
 			return deny("The request has no access token.")
 		}
 		return true
