@@ -20,20 +20,22 @@ import (
 
 // Result is the whole run, written as JSON.
 type Result struct {
-	Mode        string            `json:"mode"`
-	StartedAt   string            `json:"startedAt"`
-	WallSeconds float64           `json:"wallSeconds"`
-	Machine     Machine           `json:"machine"`
-	Config      Config            `json:"config"`
-	Baseline    *BaselineResult   `json:"baseline,omitempty"`
-	Pipeline    *PipelineResult   `json:"pipeline,omitempty"`
-	Targets     []Target          `json:"targets,omitempty"`
-	Invariants  []Invariant       `json:"invariants,omitempty"`
-	Chaos       *ChaosReport      `json:"chaos,omitempty"`
-	Crypto      *CryptoResult     `json:"crypto,omitempty"`
-	Profile     *ProfileResult    `json:"workerProfile,omitempty"`
-	Notes       []string          `json:"notes,omitempty"`
-	Extra       map[string]string `json:"extra,omitempty"`
+	Mode        string          `json:"mode"`
+	StartedAt   string          `json:"startedAt"`
+	WallSeconds float64         `json:"wallSeconds"`
+	Machine     Machine         `json:"machine"`
+	Config      Config          `json:"config"`
+	Baseline    *BaselineResult `json:"baseline,omitempty"`
+	Pipeline    *PipelineResult `json:"pipeline,omitempty"`
+	// Notifications is the notification phase (phase_notifications.go).
+	Notifications *NotificationsResult `json:"notifications,omitempty"`
+	Targets       []Target             `json:"targets,omitempty"`
+	Invariants    []Invariant          `json:"invariants,omitempty"`
+	Chaos         *ChaosReport         `json:"chaos,omitempty"`
+	Crypto        *CryptoResult        `json:"crypto,omitempty"`
+	Profile       *ProfileResult       `json:"workerProfile,omitempty"`
+	Notes         []string             `json:"notes,omitempty"`
+	Extra         map[string]string    `json:"extra,omitempty"`
 }
 
 type Machine struct {
@@ -57,6 +59,7 @@ type Config struct {
 	Seed          int64  `json:"seed"`
 	LogLevel      string `json:"workerLogLevel"`
 	PerfTemporal  string `json:"perfTemporal,omitempty"`
+	Notifications int    `json:"notificationOrders,omitempty"`
 	WorkerEnv     string `json:"extraWorkerEnv,omitempty"`
 }
 
@@ -109,7 +112,7 @@ func newResult(o options) *Result {
 	return &Result{Mode: mode, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
 		Config: Config{Orders: o.orders, Worker: o.workerKind, SyncEvery: o.syncEvery.String(),
 			Deadline: o.deadline.String(), Seed: o.seed, LogLevel: o.logLevel, PerfTemporal: o.perfTemporal.String(),
-			WorkerEnv: o.workerEnv}}
+			WorkerEnv: o.workerEnv, Notifications: o.notifications}}
 }
 
 func machine() Machine {
@@ -174,6 +177,21 @@ func (r *Result) evaluateTargets() {
 	}
 	if c := r.Crypto; c != nil && c.Ratio > 0 {
 		r.Targets = append(r.Targets, Target{Name: "envelope seal+open vs raw AES-GCM", Target: "<= 3x", Value: c.Ratio, Met: c.Ratio <= 3})
+	}
+}
+
+// evaluateNotificationTargets adds the notification phase's one target: every
+// notified order sealed (its orders/s is reported, not judged: issue 14 sets
+// no figure).
+func (r *Result) evaluateNotificationTargets() {
+	n := r.Notifications
+	if n == nil || r.Mode != "bench" {
+		return
+	}
+	r.Targets = append(r.Targets,
+		Target{Name: "ORDER_CHANGE orders sealed", Target: fmt.Sprintf("= %d", n.Orders), Value: float64(n.Sealed), Met: n.Sealed == n.Orders})
+	if n.Error != "" {
+		r.Notes = append(r.Notes, "notification phase: "+n.Error)
 	}
 }
 
@@ -249,6 +267,11 @@ func (r *Result) print(w io.Writer, out string) {
 			bv(func(b *BaselineResult) string {
 				return fmt.Sprintf("%.0f%% of %.0f core-s", b.BusyCPU.MachineBusyShare*100, b.BusyCPU.MachineCapacity)
 			}))
+	}
+	if n := r.Notifications; n != nil {
+		fmt.Fprintf(tw, "ORDER_CHANGE intake: orders sealed\t%d / %d (notifications recorded %d)\t\n", n.Sealed, n.Orders, n.Recorded)
+		fmt.Fprintf(tw, "ORDER_CHANGE intake: orders/s, notification sent -> sealed\t%s (sent in %.1fs)\t\n", f1(n.OrdersPerSecond), n.SendSeconds)
+		fmt.Fprintf(tw, "ORDER_CHANGE intake: sent -> sealed p50/p95/max s\t%s / %s / %s\t\n", f2(n.SentToSealed.P50), f2(n.SentToSealed.P95), f2(n.SentToSealed.Max))
 	}
 	if c := r.Crypto; c != nil {
 		fmt.Fprintf(tw, "envelope seal+open / raw AES-GCM (one order)\t%.0f ns / %.0f ns = %.2fx\t\n", c.EnvelopeNsPerOp, c.RawNsPerOp, c.Ratio)

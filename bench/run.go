@@ -38,6 +38,7 @@ type env struct {
 	res      *Result
 	syncRuns []syncRun
 	syncMu   sync.Mutex
+	queue    *goawsQueue // the notification phase's SQS queue; nil when it is off
 }
 
 func run(ctx context.Context, o options) (int, error) {
@@ -130,6 +131,16 @@ func run(ctx context.Context, o options) (int, error) {
 	e.res.Config.DeliveryAfter = e.o.deliverAfter.String()
 	e.res.Config.Retention = e.o.retention.String()
 
+	var starterBin string
+	if e.o.notifications > 0 {
+		e.prog.say("notification phase on: building ./starter, starting goaws")
+		if starterBin, err = e.buildStarter(ctx); err != nil {
+			return 2, err
+		}
+		if e.queue, err = e.startQueue(ctx); err != nil {
+			return 1, fmt.Errorf("notification phase: %w", err)
+		}
+	}
 	if err := e.startSandbox(); err != nil {
 		return 1, err
 	}
@@ -137,6 +148,13 @@ func run(ctx context.Context, o options) (int, error) {
 		return 1, err
 	}
 	code, err := e.runPipeline(ctx)
+	if e.queue != nil && err == nil && ctx.Err() == nil {
+		if nerr := e.runNotifications(ctx, starterBin); nerr != nil {
+			e.prog.say("notification phase: %v", nerr)
+			code = max(code, 1)
+		}
+		e.res.evaluateNotificationTargets()
+	}
 	e.res.WallSeconds = time.Since(wall).Seconds()
 	if werr := e.res.write(o.out); werr != nil && err == nil {
 		err = werr

@@ -25,8 +25,12 @@ import (
 
 func (e *env) startSandbox() error {
 	var err error
-	e.sb, err = sandbox.NewE(sandbox.Options{Seed: e.o.seed, Marker: marker, DeliveryAfter: e.o.deliverAfter,
-		LatestDeliveryAfter: e.o.deliverAfter + time.Hour, Limits: sandbox.TestLimits()})
+	opts := sandbox.Options{Seed: e.o.seed, Marker: marker, DeliveryAfter: e.o.deliverAfter,
+		LatestDeliveryAfter: e.o.deliverAfter + time.Hour, Limits: sandbox.TestLimits()}
+	if e.queue != nil { // it sends nothing before the notification phase subscribes
+		opts.SQS = e.queue.sqs
+	}
+	e.sb, err = sandbox.NewE(opts)
 	if err != nil {
 		return err
 	}
