@@ -18,7 +18,7 @@ var errDoctor = errors.New("some checks failed (each FAIL above says how to fix 
 func doctorCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("doctor", flag.ExitOnError)
 	order := fs.String("order", "", "the Amazon order id getOrder is tried on (default: the newest of the last 30 days)")
-	timeout := fs.Duration("timeout", 20*time.Second, "how long each group of checks (SP-API, KMS, database, Temporal) may take")
+	timeout := fs.Duration("timeout", 20*time.Second, "how long each group of checks (SP-API, KMS, database, Temporal, notifications) may take")
 	fs.Parse(args)
 	if fs.NArg() != 0 {
 		return errors.New("usage: starter doctor [-order amazonOrderId] [-timeout DURATION]")

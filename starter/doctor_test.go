@@ -8,11 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/plusranger/dpp/internal/notifications"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/spapi/sandbox/sandboxtest"
 	"github.com/plusranger/dpp/internal/store"
@@ -32,7 +35,11 @@ const (
 func TestDoctor(t *testing.T) {
 	kms := testenv.KMSForTest(t)
 	temporal := testenv.TemporalForTest(t)
-	sb, url := sandboxtest.Start(t, sandbox.Options{Seed: 11, Limits: sandbox.TestLimits(), Marker: doctorMarker,
+	t.Setenv("AWS_ACCESS_KEY_ID", "test") // goaws takes any
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	goaws := testenv.GoAWSForTest(t)
+	sq, queueURL := orderChangeQueue(t, goaws)
+	sb, url := sandboxtest.Start(t, sandbox.Options{Seed: 11, Limits: sandbox.TestLimits(), Marker: doctorMarker, SQS: sq,
 		Credentials: &sandbox.Credentials{ClientID: "amzn1.application-oa2-client.doctor", ClientSecret: doctorSecret, RefreshToken: doctorRefresh}})
 	ids := sb.Generate(2)
 	dsn := testenv.Database(t)
@@ -112,6 +119,43 @@ func TestDoctor(t *testing.T) {
 			fmt.Sprintf("[ok  ] schedules: all %d present and running", len(workflows.Schedules)),
 			"checks: 0 failed, 2 warnings", "[warn] kms key policy: KMS returned an empty key policy (local-kms keeps none)")
 	})
+	t.Run("notifications", func(t *testing.T) {
+		nenv := with(map[string]string{"AWS_ENDPOINT_URL_SQS": goaws.Endpoint(), "DPP_ORDER_CHANGE_QUEUE_URL": queueURL})
+		doctor(t, nenv, 1, "[ok  ] order-change queue: arn:aws:sqs:", "[FAIL] order-change subscription: no destination for arn:aws:sqs:",
+			"fix: run `starter notifications setup` (it creates only what is missing)",
+			"[FAIL] order-notifications workflow: no workflow order-notifications: nothing consumes the queue")
+		out, code := starter(t, nenv, "notifications", "setup")
+		if code != 0 {
+			t.Fatalf("notifications setup: exit %d\n%s", code, out)
+		}
+		defer func() {
+			c, err := client.DialContext(ctx, client.Options{HostPort: temporal.Address, Namespace: ns})
+			if err == nil {
+				_ = c.TerminateWorkflow(ctx, workflows.OrderNotificationsWorkflowID, "", "test over")
+				c.Close()
+			}
+		}()
+		doctor(t, nenv, 0, "[ok  ] order-change subscription: subscription sub-", "(payload 1.0) delivers to destination dest-",
+			"[ok  ] order-notifications workflow: order-notifications running (run ",
+			"[ok  ] missed by notifications: 0 orders in the last 7 days")
+
+		// Notifications began ten minutes ago; an order sealed since has none of its own: the sweep found it.
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `INSERT INTO order_notifications (notification_id, amazon_order_id, order_status, changed_at, received_at)
+			VALUES ('n-doctor-1', '026-1000000-0000001', 'Unshipped', now() - interval '10 minutes', now() - interval '10 minutes')`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO orders (amazon_order_id, marketplace_id, purchased_at, is_business, currency, facts, sealed_at)
+			VALUES ('026-1000000-0000002', 'A1F83G8C2ARO7P', now() - interval '5 minutes', false, 'GBP', '{}', now() - interval '5 minutes')`); err != nil {
+			t.Fatal(err)
+		}
+		doctor(t, nenv, 0, "[warn] missed by notifications: 1 orders in the last 7 days were found by OrderSync's sweep without a notification (newest: 026-1000000-0000002)",
+			"fix: Amazon did not deliver them to the queue")
+	})
 	t.Run("wrong client secret", func(t *testing.T) {
 		doctor(t, with(map[string]string{"LWA_CLIENT_SECRET": "expired-secret"}), 1,
 			"[FAIL] lwa credentials: LWA refused the client (HTTP 401 invalid_client)", "the secret expired (LWA secrets expire 180 days")
@@ -156,4 +200,21 @@ func TestDoctor(t *testing.T) {
 	t.Run("bad setting", func(t *testing.T) {
 		doctor(t, with(map[string]string{"LWA_REFRESH_TOKEN": ""}), 1, "[FAIL] settings:", "LWA_REFRESH_TOKEN")
 	})
+}
+
+// orderChangeQueue creates a goaws queue of the test's own for ORDER_CHANGE
+// notifications and returns the SQS client the sandbox sends with.
+func orderChangeQueue(t *testing.T, g *testenv.GoAWS) (*sqs.Client, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := notifications.NewSQSClient(ctx, g.Region, g.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("doctor-" + testenv.TaskQueue(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, aws.ToString(q.QueueUrl)
 }

@@ -1,6 +1,8 @@
 // Package doctor diagnoses a deployment against what the policy needs: that the
 // configured SP-API application gets buyer PII at all (LWA credentials, the
-// restricted roles), that KMS, the database roles and Temporal are set up. Each
+// restricted roles), that KMS, the database roles and Temporal are set up, and,
+// when DPP_ORDER_CHANGE_QUEUE_URL is set, that ORDER_CHANGE notifications reach
+// the queue and are consumed (notifications.go). Each
 // check says what it found and how to fix it. It reads, never changes (its KMS calls generate
 // and unwrap a throwaway data key).
 //
@@ -49,7 +51,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 	}
 	var out []Result
 	for _, group := range []func(context.Context, *config.Config, Options) []Result{
-		checkSPAPI, checkKMS, checkDatabase, checkTemporal,
+		checkSPAPI, checkKMS, checkDatabase, checkTemporal, checkNotifications,
 	} {
 		gctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		out = append(out, group(gctx, cfg, opts)...)

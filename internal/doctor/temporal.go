@@ -25,13 +25,24 @@ const (
 	CheckSchedules        = "schedules"
 )
 
-func checkTemporal(ctx context.Context, cfg *config.Config, _ Options) []Result {
+// errTemporalOptions marks a configuration that gives no client options.
+var errTemporalOptions = errors.New("TEMPORAL_* settings")
+
+// dialTemporal connects as the worker would, without its log lines.
+func dialTemporal(ctx context.Context, cfg *config.Config) (client.Client, error) {
 	co, err := app.TemporalClientOptions(cfg)
 	if err != nil {
-		return []Result{fail(CheckTemporal, oneLine(err), "correct the TEMPORAL_* settings")}
+		return nil, fmt.Errorf("%w: %w", errTemporalOptions, err)
 	}
 	co.Logger = log.NewStructuredLogger(slog.New(slog.DiscardHandler))
-	c, err := client.DialContext(ctx, co)
+	return client.DialContext(ctx, co)
+}
+
+func checkTemporal(ctx context.Context, cfg *config.Config, _ Options) []Result {
+	c, err := dialTemporal(ctx, cfg)
+	if errors.Is(err, errTemporalOptions) {
+		return []Result{fail(CheckTemporal, oneLine(err), "correct the TEMPORAL_* settings")}
+	}
 	if err != nil {
 		return []Result{fail(CheckTemporal, "cannot connect to "+cfg.TemporalAddress+": "+oneLine(err),
 			"start Temporal or correct TEMPORAL_ADDRESS (and TEMPORAL_TLS, TEMPORAL_API_KEY for Temporal Cloud)")}
