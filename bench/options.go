@@ -26,8 +26,10 @@ type options struct {
 	perfTemporal time.Duration
 	workerEnv    string
 	tune         string
-	// notifications is the notification phase's order count (0: off).
-	notifications int
+	// notifications is the notification phase's order count (0: off), sent
+	// at notificationRate orders/s (0: all at once).
+	notifications    int
+	notificationRate float64
 }
 
 // parseFlags reads the command line and fills in the defaults that depend on -chaos; a bad
@@ -52,6 +54,7 @@ func parseFlags() options {
 	flag.StringVar(&o.tune, "tune", "", "worker options to try on the baseline's worker and the bench worker, e.g. sticky=30s,autoscale=true,cache=500 (bench/tuning)")
 	flag.IntVar(&o.notifications, "notifications", 300, "orders of the notification phase after the pipeline: ORDER_CHANGE notifications through goaws to sealed (0: off; never with -chaos). "+
 		"300 keeps it under a minute and gives a p95 over 15 orders")
+	flag.Float64Var(&o.notificationRate, "notifications-rate", 0, "orders/s at which the notification phase places its orders (0: all at once, which measures capacity; below capacity the latency is the consumer's own)")
 	flag.DurationVar(&o.perfTemporal, "perf-temporal", 0, "record the Temporal server with perf for this long from the first order (0: off)")
 	flag.Parse()
 	if o.orders <= 0 {

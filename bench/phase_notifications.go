@@ -14,6 +14,7 @@ import (
 
 	"github.com/plusranger/dpp/internal/notifications"
 	"github.com/plusranger/dpp/internal/testenv"
+	"github.com/plusranger/dpp/workflows"
 )
 
 // The notification phase (issue 14): intake through ORDER_CHANGE notifications.
@@ -29,8 +30,11 @@ import (
 type NotificationsResult struct {
 	Orders int `json:"orders"`
 	Sealed int `json:"sealed"`
+	// Rate is the pace of the orders (orders/s); 0: a burst, which measures
+	// capacity.
+	Rate float64 `json:"ordersPerSecondSent"`
 	// SendSeconds is how long the sandbox took to place the orders and send
-	// their notifications (a burst: the phase measures capacity, not a pace).
+	// their notifications.
 	SendSeconds float64 `json:"sendSeconds"`
 	// OrdersPerSecond is Sealed over the time from the first notification sent
 	// to the last order sealed.
@@ -48,7 +52,7 @@ type NotificationsResult struct {
 // notificationVisibility, which the phase does not change.
 const consumerSettings = "one OrderNotifications consumer; SQS long poll 20 s, up to 10 messages a receive, visibility 60 s, each message handled then deleted"
 
-// goaws is the SQS queue of the notification phase, started before the
+// goawsQueue is the SQS queue of the notification phase, started before the
 // sandbox (which sends to it) when the phase is on.
 type goawsQueue struct {
 	endpoint, url string
@@ -76,13 +80,46 @@ func (e *env) startQueue(ctx context.Context) (*goawsQueue, error) {
 // makes the exit status 1, the other phases' figures stand.
 func (e *env) runNotifications(ctx context.Context, starterBin string) error {
 	n := e.o.notifications
-	r := &NotificationsResult{Orders: n, Settings: consumerSettings}
+	r := &NotificationsResult{Orders: n, Rate: e.o.notificationRate, Settings: consumerSettings}
 	e.res.Notifications = r
 	err := e.notificationPhase(ctx, starterBin, r)
 	if err != nil {
 		r.Error = err.Error()
+		return err
 	}
-	return err
+	inv := e.notificationLeaks(ctx)
+	e.res.Invariants = append(e.res.Invariants, inv)
+	if inv.Violations > 0 {
+		return fmt.Errorf("marker PII in the notification phase: %s", inv.Detail)
+	}
+	return nil
+}
+
+// notificationLeaks looks for the sandbox's PII marker in OrderNotifications'
+// history and the phase's worker log: the consumer decodes no PII, and its
+// lifecycles are checked like the pipeline's.
+func (e *env) notificationLeaks(ctx context.Context) Invariant {
+	inv := Invariant{Name: "no marker PII in the notification phase (OrderNotifications history, its worker log)"}
+	if h, err := analyse(ctx, e.tc, workflows.OrderNotificationsWorkflowID, "", markerForms(marker)); err != nil {
+		inv.Violations, inv.Detail = 1, err.Error()
+	} else {
+		inv.Checked++
+		if h.piiHits > 0 {
+			inv.Violations++
+			inv.Detail = "history: " + h.piiExcerpt
+		}
+	}
+	if len(e.workers.logs) > 0 {
+		b, err := os.ReadFile(e.workers.logs[len(e.workers.logs)-1])
+		if err == nil {
+			inv.Checked++
+			if n, ex := findMarkers(b, markerForms(marker)); n > 0 {
+				inv.Violations += n
+				inv.Detail = "worker log: " + ex
+			}
+		}
+	}
+	return inv
 }
 
 func (e *env) notificationPhase(ctx context.Context, starterBin string, r *NotificationsResult) error {
@@ -114,7 +151,13 @@ func (e *env) notificationPhase(ctx context.Context, starterBin string, r *Notif
 
 	sent := make(map[string]time.Time, n)
 	t0 := time.Now()
-	for range n {
+	for i := range n {
+		if rate := e.o.notificationRate; rate > 0 {
+			next := t0.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if err := sleepCtx(ctx, time.Until(next)); err != nil {
+				return err
+			}
+		}
 		at := time.Now()
 		sent[e.sb.Generate(1)[0]] = at
 	}
@@ -178,7 +221,7 @@ func (e *env) notificationPhase(ctx context.Context, starterBin string, r *Notif
 	return nil
 }
 
-// starterPath builds ./starter next to the worker: the phase runs the real
+// buildStarter builds ./starter next to the worker: the phase runs the real
 // `starter notifications setup`.
 func (e *env) buildStarter(ctx context.Context) (string, error) {
 	bin := filepath.Join(e.tmp, "starter")

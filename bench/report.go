@@ -270,7 +270,11 @@ func (r *Result) print(w io.Writer, out string) {
 	}
 	if n := r.Notifications; n != nil {
 		fmt.Fprintf(tw, "ORDER_CHANGE intake: orders sealed\t%d / %d (notifications recorded %d)\t\n", n.Sealed, n.Orders, n.Recorded)
-		fmt.Fprintf(tw, "ORDER_CHANGE intake: orders/s, notification sent -> sealed\t%s (sent in %.1fs)\t\n", f1(n.OrdersPerSecond), n.SendSeconds)
+		pace := "all at once"
+		if n.Rate > 0 {
+			pace = fmt.Sprintf("%g/s", n.Rate)
+		}
+		fmt.Fprintf(tw, "ORDER_CHANGE intake: orders/s, notification sent -> sealed\t%s (sent %s, in %.1fs)\t\n", f1(n.OrdersPerSecond), pace, n.SendSeconds)
 		fmt.Fprintf(tw, "ORDER_CHANGE intake: sent -> sealed p50/p95/max s\t%s / %s / %s\t\n", f2(n.SentToSealed.P50), f2(n.SentToSealed.P95), f2(n.SentToSealed.Max))
 	}
 	if c := r.Crypto; c != nil {

@@ -27,14 +27,16 @@ Operator commands (the worker's environment):
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
   notifications setup                subscribe DPP_ORDER_CHANGE_QUEUE_URL to SP-API's ORDER_CHANGE notifications
                                      (Notifications API destination + subscription) and start the
-                                     OrderNotifications workflow that consumes it
+                                     OrderNotifications workflow that consumes it; each is looked up
+                                     first and created only when missing (safe to run again)
   sandbox [-addr HOST:PORT] [-sqs URL | -goaws URL [-sqs-addr HOST:PORT]]
                                      serve the SP-API sandbox (dev default when no LWA credentials are set);
                                      -sqs: deliver its ORDER_CHANGE notifications through that SQS endpoint;
                                      -goaws: the same through goaws, serving the SDK's protocol on -sqs-addr
   doctor [-order ID] [-timeout D]    check the SP-API application (LWA credentials, the restricted roles that
                                      give buyer name and address), KMS, database roles and grants, Temporal,
-                                     search attributes and schedules; prints each finding and its fix,
+                                     search attributes and schedules, and ORDER_CHANGE notifications when
+                                     DPP_ORDER_CHANGE_QUEUE_URL is set; prints each finding and its fix,
                                      non-zero exit when a check fails
   access import --people FILE --accounts FILE
                                      load HR's people and accounts CSV exports (idempotent, one transaction;
