@@ -20,22 +20,23 @@ import (
 
 // Result is the whole run, written as JSON.
 type Result struct {
-	Mode        string          `json:"mode"`
-	StartedAt   string          `json:"startedAt"`
-	WallSeconds float64         `json:"wallSeconds"`
-	Machine     Machine         `json:"machine"`
-	Config      Config          `json:"config"`
-	Baseline    *BaselineResult `json:"baseline,omitempty"`
-	Pipeline    *PipelineResult `json:"pipeline,omitempty"`
+	Mode        string            `json:"mode"`
+	StartedAt   string            `json:"startedAt"`
+	WallSeconds float64           `json:"wallSeconds"`
+	Machine     Machine           `json:"machine"`
+	Config      Config            `json:"config"`
+	Baseline    *BaselineResult   `json:"baseline,omitempty"`
+	Pipeline    *PipelineResult   `json:"pipeline,omitempty"`
+	Targets     []Target          `json:"targets,omitempty"`
+	Invariants  []Invariant       `json:"invariants,omitempty"`
+	Chaos       *ChaosReport      `json:"chaos,omitempty"`
+	Crypto      *CryptoResult     `json:"crypto,omitempty"`
+	Profile     *ProfileResult    `json:"workerProfile,omitempty"`
+	Notes       []string          `json:"notes,omitempty"`
+	Extra       map[string]string `json:"extra,omitempty"`
+
 	// Notifications is the notification phase (phase_notifications.go).
 	Notifications *NotificationsResult `json:"notifications,omitempty"`
-	Targets       []Target             `json:"targets,omitempty"`
-	Invariants    []Invariant          `json:"invariants,omitempty"`
-	Chaos         *ChaosReport         `json:"chaos,omitempty"`
-	Crypto        *CryptoResult        `json:"crypto,omitempty"`
-	Profile       *ProfileResult       `json:"workerProfile,omitempty"`
-	Notes         []string             `json:"notes,omitempty"`
-	Extra         map[string]string    `json:"extra,omitempty"`
 }
 
 type Machine struct {
