@@ -96,7 +96,7 @@ func checkConsumer(ctx context.Context, cfg *config.Config) Result {
 		return fail(CheckConsumer, "cannot connect to Temporal: "+oneLine(err), "see the temporal check")
 	}
 	defer c.Close()
-	d, err := c.DescribeWorkflowExecution(ctx, workflows.OrderNotificationsWorkflowID, "")
+	d, err := c.DescribeWorkflow(ctx, workflows.OrderNotificationsWorkflowID, "")
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf):
@@ -104,12 +104,11 @@ func checkConsumer(ctx context.Context, cfg *config.Config) Result {
 	case err != nil:
 		return fail(CheckConsumer, oneLine(err), "see the temporal check")
 	}
-	info := d.GetWorkflowExecutionInfo()
-	if st := info.GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if st := d.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return fail(CheckConsumer, fmt.Sprintf("%s is %s: nothing consumes the queue", workflows.OrderNotificationsWorkflowID, strings.ToLower(st.String()[len("WORKFLOW_EXECUTION_STATUS_"):])),
 			"read why in the Web UI (temporal workflow show -w "+workflows.OrderNotificationsWorkflowID+"), fix it, then "+setupFix)
 	}
-	for _, a := range d.GetPendingActivities() {
+	for _, a := range d.RawResponse.GetPendingActivities() {
 		if a.GetAttempt() > 1 && a.GetLastFailure() != nil {
 			return warn(CheckConsumer, fmt.Sprintf("%s runs, but %s failed %d times, last: %s", workflows.OrderNotificationsWorkflowID,
 				a.GetActivityType().GetName(), a.GetAttempt()-1, oneLine(errors.New(a.GetLastFailure().GetMessage()))),
@@ -117,7 +116,7 @@ func checkConsumer(ctx context.Context, cfg *config.Config) Result {
 		}
 	}
 	return ok(CheckConsumer, fmt.Sprintf("%s running (run %s) on task queue %s", workflows.OrderNotificationsWorkflowID,
-		info.GetExecution().GetRunId(), info.GetTaskQueue()))
+		d.WorkflowExecution.RunID, d.TaskQueueName))
 }
 
 // checkMissed applies OrderSync's own test to the database: an order sealed
