@@ -1,7 +1,9 @@
 // Package spapi is our client for the parts of Amazon's Selling Partner API
 // (SP-API) that the system uses: the Orders API v2026-01-01 operations
 // searchOrders and getOrder, authenticated with a Login with Amazon (LWA)
-// refresh token.
+// refresh token, and the Notifications API v1 calls that subscribe to
+// ORDER_CHANGE (notifications.go), whose destination calls take a grantless
+// token instead (token.go).
 //
 // The types follow the official model orders_2026-01-01.json (Swagger 2.0,
 // Apache-2.0, from github.com/amzn/selling-partner-api-models; a copy with its

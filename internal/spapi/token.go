@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,9 +111,7 @@ type lwaResponse struct {
 
 func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) {
 	form := url.Values{"client_id": {ts.clientID}, "client_secret": {ts.clientSecret}}
-	for k, v := range ts.grant {
-		form[k] = v
-	}
+	maps.Copy(form, ts.grant)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.url, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", 0, &TransportError{Operation: OpLWAToken, Err: err}
