@@ -152,11 +152,11 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"retention-audit.input":         {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
 		"key-epochs.input":              {"batchSize", "maxBatches", "rewrapped"},
 		"access-review.input":           {"campaign"}, "offboarding.input": {"personId", "requestedBy", "terminatedAt"},
-		"signal.decision": {"by", "decision", "itemId", "reason"}, "signal.extend": {"by", "until"},
+		"signal.decision": {"by", "decision", "itemId", "reason", "reasonRef"}, "signal.extend": {"by", "until"},
 		"signal.confirm-disabled":   {"account", "by", "system"},
 		"compliance-calendar.input": {"duty"}, "alert-check.input": {"schedules"}, "amazon-data-sweep.input": {"batchSize"},
 		"compliance-duty.input": {"dueAt", "duty", "notYet", "overdueEvery", "period", "reminders"},
-		"signal.complete":       {"by", "note", "reportSha256", "rotatedAt"},
+		"signal.complete":       {"by", "note", "noteRef", "reportSha256", "rotatedAt"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -211,7 +211,8 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"offboarding.input": {marshal(OffboardingInput{PersonID: "p-7", TerminatedAt: asOf, RequestedBy: "p-hr"}),
 			`{"personId":"e1042","terminatedAt":"2026-12-01T17:30:00.5+01:00","requestedBy":"p-dpo"}`},
 		"signal.decision": {marshal(DecisionSignal{ItemID: "1", Decision: "keep", By: "p-mgr"}),
-			`{"itemId":"12","decision":"keep","by":"p-dpo","reason":` + long("é", maxReason) + `}`, `{"itemId":"1","decision":"revoke","by":"p-1","reason":""}`},
+			`{"itemId":"12","decision":"keep","by":"p-dpo","reason":` + long("é", maxReason) + `}`, `{"itemId":"1","decision":"revoke","by":"p-1","reason":""}`,
+			`{"itemId":"2","decision":"keep","by":"p-dpo","reasonRef":"access-review-2026-Q4/item/2/reason/0a1b2c3d4e5f6071"}`},
 		"signal.extend":           {marshal(ExtendSignal{By: "p-dpo", Until: asOf}), `{"by":"p-dpo","until":"2026-12-01T09:00:00-05:00"}`},
 		"signal.confirm-disabled": {marshal(ConfirmDisabledSignal{System: "seller-central", Account: "a b@c", By: "p-mgr"})},
 		"incident-notification.input": {
@@ -237,7 +238,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		},
 		"signal.complete": {marshal(CompleteDutyRequest{By: "p-dpo"}), `{"by":"U0DPO","note":` + long("é", 500) + `}`,
 			`{"by":"p.dpo_1-a","note":"","rotatedAt":"2026-12-01T09:00:00-05:00","reportSha256":"` + strings.Repeat("0", 64) + `"}`,
-			`{"by":"` + strings.Repeat("a", 64) + `"}`},
+			`{"by":"` + strings.Repeat("a", 64) + `"}`, `{"by":"dpo","noteRef":"compliance-duty-completed/duty-risk-assessment-2026/note/20261201T090000.000000000Z"}`},
 	}
 	// Every way a payload can be wrong that the schema can express, per schema.
 	reject := map[string][]string{
@@ -306,6 +307,8 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":` + long("x", maxReason+1) + `}`,
 			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":null}`, `{"ItemId":"1","decision":"keep","by":"p-mgr"}`,
 			`{"itemId":"1","decision":"keep","by":"p-mgr","extra":1}`, `null`, `[]`,
+			`{"itemId":"1","decision":"keep","by":"p-mgr","reasonRef":"kept for Jane Doe"}`,
+			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":"x","reasonRef":"access-review-1/item/1/reason/00"}`,
 		},
 		"signal.extend": {
 			`{}`, `{"by":"p-dpo"}`, `{"until":"2026-12-01T09:00:00Z"}`, `{"by":"Jane","until":"2026-12-01T09:00:00Z"}`,
@@ -387,6 +390,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"by":"p-dpo","reportSha256":"` + strings.Repeat("A", 64) + `"}`, `{"by":"p-dpo","rotatedAt":"yesterday"}`,
 			`{"by":"p-dpo","rotatedAt":"2026-12-01t09:00:00z"}`, `{"by":"p-dpo","rotatedAt":"2016-12-31T23:59:60Z"}`,
 			`{"by":"p-dpo","rotatedAt":null}`, `{"By":"p-dpo"}`, `{"by":"p-dpo","extra":1}`, `null`, `[]`,
+			`{"by":"p-dpo","noteRef":"reviewed by Jane Doe"}`, `{"by":"p-dpo","note":"x","noteRef":"compliance-duty-completed/duty-x/note/1"}`,
 		},
 	}
 	for name, sch := range compiled {

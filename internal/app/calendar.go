@@ -19,6 +19,7 @@ import (
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/alerts"
 	"github.com/plusranger/dpp/internal/calendar"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/workflows"
@@ -31,7 +32,7 @@ const DutyReportPath = "/duties/vulnerability-scan/report"
 
 // Duties is the calendar's database service (Database, Sealing).
 func (a *App) Duties() *calendar.Service {
-	return &calendar.Service{Pool: a.Pool, Signer: a.Signer}
+	return &calendar.Service{Pool: a.Pool, Signer: a.Signer, Texts: a.FreeTexts()}
 }
 
 // CalendarActivities are the compliance calendar's activities.
@@ -188,8 +189,30 @@ func (a *App) dutyAction(ctx context.Context, ic *slack.InteractionCallback, act
 
 // CompleteDuty sends the complete update to a duty's workflow and returns its
 // status; the validator's refusal comes back as a user error.
-func (a *App) CompleteDuty(ctx context.Context, workflowID string, req workflows.CompleteDutyRequest) (workflows.DutyStatus, error) {
-	var st workflows.DutyStatus
+//
+// With sealing built, a note is sealed first and only its ref goes to the
+// workflow; a refused or failed completion erases it again.
+func (a *App) CompleteDuty(ctx context.Context, workflowID string, req workflows.CompleteDutyRequest) (st workflows.DutyStatus, err error) {
+	if req.Note != "" && a.Vault != nil {
+		texts := a.FreeTexts()
+		now := time.Now().UTC()
+		// A ref per attempt: a second attempt may carry another note.
+		t, serr := texts.Seal(ctx, freetext.KindDutyNote, calendar.KindDutyCompleted+"/"+workflowID+"/note/"+now.Format("20060102T150405.000000000Z"),
+			workflowID, req.Note, now)
+		if serr == nil {
+			serr = texts.Save(ctx, t)
+		}
+		if serr != nil {
+			return st, serr
+		}
+		req.Note, req.NoteRef = "", t.Ref
+		defer func() {
+			if err != nil {
+				// A note no completion refers to should not wait for its retention.
+				err = errors.Join(err, texts.Erase(context.WithoutCancel(ctx), t.Ref))
+			}
+		}()
+	}
 	h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID,
 		UpdateName: workflows.UpdateCompleteDuty, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	var nf *serviceerror.NotFound
