@@ -27,6 +27,23 @@ GRANT UPDATE (kms_key_id, wrapped_key, text_sealed, erased_at) ON free_texts TO 
 -- Whether a text exists and until when, never its ciphertext or key.
 GRANT SELECT (ref, kind, subject, recorded_at, retain_until, erased_at) ON free_texts TO dpp_auditor;
 
+-- Where the alert check last verified the evidence chain: the entry (seq and
+-- hash) up to which it is known good, so each check verifies only what was
+-- appended since, and when the whole chain was last verified (a full run
+-- repeats daily). Kept outside evidence_log, whose rows it vouches for.
+CREATE TABLE evidence_checkpoints (
+    name             text PRIMARY KEY,
+    seq              bigint      NOT NULL CHECK (seq >= 0),
+    hash             bytea       NOT NULL CHECK (length(hash) = 32),
+    verified_at      timestamptz NOT NULL,
+    full_verified_at timestamptz NOT NULL
+);
+GRANT SELECT, INSERT ON evidence_checkpoints TO dpp_worker;
+GRANT UPDATE (seq, hash, verified_at, full_verified_at) ON evidence_checkpoints TO dpp_worker;
+GRANT SELECT ON evidence_checkpoints TO dpp_auditor;
+
 -- +goose Down
+REVOKE ALL ON evidence_checkpoints FROM dpp_worker, dpp_auditor;
+DROP TABLE evidence_checkpoints;
 REVOKE ALL ON free_texts FROM dpp_worker, dpp_auditor;
 DROP TABLE free_texts;
