@@ -256,7 +256,9 @@ type review struct {
 	busy     bool
 	showing  bool // a reviewer's message is being sent
 	extended bool // the deadline moved while the main loop waited
-	over     bool // the deadline passed
+	// setsDeadline: this run keeps ComplianceDeadline on its deadline.
+	setsDeadline bool
+	over         bool // the deadline passed
 }
 
 var acts *activities.Access
@@ -288,6 +290,12 @@ func (o Options) AccessReview(ctx workflow.Context, in AccessReviewInput) (*Acce
 	if err := r.handlers(ctx); err != nil {
 		return nil, err
 	}
+	// Runs started before this change found their deadline through the status
+	// query (the alert check still does so for them); a marker keeps them replaying.
+	r.setsDeadline = workflow.GetVersion(ctx, versionComplianceDeadline, workflow.DefaultVersion, 1) == 1
+	if err := r.showDeadline(ctx); err != nil {
+		return nil, err
+	}
 
 	actx := withOptions(ctx, accessOptions)
 	var items []access.Item
@@ -313,6 +321,9 @@ func (o Options) AccessReview(ctx workflow.Context, in AccessReviewInput) (*Acce
 			}
 			if r.extended {
 				r.extended = false
+				if err := r.showDeadline(ctx); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			if allDecided {
@@ -326,6 +337,20 @@ func (o Options) AccessReview(ctx workflow.Context, in AccessReviewInput) (*Acce
 	}
 	r.status.Done = true
 	return &r.status, nil
+}
+
+// versionComplianceDeadline: AccessReview and Offboarding set the
+// ComplianceDeadline search attribute, as the other promise workflows do, so
+// the Web UI and the alert check find them by it.
+const versionComplianceDeadline = "compliance-deadline"
+
+// showDeadline sets ComplianceDeadline to the campaign's deadline (again after
+// an extension).
+func (r *review) showDeadline(ctx workflow.Context) error {
+	if !r.setsDeadline {
+		return nil
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, ComplianceDeadlineKey.ValueSet(r.status.Deadline))
 }
 
 // startCampaign starts the campaign's review under its own ID,

@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/proxy"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -200,6 +201,9 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	q, err := c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
 	if err != nil || q.Get(&st) != nil {
 		t.Fatalf("status: %v", err)
+	}
+	if got := complianceDeadline(t, c, wfID); !got.Equal(st.Deadline) {
+		t.Fatalf("ComplianceDeadline %s, the review's deadline %s", got, st.Deadline)
 	}
 	itemID := ""
 	for _, it := range st.Items {
@@ -459,6 +463,9 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	if len(off.Accounts) != 1 || off.Accounts[0].VerifiedAt == nil || off.BreachedAt != nil {
 		t.Fatalf("offboarding: %+v", off)
 	}
+	if got := complianceDeadline(t, c, "offboarding-p-1"); !got.Equal(off.Deadline) || !off.Deadline.Equal(off.TerminatedAt.Add(24*time.Hour)) {
+		t.Fatalf("offboarding ComplianceDeadline %s, its deadline %s", got, off.Deadline)
+	}
 	// Past its retention the sweep erases the reason: the report says when,
 	// and no evidence row ever held it.
 	later := &freetext.Store{Pool: pool, Vault: v, Signer: signer, Now: func() time.Time { return time.Now().AddDate(0, freetext.RetentionMonths, 1) }}
@@ -475,8 +482,27 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	if chain, err := evidence.Verify(ctx, pool, nil); err != nil || !chain.OK() {
 		t.Fatalf("the chain after erasure: %+v %v", chain, err)
 	}
-	saveHistory(t, c, wfID, "access_review_slack.json")
-	saveHistory(t, c, "offboarding-p-1", "offboarding_slack.json")
+	// Recorded with ComplianceDeadline and the sealed reason's ref (the runs of
+	// access_review_slack.json and offboarding_slack.json had neither).
+	saveHistory(t, c, wfID, "access_review_slack_deadline.json")
+	saveHistory(t, c, "offboarding-p-1", "offboarding_slack_deadline.json")
+}
+
+// complianceDeadline reads a workflow's ComplianceDeadline search attribute
+// from the server (zero when it has none).
+func complianceDeadline(t *testing.T, c client.Client, id string) time.Time {
+	t.Helper()
+	desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d time.Time
+	if p := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.ComplianceDeadlineKey.GetName()]; p != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
 }
 
 // saveHistory saves a run's history for the replay test (workflows/testdata/codec)

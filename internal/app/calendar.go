@@ -98,12 +98,13 @@ func (t *alertTemporal) Schedule(ctx context.Context, id string) (alerts.Schedul
 }
 
 // deadlineQueried are the workflows whose deadline is read from their status
-// query (their "deadline" field) because they do not set ComplianceDeadline.
+// query (their "deadline" field) when they have no ComplianceDeadline: runs
+// started before AccessReview and Offboarding set it.
 var deadlineQueried = []string{workflows.AccessReviewName, workflows.OffboardingName}
 
 // Deadlines: every running workflow whose ComplianceDeadline is before the
-// given time (incidents, duties), and the running access reviews and
-// offboardings whose status query's deadline is.
+// given time (incidents, duties, access reviews, offboardings), and the older
+// running access reviews and offboardings whose status query's deadline is.
 func (t *alertTemporal) Deadlines(ctx context.Context, before time.Time) ([]alerts.Deadline, error) {
 	out, err := t.listDeadlines(ctx, fmt.Sprintf("ExecutionStatus = 'Running' AND %s < '%s'",
 		workflows.ComplianceDeadlineKey.GetName(), before.UTC().Format(time.RFC3339)))
