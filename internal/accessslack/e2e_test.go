@@ -20,7 +20,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/proxy"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -492,16 +491,11 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 // from the server (zero when it has none).
 func complianceDeadline(t *testing.T, c client.Client, id string) time.Time {
 	t.Helper()
-	desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	desc, err := c.DescribeWorkflow(context.Background(), id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d time.Time
-	if p := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.ComplianceDeadlineKey.GetName()]; p != nil {
-		if err := converter.GetDefaultDataConverter().FromPayload(p, &d); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d, _ := desc.TypedSearchAttributes.GetTime(workflows.ComplianceDeadlineKey)
 	return d
 }
 
