@@ -29,6 +29,9 @@ import (
 const (
 	KindAccessReason = "access-keep-reason"
 	KindDutyNote     = "duty-note"
+	// KindIncidentNote: a note on an incident's timeline (a stage's note, the
+	// edited notification, a false-positive reason, lessons learned).
+	KindIncidentNote = "incident-note"
 )
 
 // KindErased is the evidence kind of a text's Cryptographic Erase.
