@@ -145,9 +145,9 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"order-sync.input": {"name"}, "tax-record-sweep.input": {"batchSize"},
 		"incident-notification.input":   {"detectedAt", "id", "personalData", "reportedBy", "severity", "summary", "title"},
 		"signal.approve-notification":   {"by", "target", "text"},
-		"signal.advance-stage":          {"by", "note", "stage"},
+		"signal.advance-stage":          {"by", "note", "noteRef", "stage"},
 		"signal.ico-reported":           {"by", "reference"},
-		"signal.close":                  {"by", "falsePositive", "lessons", "reason"},
+		"signal.close":                  {"by", "falsePositive", "lessons", "lessonsRef", "reason", "reasonRef"},
 		"signal.confirm-false-positive": {"by"},
 		"retention-audit.input":         {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
 		"key-epochs.input":              {"batchSize", "maxBatches", "rewrapped"},
@@ -220,10 +220,11 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"title":` + long("é", 200) + `,"severity":"medium","summary":` + long("é", 4000) + `}`,
 			`{"title":"x","severity":"high","detectedAt":"2026-12-01T09:00:00.5+01:00","personalData":false,"id":"a.b_c-1"}`,
 		},
-		"signal.approve-notification":   {`{"by":"U1","target":"ico"}`, `{"by":"dpo@plusranger.example","target":"amazon","text":` + long("é", 4000) + `}`},
-		"signal.advance-stage":          {`{"by":"U1","stage":""}`, `{"by":"U1","stage":"lessons-learned","note":""}`},
-		"signal.ico-reported":           {`{"by":"U1","reference":"IC/2026:0042.a"}`},
-		"signal.close":                  {`{"by":"U1"}`, `{"by":"U1","falsePositive":false,"lessons":"","reason":""}`},
+		"signal.approve-notification": {`{"by":"U1","target":"ico"}`, `{"by":"dpo@plusranger.example","target":"amazon","text":` + long("é", 4000) + `}`},
+		"signal.advance-stage":        {`{"by":"U1","stage":""}`, `{"by":"U1","stage":"lessons-learned","note":""}`},
+		"signal.ico-reported":         {`{"by":"U1","reference":"IC/2026:0042.a"}`},
+		"signal.close": {`{"by":"U1"}`, `{"by":"U1","falsePositive":false,"lessons":"","reason":""}`,
+			`{"by":"U1","falsePositive":true,"reasonRef":"incident-20261201-abc123/close/20261201T120000.000000000Z/reason"}`},
 		"signal.confirm-false-positive": {`{"by":"` + strings.Repeat("a", 254) + `"}`},
 		"compliance-calendar.input":     {marshal(ComplianceCalendarInput{Duty: calendar.VulnerabilityScan}), `{"duty":"incident-plan-review"}`},
 		"alert-check.input": {marshal(AlertCheckInput{}), // what the alert-check schedule sends
@@ -344,6 +345,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.advance-stage": {
 			`{}`, `{"by":"U1","stage":"Containment"}`, `{"by":"U1","stage":"1st"}`, `{"by":"U1","stage":5}`,
 			`{"by":"U1","note":` + long("x", 4001) + `}`, `{"by":"U1","stage":null}`, `{"by":"U1","Stage":"x"}`, `null`,
+			`{"by":"U1","noteRef":"fixed by Jane"}`, `{"by":"U1","note":"x","noteRef":"incident-1/advance-stage/1/note"}`,
 		},
 		"signal.ico-reported": {
 			`{"by":"U1"}`, `{"reference":"IC-1"}`, `{"by":"U1","reference":""}`, `{"by":"U1","reference":"IC 1"}`,
@@ -352,6 +354,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.close": {
 			`{}`, `{"by":"U1","lessons":` + long("x", 4001) + `}`, `{"by":"U1","reason":` + long("x", 4001) + `}`,
 			`{"by":"U1","falsePositive":"yes"}`, `{"by":"U1","lessons":null}`, `{"by":"U1","Lessons":"x"}`, `null`,
+			`{"by":"U1","reasonRef":"a drill by Jane Doe"}`, `{"by":"U1","lessons":"x","lessonsRef":"incident-1/close/1/lessons"}`,
 		},
 		"signal.confirm-false-positive": {`{}`, `{"by":""}`, `{"by":"a b"}`, `{"by":"U1","reason":"x"}`, `null`},
 		"compliance-calendar.input": {

@@ -136,6 +136,8 @@ func TestIncidentApproverListedByEmailDecidesFromSlack(t *testing.T) {
 		}
 	}
 	s.saveHistory(ctx, workflows.IncidentWorkflowID(id), "incident_notification_updates_false_positive.json")
+	// The same with the reason and lessons sealed before sending (refs in the Updates).
+	s.saveHistory(ctx, workflows.IncidentWorkflowID(id), "incident_notification_false_positive_text_refs.json")
 	hist := s.history(ctx, workflows.IncidentWorkflowID(id))
 	for _, trace := range []string{"U0INTRUDER", "amazon-not-notified", "a second approver"} {
 		if strings.Contains(string(hist), trace) {
@@ -165,6 +167,11 @@ func TestIncidentApproverListedByEmailDecidesFromSlack(t *testing.T) {
 	}
 	if got := reasonOf(); got != "A drill by "+marker {
 		t.Fatalf("the report shows the reason as %q", got)
+	}
+	// Sealed before the Update was sent: not even the decoded history has it.
+	if decoded := s.decodedWire(s.events(ctx, workflows.IncidentWorkflowID(id))); strings.Contains(string(decoded), "A drill by") ||
+		strings.Contains(string(decoded), "Lessons of") {
+		t.Fatal("a free text is in the decoded history")
 	}
 	sweep := s.app.RetentionActivities()
 	sweep.Texts.Now = func() time.Time { return time.Now().AddDate(0, freetext.RetentionMonths, 1) }

@@ -107,6 +107,8 @@ type Event struct {
 	At         time.Time
 	Detail     map[string]any
 	Note       string
+	// NoteRef names a note already sealed (internal/freetext); Note is then empty.
+	NoteRef string
 	// Stage, when set, becomes the incident's stage with this entry.
 	Stage string
 	// ICOReference, when set, is recorded as the ICO's reference.
@@ -180,6 +182,13 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (bool, error) {
 func (s *Service) Record(ctx context.Context, e Event) (bool, error) {
 	var note []byte
 	var text *freetext.Sealed
+	if e.NoteRef != "" {
+		detail := map[string]any{"noteRef": e.NoteRef}
+		for k, v := range e.Detail {
+			detail[k] = v
+		}
+		e.Detail = detail
+	}
 	if e.Note != "" && s.Texts != nil {
 		at := e.At
 		if at.IsZero() {
