@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/slackapp"
 )
 
@@ -17,6 +18,8 @@ import (
 // every I/O goes through internal/access. Inputs and results carry ids only.
 type Access struct {
 	Service *access.Service
+	// Texts seals a written reason; the evidence keeps only its ref.
+	Texts *freetext.Store
 }
 
 // Register registers the access activities under their method names.
@@ -84,7 +87,9 @@ type AccessDecisionInput struct {
 	Decision   string      `json:"decision"`
 	By         string      `json:"by"`
 	Reason     string      `json:"reason,omitempty"`
-	At         time.Time   `json:"at"`
+	// ReasonRef names a reason already sealed (the Slack form); Reason is then empty.
+	ReasonRef string    `json:"reasonRef,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // RecordAccessDecision appends the decision to the evidence log (once per item).
@@ -92,11 +97,20 @@ func (x *Access) RecordAccessDecision(ctx context.Context, in AccessDecisionInpu
 	body := map[string]any{"itemId": in.Item.ID, "system": in.Item.System, "account": in.Item.Account,
 		"personId": in.Item.PersonID, "flags": in.Item.Flags, "service": in.Item.Service, "reviewer": in.Item.Reviewer,
 		"decision": in.Decision, "by": in.By, "decidedAt": in.At}
-	if in.Reason != "" {
-		body["reason"] = in.Reason
+	key := in.WorkflowID + "/item/" + in.Item.ID + "/decision"
+	ev := access.Evidence{Kind: access.KindDecision, Subject: in.WorkflowID, Key: key, Body: body}
+	if in.ReasonRef != "" {
+		body["reasonRef"] = in.ReasonRef
 	}
-	_, err := x.Service.Record(ctx, access.Evidence{Kind: access.KindDecision, Subject: in.WorkflowID,
-		Key: in.WorkflowID + "/item/" + in.Item.ID + "/decision", Body: body})
+	if in.Reason != "" {
+		t, err := x.Texts.Seal(ctx, freetext.KindAccessReason, key+"/reason", in.WorkflowID, in.Reason, in.At)
+		if err != nil {
+			return err
+		}
+		body["reasonRef"] = t.Ref
+		ev.Texts = []*freetext.Sealed{t}
+	}
+	_, err := x.Service.Record(ctx, ev)
 	return classifyAccess(err)
 }
 

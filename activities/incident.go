@@ -111,22 +111,24 @@ func (x *Incident) DeclareIncident(ctx context.Context, in DeclareIncidentInput)
 // IncidentEvent is one timeline entry (see incident.Event): ids and codes,
 // and an optional note that is sealed.
 type IncidentEvent struct {
-	IncidentID   string         `json:"incidentId"`
-	Key          string         `json:"key"`
-	Kind         string         `json:"kind"`
-	Actor        string         `json:"actor"`
-	At           time.Time      `json:"at"`
-	Detail       map[string]any `json:"detail,omitempty"`
-	Note         string         `json:"note,omitempty"`
-	Stage        string         `json:"stage,omitempty"`
-	ICOReference string         `json:"icoReference,omitempty"`
-	Outcome      string         `json:"outcome,omitempty"`
+	IncidentID string         `json:"incidentId"`
+	Key        string         `json:"key"`
+	Kind       string         `json:"kind"`
+	Actor      string         `json:"actor"`
+	At         time.Time      `json:"at"`
+	Detail     map[string]any `json:"detail,omitempty"`
+	Note       string         `json:"note,omitempty"`
+	// NoteRef names a note sealed before the decision was sent.
+	NoteRef      string `json:"noteRef,omitempty"`
+	Stage        string `json:"stage,omitempty"`
+	ICOReference string `json:"icoReference,omitempty"`
+	Outcome      string `json:"outcome,omitempty"`
 }
 
 // RecordIncidentEvent adds the entry to the timeline and the evidence chain.
 func (x *Incident) RecordIncidentEvent(ctx context.Context, e IncidentEvent) error {
 	_, err := x.Service.Record(ctx, incident.Event{IncidentID: e.IncidentID, Key: e.Key, Kind: e.Kind, Actor: e.Actor,
-		At: e.At, Detail: e.Detail, Note: e.Note, Stage: e.Stage, ICOReference: e.ICOReference, Outcome: e.Outcome})
+		At: e.At, Detail: e.Detail, Note: e.Note, NoteRef: e.NoteRef, Stage: e.Stage, ICOReference: e.ICOReference, Outcome: e.Outcome})
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/orders"
 )
 
@@ -27,6 +28,8 @@ const maxReportedRunning = 100
 // retention and audits for orders whose purge is overdue.
 type Retention struct {
 	Orders *orders.Service
+	// Texts erases the free texts past their retention (SweepTaxRecords).
+	Texts *freetext.Store
 	// OrderRuns tells whether an order's workflow still runs (AuditRetention only).
 	OrderRuns OrderRuns
 }
@@ -131,14 +134,25 @@ func (a *Retention) RecordAudit(ctx context.Context, in AuditSummary) (int64, er
 // Amazon's CANCELED status (workflows.CancelOnAmazon).
 const CancelReasonOnAmazon = "cancelled-on-amazon"
 
-// SweepTaxRecords crypto-erases one batch of tax records past their retention.
+// SweepTaxRecords crypto-erases one batch of tax records past their retention,
+// and one batch of free texts past theirs: the daily sweep is where records
+// whose retention is counted in years end, and running the texts' erasure here
+// changes no workflow code (TaxRecordSweep has runs in production).
 func (a *Retention) SweepTaxRecords(ctx context.Context, in SweepInput) (*SweepResult, error) {
 	if in.BatchSize <= 0 {
 		return nil, final(ErrInvalidInput, errors.New("SweepTaxRecords: batchSize must be positive"))
+	}
+	var texts int
+	var textsMore bool
+	if a.Texts != nil {
+		var err error
+		if texts, textsMore, err = a.Texts.EraseDue(ctx, in.BatchSize); err != nil {
+			return nil, err
+		}
 	}
 	n, more, err := a.Orders.SweepTaxRecords(ctx, in.BatchSize)
 	if err != nil {
 		return nil, err
 	}
-	return &SweepResult{Purged: n, Remaining: more}, nil
+	return &SweepResult{Purged: n, TextsErased: texts, Remaining: more || textsMore}, nil
 }

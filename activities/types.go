@@ -135,8 +135,10 @@ type SweepInput struct {
 
 // SweepResult counts one batch.
 type SweepResult struct {
-	Purged    int  `json:"purged"`
-	Remaining bool `json:"remaining"`
+	Purged int `json:"purged"`
+	// TextsErased counts the free texts erased (internal/freetext).
+	TextsErased int  `json:"textsErased,omitempty"`
+	Remaining   bool `json:"remaining"`
 }
 
 // ErrInvoiceNotIssuable: the order's invoice cannot be issued, whatever the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/plusranger/dpp/internal/access"
 	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/vault"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -142,6 +143,7 @@ func reviewCmd(ctx context.Context, args []string) error {
 	}
 	fs := flag.NewFlagSet("review report", flag.ExitOnError)
 	prefix := fs.String("o", "", "write `PREFIX`.csv and PREFIX.json (default access-review-<campaign>)")
+	openReasons := fs.Bool("open-reasons", false, "show the written reasons' text: needs the operator's KMS settings (DPP_KMS_KEY_ID ...); without it the report says only whether each reason is still sealed or when it was erased")
 	args = args[1:]
 	campaign := ""
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
@@ -170,7 +172,16 @@ func reviewCmd(ctx context.Context, args []string) error {
 	if !chain.OK() {
 		return fmt.Errorf("evidence chain BROKEN at seq %d (%s): no report", chain.FirstBroken.Seq, chain.FirstBroken.Reason)
 	}
-	rep, err := access.CampaignReport(ctx, a.Pool, campaign)
+	var v *vault.Vault
+	if *openReasons {
+		op, err := open(ctx, app.Sealing)
+		if err != nil {
+			return err
+		}
+		defer op.Close()
+		v = op.Vault
+	}
+	rep, err := access.CampaignReport(ctx, a.Pool, campaign, v)
 	if err != nil {
 		return err
 	}

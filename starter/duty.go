@@ -56,7 +56,8 @@ func dutyCmd(ctx context.Context, args []string) error {
 			return fmt.Errorf("read the report: %w", err)
 		}
 	}
-	a, err := open(ctx, app.Database|app.Temporal)
+	// Sealing: the note is sealed here and only its ref reaches the workflow.
+	a, err := open(ctx, app.Sealing|app.Temporal)
 	if err != nil {
 		return err
 	}

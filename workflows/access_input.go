@@ -53,9 +53,11 @@ func (d *DecisionSignal) UnmarshalJSON(b []byte) error {
 		Decision string `json:"decision"`
 		By       string `json:"by"`
 		Reason   string `json:"reason"`
+		// Added after sealing: old histories' payloads lack it, and decode the same.
+		ReasonRef string `json:"reasonRef"`
 	}
 	d.problem = decodeInto(b, &v)
-	d.ItemID, d.Decision, d.By, d.Reason = v.ItemID, v.Decision, v.By, v.Reason
+	d.ItemID, d.Decision, d.By, d.Reason, d.ReasonRef = v.ItemID, v.Decision, v.By, v.Reason, v.ReasonRef
 	return nil
 }
 

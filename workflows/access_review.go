@@ -17,6 +17,7 @@ import (
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/access"
 	"github.com/plusranger/dpp/internal/actor"
+	"github.com/plusranger/dpp/internal/freetext"
 )
 
 // Access workflows: types, IDs, signals, updates and the query.
@@ -82,7 +83,10 @@ type DecisionSignal struct {
 	Decision string `json:"decision"`
 	By       string `json:"by"`
 	Reason   string `json:"reason,omitempty"`
-	problem  error
+	// ReasonRef names a reason sealed where it was written (the Slack form,
+	// internal/freetext), so the text never enters this workflow's history.
+	ReasonRef string `json:"reasonRef,omitempty"`
+	problem   error
 }
 
 // maxReason bounds a written reason (it goes into history and evidence).
@@ -101,6 +105,10 @@ func (d DecisionSignal) Validate() error {
 		return errors.New(`field "by" must be a person id`)
 	case utf8.RuneCountInString(d.Reason) > maxReason:
 		return fmt.Errorf(`field "reason" is longer than %d characters`, maxReason)
+	case d.ReasonRef != "" && !freetext.RefPattern.MatchString(d.ReasonRef):
+		return errors.New(`field "reasonRef" must be a sealed reason's ref (letters, digits and . _ : / -)`)
+	case d.ReasonRef != "" && d.Reason != "":
+		return errors.New(`fields "reason" and "reasonRef" exclude each other`)
 	}
 	return nil
 }
@@ -185,9 +193,11 @@ func (o Options) accessTimings(ctx workflow.Context) (AccessTimings, error) {
 // ReviewItemStatus is an item and what became of it.
 type ReviewItemStatus struct {
 	access.Item
-	Decision   string     `json:"decision,omitempty"`
-	By         string     `json:"by,omitempty"`
-	Reason     string     `json:"reason,omitempty"`
+	Decision string `json:"decision,omitempty"`
+	By       string `json:"by,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// ReasonRef names the sealed reason (the text is not in the workflow).
+	ReasonRef  string     `json:"reasonRef,omitempty"`
 	DecidedAt  *time.Time `json:"decidedAt,omitempty"`
 	ExecutedAt *time.Time `json:"executedAt,omitempty"`
 	VerifiedAt *time.Time `json:"verifiedAt,omitempty"`
@@ -246,7 +256,9 @@ type review struct {
 	busy     bool
 	showing  bool // a reviewer's message is being sent
 	extended bool // the deadline moved while the main loop waited
-	over     bool // the deadline passed
+	// setsDeadline: this run keeps ComplianceDeadline on its deadline.
+	setsDeadline bool
+	over         bool // the deadline passed
 }
 
 var acts *activities.Access
@@ -278,6 +290,12 @@ func (o Options) AccessReview(ctx workflow.Context, in AccessReviewInput) (*Acce
 	if err := r.handlers(ctx); err != nil {
 		return nil, err
 	}
+	// Runs started before this change found their deadline through the status
+	// query (the alert check still does so for them); a marker keeps them replaying.
+	r.setsDeadline = workflow.GetVersion(ctx, versionComplianceDeadline, workflow.DefaultVersion, 1) == 1
+	if err := r.showDeadline(ctx); err != nil {
+		return nil, err
+	}
 
 	actx := withOptions(ctx, accessOptions)
 	var items []access.Item
@@ -303,6 +321,9 @@ func (o Options) AccessReview(ctx workflow.Context, in AccessReviewInput) (*Acce
 			}
 			if r.extended {
 				r.extended = false
+				if err := r.showDeadline(ctx); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			if allDecided {
@@ -316,6 +337,20 @@ func (o Options) AccessReview(ctx workflow.Context, in AccessReviewInput) (*Acce
 	}
 	r.status.Done = true
 	return &r.status, nil
+}
+
+// versionComplianceDeadline: AccessReview and Offboarding set the
+// ComplianceDeadline search attribute, as the other promise workflows do, so
+// the Web UI and the alert check find them by it.
+const versionComplianceDeadline = "compliance-deadline"
+
+// showDeadline sets ComplianceDeadline to the campaign's deadline (again after
+// an extension).
+func (r *review) showDeadline(ctx workflow.Context) error {
+	if !r.setsDeadline {
+		return nil
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, ComplianceDeadlineKey.ValueSet(r.status.Deadline))
 }
 
 // startCampaign starts the campaign's review under its own ID,
@@ -480,7 +515,7 @@ func (r *review) check(d DecisionSignal) error {
 		return fmt.Errorf("item %s was already decided: %s by %s", it.ID, it.Decision, it.By)
 	case d.By != it.Reviewer && d.By != r.timings.DPO:
 		return fmt.Errorf("item %s is not yours to decide: its reviewer is %s", it.ID, it.Reviewer)
-	case d.Decision == access.DecisionKeep && it.Flagged() && strings.TrimSpace(d.Reason) == "":
+	case d.Decision == access.DecisionKeep && it.Flagged() && strings.TrimSpace(d.Reason) == "" && d.ReasonRef == "":
 		return fmt.Errorf(`item %s is flagged (%s): keeping it needs a written reason (field "reason")`, it.ID, strings.Join(it.Flags, ", "))
 	case d.Decision == access.DecisionRevoke && it.Has(access.FlagProtected):
 		return fmt.Errorf("item %s is protected (a superuser, the connector's own role or a role the DPP runs as), which the connector never disables: change it by hand and keep it with a reason", it.ID)
@@ -491,7 +526,7 @@ func (r *review) check(d DecisionSignal) error {
 func (r *review) decide(ctx workflow.Context, d DecisionSignal) ReviewItemStatus {
 	it := r.item(d.ItemID)
 	now := workflow.Now(ctx)
-	it.Decision, it.By, it.Reason, it.DecidedAt = d.Decision, d.By, strings.TrimSpace(d.Reason), &now
+	it.Decision, it.By, it.Reason, it.ReasonRef, it.DecidedAt = d.Decision, d.By, strings.TrimSpace(d.Reason), d.ReasonRef, &now
 	r.status.Open--
 	r.pending = append(r.pending, it.ID)
 	return *it
@@ -625,7 +660,7 @@ func (r *review) disableInput(it *ReviewItemStatus) activities.DisableAccountInp
 // execute records a decision and, for a revocation, disables and verifies.
 func (r *review) execute(ctx workflow.Context, it *ReviewItemStatus) {
 	actx := withOptions(ctx, accessOptions)
-	rec := activities.AccessDecisionInput{WorkflowID: r.wfID, Item: it.Item, Decision: it.Decision, By: it.By, Reason: it.Reason, At: *it.DecidedAt}
+	rec := activities.AccessDecisionInput{WorkflowID: r.wfID, Item: it.Item, Decision: it.Decision, By: it.By, Reason: it.Reason, ReasonRef: it.ReasonRef, At: *it.DecidedAt}
 	if err := workflow.ExecuteActivity(actx, acts.RecordAccessDecision, rec).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("Cannot record a decision", "item", it.ID, "error", err.Error())
 	}

@@ -51,6 +51,8 @@ type accessRun struct {
 	disable  func(activities.DisableAccountInput) (access.DisableResult, error)
 	items    []access.Item
 	accounts []activities.OffboardAccount
+	// deadlines are the ComplianceDeadline values the run set, in order.
+	deadlines []time.Time
 }
 
 type notice struct {
@@ -66,6 +68,11 @@ func newAccessRun(t *testing.T, workflowID string) *accessRun {
 	env.RegisterWorkflowWithOptions(accessTestOptions.Offboarding, registerOpts(OffboardingName))
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID})
 	r := &accessRun{t: t, env: env, start: t0, items: accessItems}
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		if d, ok := args.Get(0).(temporal.SearchAttributes).GetTime(ComplianceDeadlineKey); ok {
+			r.deadlines = append(r.deadlines, d)
+		}
+	}).Return().Maybe()
 	r.disable = func(in activities.DisableAccountInput) (access.DisableResult, error) {
 		now := env.Now().UTC()
 		if in.System == "seller-central" {
@@ -333,6 +340,8 @@ func TestAccessReviewExtension(t *testing.T) {
 	st := r.reviewResult()
 	require.True(t, st.Extended)
 	require.Equal(t, t0.Add(400*time.Hour), st.Deadline)
+	require.Equal(t, []time.Time{t0.Add(336 * time.Hour), t0.Add(400 * time.Hour)}, r.deadlines,
+		"ComplianceDeadline is the review's due date, moved by the extension")
 	require.Len(t, r.disables, 1)
 	require.Equal(t, "item/2", r.disables[0].Step)
 	require.Equal(t, t0.Add(400*time.Hour), r.decisions[len(r.decisions)-1].At)

@@ -128,12 +128,13 @@ func (r *CompleteDutyRequest) UnmarshalJSON(b []byte) error {
 	var v struct {
 		By           string     `json:"by"`
 		Note         string     `json:"note"`
+		NoteRef      string     `json:"noteRef"`
 		ReportSHA256 string     `json:"reportSha256"`
 		RotatedAt    *time.Time `json:"rotatedAt"`
 	}
 	err := errors.Join(decodeStrict(b, &v), exactFields(b, &v))
 	if err == nil {
-		*r = CompleteDutyRequest{By: v.By, Note: v.Note, ReportSHA256: v.ReportSHA256, RotatedAt: v.RotatedAt}
+		*r = CompleteDutyRequest{By: v.By, Note: v.Note, NoteRef: v.NoteRef, ReportSHA256: v.ReportSHA256, RotatedAt: v.RotatedAt}
 	}
 	r.problem = firstError(err)
 	return nil

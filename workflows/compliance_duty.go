@@ -14,6 +14,7 @@ import (
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/calendar"
+	"github.com/plusranger/dpp/internal/freetext"
 )
 
 // ComplianceCalendarInput names the duty a calendar schedule starts.
@@ -78,6 +79,9 @@ type CompleteDutyRequest struct {
 	// By is who did the duty: a person, operator or Slack user id.
 	By   string `json:"by"`
 	Note string `json:"note,omitempty"`
+	// NoteRef names a note sealed before the update was sent
+	// (internal/freetext), so its text never enters this workflow's history.
+	NoteRef string `json:"noteRef,omitempty"`
 	// ReportSHA256 names an attached report (required for vulnerability-scan).
 	ReportSHA256 string `json:"reportSha256,omitempty"`
 	// RotatedAt is when the new LWA client secret was issued (required for
@@ -110,6 +114,10 @@ func validateCompletion(duty string, now time.Time, r CompleteDutyRequest) error
 		return errors.New(`field "by" must be a person, operator or Slack user id`)
 	case utf8.RuneCountInString(r.Note) > 500:
 		return errors.New(`field "note" must be at most 500 characters`)
+	case r.NoteRef != "" && !freetext.RefPattern.MatchString(r.NoteRef):
+		return errors.New(`field "noteRef" must be a sealed note's ref (letters, digits and . _ : / -)`)
+	case r.NoteRef != "" && r.Note != "":
+		return errors.New(`fields "note" and "noteRef" exclude each other`)
 	case r.ReportSHA256 != "" && !shaRE.MatchString(r.ReportSHA256):
 		return errors.New(`field "reportSha256" must be 64 lower-case hex digits`)
 	case duty == calendar.VulnerabilityScan && r.ReportSHA256 == "":
@@ -200,7 +208,7 @@ func ComplianceDuty(ctx workflow.Context, input ComplianceDutyInput) (*DutyStatu
 			queue = queue[1:]
 			var o calendar.Occurrence
 			c.err = workflow.ExecuteActivity(withOptions(ctx, recordOptions), a.CompleteDuty, calendar.Completion{
-				Duty: in.Duty, Period: in.Period, By: c.req.By, At: workflow.Now(ctx).UTC(), Note: c.req.Note,
+				Duty: in.Duty, Period: in.Period, By: c.req.By, At: workflow.Now(ctx).UTC(), Note: c.req.Note, NoteRef: c.req.NoteRef,
 				ReportSHA256: c.req.ReportSHA256, RotatedAt: c.req.RotatedAt}).Get(ctx, &o)
 			if c.err == nil {
 				st.Completed = &o

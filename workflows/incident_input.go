@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/plusranger/dpp/internal/freetext"
 )
 
 // IncidentNotification's workflow type, ID and signals.
@@ -119,6 +121,9 @@ type (
 		Stage string `json:"stage,omitempty"` // empty: the next stage
 		By    string `json:"by"`
 		Note  string `json:"note,omitempty"`
+		// NoteRef (and the other refs below) name a text sealed before the
+		// decision was sent (internal/freetext), so it never enters the history.
+		NoteRef string `json:"noteRef,omitempty"`
 	}
 	ApproveNotificationSignal struct {
 		By     string `json:"by"`
@@ -134,6 +139,8 @@ type (
 		Lessons       string `json:"lessons,omitempty"`
 		FalsePositive bool   `json:"falsePositive,omitempty"`
 		Reason        string `json:"reason,omitempty"`
+		LessonsRef    string `json:"lessonsRef,omitempty"`
+		ReasonRef     string `json:"reasonRef,omitempty"`
 	}
 	ConfirmFalsePositiveSignal struct {
 		By string `json:"by"`
@@ -186,7 +193,7 @@ func (s AdvanceStageSignal) Validate() error {
 	if s.Stage != "" && !stagePattern.MatchString(s.Stage) {
 		return errors.New(`field "stage" must be a stage id such as containment`)
 	}
-	return errors.Join(checkIncidentBy(s.By), checkLength("note", s.Note, maxIncidentNote))
+	return errors.Join(checkIncidentBy(s.By), checkLength("note", s.Note, maxIncidentNote), checkTextRef("note", s.Note, s.NoteRef))
 }
 
 // Validate checks the payload as signal.approve-notification.schema.json does.
@@ -209,7 +216,22 @@ func (s ICOReportedSignal) Validate() error {
 // lessons or a reason is needed depends on falsePositive, which the workflow
 // checks.
 func (s CloseSignal) Validate() error {
-	return errors.Join(checkIncidentBy(s.By), checkLength("lessons", s.Lessons, maxIncidentNote), checkLength("reason", s.Reason, maxIncidentNote))
+	return errors.Join(checkIncidentBy(s.By), checkLength("lessons", s.Lessons, maxIncidentNote), checkLength("reason", s.Reason, maxIncidentNote),
+		checkTextRef("lessons", s.Lessons, s.LessonsRef), checkTextRef("reason", s.Reason, s.ReasonRef))
+}
+
+// checkTextRef checks field's ref (fieldRef): a sealed text's ref, and not
+// beside the text itself.
+func checkTextRef(field, text, ref string) error {
+	switch {
+	case ref == "":
+		return nil
+	case !freetext.RefPattern.MatchString(ref):
+		return fmt.Errorf("field %q must be a sealed text's ref (letters, digits and . _ : / -)", field+"Ref")
+	case text != "":
+		return fmt.Errorf("fields %q and %q exclude each other", field, field+"Ref")
+	}
+	return nil
 }
 
 // Validate checks the payload as signal.confirm-false-positive.schema.json does.

@@ -451,7 +451,7 @@ func (r *incidentRun) decideAdvance(ctx workflow.Context, s AdvanceStageSignal, 
 	return func(ctx workflow.Context) {
 		from := r.status.Stage
 		r.status.Stage = stage
-		r.record(ctx, activities.IncidentEvent{Kind: "stage-advanced", Actor: c.Ref, Stage: stage, Note: s.Note,
+		r.record(ctx, activities.IncidentEvent{Kind: "stage-advanced", Actor: c.Ref, Stage: stage, Note: s.Note, NoteRef: s.NoteRef,
 			Detail: map[string]any{"stage": stage, "from": from}})
 	}, nil
 }
@@ -485,7 +485,7 @@ func (r *incidentRun) decideICOReported(ctx workflow.Context, s ICOReportedSigna
 
 func (r *incidentRun) decideClose(ctx workflow.Context, s CloseSignal, who whoFunc) (func(workflow.Context), error) {
 	if s.FalsePositive {
-		if s.Reason == "" {
+		if s.Reason == "" && s.ReasonRef == "" {
 			return nil, errors.New(`field "reason" is required to close as a false positive`)
 		}
 		c, err := who(ctx, s.By)
@@ -497,10 +497,10 @@ func (r *incidentRun) decideClose(ctx workflow.Context, s CloseSignal, who whoFu
 		}
 		return func(ctx workflow.Context) {
 			r.status.FalsePositiveProposedBy = c.Ref
-			r.record(ctx, activities.IncidentEvent{Kind: "false-positive-proposed", Actor: c.Ref, Note: s.Reason})
+			r.record(ctx, activities.IncidentEvent{Kind: "false-positive-proposed", Actor: c.Ref, Note: s.Reason, NoteRef: s.ReasonRef})
 		}, nil
 	}
-	if s.Lessons == "" {
+	if s.Lessons == "" && s.LessonsRef == "" {
 		return nil, errors.New(`field "lessons" is required to close (a lessons-learned note)`)
 	}
 	c, err := who(ctx, s.By)
@@ -518,7 +518,7 @@ func (r *incidentRun) decideClose(ctx workflow.Context, s CloseSignal, who whoFu
 		return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": missing},
 			msg: "not closed: " + strings.Join(missing, ", ") + " (close it as a false positive if it was one)"}
 	}
-	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeResolved, s.Lessons) }, nil
+	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeResolved, s.Lessons, s.LessonsRef) }, nil
 }
 
 func (r *incidentRun) decideConfirmFalsePositive(ctx workflow.Context, s ConfirmFalsePositiveSignal, who whoFunc) (func(workflow.Context), error) {
@@ -533,13 +533,13 @@ func (r *incidentRun) decideConfirmFalsePositive(ctx workflow.Context, s Confirm
 		return nil, &refusal{kind: "close-refused", actor: c.Ref, detail: map[string]any{"reason": "needs-a-second-approver"},
 			msg: "a second approver, not the one who proposed it, must confirm a false positive"}
 	}
-	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeFalsePositive, "") }, nil
+	return func(ctx workflow.Context) { r.finish(ctx, c.Ref, incident.OutcomeFalsePositive, "", "") }, nil
 }
 
-func (r *incidentRun) finish(ctx workflow.Context, by, outcome, lessons string) {
+func (r *incidentRun) finish(ctx workflow.Context, by, outcome, lessons, lessonsRef string) {
 	now := workflow.Now(ctx).UTC()
 	r.status.Closed, r.status.ClosedAt, r.status.Outcome = true, &now, outcome
-	r.record(ctx, activities.IncidentEvent{Kind: "closed", Actor: by, Outcome: outcome, Note: lessons,
+	r.record(ctx, activities.IncidentEvent{Kind: "closed", Actor: by, Outcome: outcome, Note: lessons, NoteRef: lessonsRef,
 		Detail: map[string]any{"outcome": outcome}})
 }
 

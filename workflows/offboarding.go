@@ -156,6 +156,12 @@ func (o Options) Offboarding(ctx workflow.Context, in OffboardingInput) (*Offboa
 		}
 	})
 
+	// The 24-hour deadline, for the Web UI and the alert check (older runs: the status query).
+	if workflow.GetVersion(ctx, versionComplianceDeadline, workflow.DefaultVersion, 1) == 1 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, ComplianceDeadlineKey.ValueSet(st.Deadline)); err != nil {
+			return nil, err
+		}
+	}
 	var accounts []activities.OffboardAccount
 	err = workflow.ExecuteActivity(withOptions(ctx, accessOptions), acts.StartOffboarding,
 		activities.StartOffboardingInput{PersonID: in.PersonID, TerminatedAt: in.TerminatedAt}).Get(ctx, &accounts)

@@ -91,6 +91,7 @@ func TestOffboardingDeadlineBreached(t *testing.T) {
 	st := offboardingResult(t, r)
 	require.True(t, st.Done)
 	require.Equal(t, 2, st.Escalations)
+	require.Equal(t, []time.Time{t0.Add(24 * time.Hour)}, r.deadlines, "ComplianceDeadline is the 24-hour deadline")
 	require.Equal(t, []string{"breach"}, r.eventSteps(access.KindBreach))
 	require.Equal(t, []string{"escalation/1", "escalation/2", "breach/notice"}, r.eventSteps(access.KindEscalation))
 	require.Equal(t, []time.Duration{12 * time.Hour, 20 * time.Hour, 24 * time.Hour}, r.noticesTo("p-dpo"))

@@ -145,18 +145,18 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"order-sync.input": {"name"}, "tax-record-sweep.input": {"batchSize"},
 		"incident-notification.input":   {"detectedAt", "id", "personalData", "reportedBy", "severity", "summary", "title"},
 		"signal.approve-notification":   {"by", "target", "text"},
-		"signal.advance-stage":          {"by", "note", "stage"},
+		"signal.advance-stage":          {"by", "note", "noteRef", "stage"},
 		"signal.ico-reported":           {"by", "reference"},
-		"signal.close":                  {"by", "falsePositive", "lessons", "reason"},
+		"signal.close":                  {"by", "falsePositive", "lessons", "lessonsRef", "reason", "reasonRef"},
 		"signal.confirm-false-positive": {"by"},
 		"retention-audit.input":         {"afterDueAt", "afterId", "asOf", "batchSize", "found", "maxBatches", "purged", "running", "runningIds"},
 		"key-epochs.input":              {"batchSize", "maxBatches", "rewrapped"},
 		"access-review.input":           {"campaign"}, "offboarding.input": {"personId", "requestedBy", "terminatedAt"},
-		"signal.decision": {"by", "decision", "itemId", "reason"}, "signal.extend": {"by", "until"},
+		"signal.decision": {"by", "decision", "itemId", "reason", "reasonRef"}, "signal.extend": {"by", "until"},
 		"signal.confirm-disabled":   {"account", "by", "system"},
 		"compliance-calendar.input": {"duty"}, "alert-check.input": {"schedules"}, "amazon-data-sweep.input": {"batchSize"},
 		"compliance-duty.input": {"dueAt", "duty", "notYet", "overdueEvery", "period", "reminders"},
-		"signal.complete":       {"by", "note", "reportSha256", "rotatedAt"},
+		"signal.complete":       {"by", "note", "noteRef", "reportSha256", "rotatedAt"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -211,7 +211,8 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"offboarding.input": {marshal(OffboardingInput{PersonID: "p-7", TerminatedAt: asOf, RequestedBy: "p-hr"}),
 			`{"personId":"e1042","terminatedAt":"2026-12-01T17:30:00.5+01:00","requestedBy":"p-dpo"}`},
 		"signal.decision": {marshal(DecisionSignal{ItemID: "1", Decision: "keep", By: "p-mgr"}),
-			`{"itemId":"12","decision":"keep","by":"p-dpo","reason":` + long("é", maxReason) + `}`, `{"itemId":"1","decision":"revoke","by":"p-1","reason":""}`},
+			`{"itemId":"12","decision":"keep","by":"p-dpo","reason":` + long("é", maxReason) + `}`, `{"itemId":"1","decision":"revoke","by":"p-1","reason":""}`,
+			`{"itemId":"2","decision":"keep","by":"p-dpo","reasonRef":"access-review-2026-Q4/item/2/reason/0a1b2c3d4e5f6071"}`},
 		"signal.extend":           {marshal(ExtendSignal{By: "p-dpo", Until: asOf}), `{"by":"p-dpo","until":"2026-12-01T09:00:00-05:00"}`},
 		"signal.confirm-disabled": {marshal(ConfirmDisabledSignal{System: "seller-central", Account: "a b@c", By: "p-mgr"})},
 		"incident-notification.input": {
@@ -219,10 +220,11 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"title":` + long("é", 200) + `,"severity":"medium","summary":` + long("é", 4000) + `}`,
 			`{"title":"x","severity":"high","detectedAt":"2026-12-01T09:00:00.5+01:00","personalData":false,"id":"a.b_c-1"}`,
 		},
-		"signal.approve-notification":   {`{"by":"U1","target":"ico"}`, `{"by":"dpo@plusranger.example","target":"amazon","text":` + long("é", 4000) + `}`},
-		"signal.advance-stage":          {`{"by":"U1","stage":""}`, `{"by":"U1","stage":"lessons-learned","note":""}`},
-		"signal.ico-reported":           {`{"by":"U1","reference":"IC/2026:0042.a"}`},
-		"signal.close":                  {`{"by":"U1"}`, `{"by":"U1","falsePositive":false,"lessons":"","reason":""}`},
+		"signal.approve-notification": {`{"by":"U1","target":"ico"}`, `{"by":"dpo@plusranger.example","target":"amazon","text":` + long("é", 4000) + `}`},
+		"signal.advance-stage":        {`{"by":"U1","stage":""}`, `{"by":"U1","stage":"lessons-learned","note":""}`},
+		"signal.ico-reported":         {`{"by":"U1","reference":"IC/2026:0042.a"}`},
+		"signal.close": {`{"by":"U1"}`, `{"by":"U1","falsePositive":false,"lessons":"","reason":""}`,
+			`{"by":"U1","falsePositive":true,"reasonRef":"incident-20261201-abc123/close/20261201T120000.000000000Z/reason"}`},
 		"signal.confirm-false-positive": {`{"by":"` + strings.Repeat("a", 254) + `"}`},
 		"compliance-calendar.input":     {marshal(ComplianceCalendarInput{Duty: calendar.VulnerabilityScan}), `{"duty":"incident-plan-review"}`},
 		"alert-check.input": {marshal(AlertCheckInput{}), // what the alert-check schedule sends
@@ -237,7 +239,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		},
 		"signal.complete": {marshal(CompleteDutyRequest{By: "p-dpo"}), `{"by":"U0DPO","note":` + long("é", 500) + `}`,
 			`{"by":"p.dpo_1-a","note":"","rotatedAt":"2026-12-01T09:00:00-05:00","reportSha256":"` + strings.Repeat("0", 64) + `"}`,
-			`{"by":"` + strings.Repeat("a", 64) + `"}`},
+			`{"by":"` + strings.Repeat("a", 64) + `"}`, `{"by":"dpo","noteRef":"compliance-duty-completed/duty-risk-assessment-2026/note/20261201T090000.000000000Z"}`},
 	}
 	// Every way a payload can be wrong that the schema can express, per schema.
 	reject := map[string][]string{
@@ -306,6 +308,8 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":` + long("x", maxReason+1) + `}`,
 			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":null}`, `{"ItemId":"1","decision":"keep","by":"p-mgr"}`,
 			`{"itemId":"1","decision":"keep","by":"p-mgr","extra":1}`, `null`, `[]`,
+			`{"itemId":"1","decision":"keep","by":"p-mgr","reasonRef":"kept for Jane Doe"}`,
+			`{"itemId":"1","decision":"keep","by":"p-mgr","reason":"x","reasonRef":"access-review-1/item/1/reason/00"}`,
 		},
 		"signal.extend": {
 			`{}`, `{"by":"p-dpo"}`, `{"until":"2026-12-01T09:00:00Z"}`, `{"by":"Jane","until":"2026-12-01T09:00:00Z"}`,
@@ -341,6 +345,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.advance-stage": {
 			`{}`, `{"by":"U1","stage":"Containment"}`, `{"by":"U1","stage":"1st"}`, `{"by":"U1","stage":5}`,
 			`{"by":"U1","note":` + long("x", 4001) + `}`, `{"by":"U1","stage":null}`, `{"by":"U1","Stage":"x"}`, `null`,
+			`{"by":"U1","noteRef":"fixed by Jane"}`, `{"by":"U1","note":"x","noteRef":"incident-1/advance-stage/1/note"}`,
 		},
 		"signal.ico-reported": {
 			`{"by":"U1"}`, `{"reference":"IC-1"}`, `{"by":"U1","reference":""}`, `{"by":"U1","reference":"IC 1"}`,
@@ -349,6 +354,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.close": {
 			`{}`, `{"by":"U1","lessons":` + long("x", 4001) + `}`, `{"by":"U1","reason":` + long("x", 4001) + `}`,
 			`{"by":"U1","falsePositive":"yes"}`, `{"by":"U1","lessons":null}`, `{"by":"U1","Lessons":"x"}`, `null`,
+			`{"by":"U1","reasonRef":"a drill by Jane Doe"}`, `{"by":"U1","lessons":"x","lessonsRef":"incident-1/close/1/lessons"}`,
 		},
 		"signal.confirm-false-positive": {`{}`, `{"by":""}`, `{"by":"a b"}`, `{"by":"U1","reason":"x"}`, `null`},
 		"compliance-calendar.input": {
@@ -387,6 +393,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"by":"p-dpo","reportSha256":"` + strings.Repeat("A", 64) + `"}`, `{"by":"p-dpo","rotatedAt":"yesterday"}`,
 			`{"by":"p-dpo","rotatedAt":"2026-12-01t09:00:00z"}`, `{"by":"p-dpo","rotatedAt":"2016-12-31T23:59:60Z"}`,
 			`{"by":"p-dpo","rotatedAt":null}`, `{"By":"p-dpo"}`, `{"by":"p-dpo","extra":1}`, `null`, `[]`,
+			`{"by":"p-dpo","noteRef":"reviewed by Jane Doe"}`, `{"by":"p-dpo","note":"x","noteRef":"compliance-duty-completed/duty-x/note/1"}`,
 		},
 	}
 	for name, sch := range compiled {

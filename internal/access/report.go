@@ -12,20 +12,27 @@ import (
 	"time"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
+	"github.com/plusranger/dpp/internal/vault"
 )
 
 // ReportRow is one item of a campaign report, rebuilt from the evidence log alone.
 type ReportRow struct {
-	ItemID      string     `json:"itemId"`
-	System      string     `json:"system"`
-	Account     string     `json:"account"`
-	PersonID    string     `json:"personId,omitempty"`
-	Reviewer    string     `json:"reviewer"`
-	Flags       []string   `json:"flags,omitempty"`
-	Service     bool       `json:"service,omitempty"`
-	Decision    string     `json:"decision"`
-	By          string     `json:"by"`
-	Reason      string     `json:"reason,omitempty"`
+	ItemID   string   `json:"itemId"`
+	System   string   `json:"system"`
+	Account  string   `json:"account"`
+	PersonID string   `json:"personId,omitempty"`
+	Reviewer string   `json:"reviewer"`
+	Flags    []string `json:"flags,omitempty"`
+	Service  bool     `json:"service,omitempty"`
+	Decision string   `json:"decision"`
+	By       string   `json:"by"`
+	// Reason is the written reason while it exists, "erased on <date>" after
+	// its retention, or "sealed until <date>" to a reader without the key.
+	Reason string `json:"reason,omitempty"`
+	// ReasonRef names the sealed reason (internal/freetext); entries written
+	// before reasons were sealed have the text in the log and no ref.
+	ReasonRef   string     `json:"reasonRef,omitempty"`
 	DecidedAt   time.Time  `json:"decidedAt"`
 	ExecutedAt  *time.Time `json:"executedAt,omitempty"`
 	VerifiedAt  *time.Time `json:"verifiedAt,omitempty"`
@@ -56,8 +63,10 @@ type Report struct {
 }
 
 // CampaignReport rebuilds a campaign's report from the evidence log: the
-// decision and execution entries of workflow access-review-<campaign>.
-func CampaignReport(ctx context.Context, q evidence.Querier, campaign string) (Report, error) {
+// decision and execution entries of workflow access-review-<campaign>. Written
+// reasons are opened with v; with v nil (the auditor's role) the report says
+// only whether each still exists.
+func CampaignReport(ctx context.Context, q evidence.Querier, campaign string, v *vault.Vault) (Report, error) {
 	wfID := "access-review-" + campaign
 	recs, err := evidence.Get(ctx, q, wfID, "")
 	if err != nil {
@@ -70,13 +79,20 @@ func CampaignReport(ctx context.Context, q evidence.Querier, campaign string) (R
 		switch r.Kind {
 		case KindDecision:
 			var b struct {
-				ItemID, System, Account, PersonID, Reviewer, Decision, By, Reason string
-				Flags                                                             []string
-				Service                                                           bool
-				DecidedAt                                                         time.Time
+				ItemID, System, Account, PersonID, Reviewer, Decision, By, Reason, ReasonRef string
+				Flags                                                                        []string
+				Service                                                                      bool
+				DecidedAt                                                                    time.Time
 			}
 			if err := json.Unmarshal(r.Body, &b); err != nil {
 				return Report{}, fmt.Errorf("evidence seq %d: %w", r.Seq, err)
+			}
+			if b.ReasonRef != "" {
+				sh, err := freetext.Read(ctx, q, v, b.ReasonRef)
+				if err != nil {
+					return Report{}, fmt.Errorf("evidence seq %d: reason: %w", r.Seq, err)
+				}
+				b.Reason = sh.String()
 			}
 			if _, ok := rows[b.ItemID]; !ok {
 				order = append(order, b.ItemID)
@@ -84,7 +100,7 @@ func CampaignReport(ctx context.Context, q evidence.Querier, campaign string) (R
 			}
 			row := rows[b.ItemID]
 			*row = ReportRow{ItemID: b.ItemID, System: b.System, Account: b.Account, PersonID: b.PersonID, Reviewer: b.Reviewer,
-				Flags: b.Flags, Service: b.Service, Decision: b.Decision, By: b.By, Reason: b.Reason, DecidedAt: b.DecidedAt,
+				Flags: b.Flags, Service: b.Service, Decision: b.Decision, By: b.By, Reason: b.Reason, ReasonRef: b.ReasonRef, DecidedAt: b.DecidedAt,
 				ExecutedAt: row.ExecutedAt, VerifiedAt: row.VerifiedAt, ConfirmedBy: row.ConfirmedBy, Evidence: append(row.Evidence, r.Seq)}
 		case KindExecution:
 			var b struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
 )
 
 // Service is what the access workflows' activities do: collect a review, post
@@ -235,12 +236,14 @@ func (s *Service) verified(ctx context.Context, system, account string, ev Evide
 	return res, nil
 }
 
-// Evidence is an entry the service appends: Body holds ids only.
+// Evidence is an entry the service appends: Body holds ids only, and refers to
+// the free texts of Texts, stored in the same transaction.
 type Evidence struct {
 	Kind    string
 	Subject string
 	Key     string
 	Body    map[string]any
+	Texts   []*freetext.Sealed
 }
 
 // Record appends an evidence entry in its own transaction; the same Key again
@@ -251,6 +254,11 @@ func (s *Service) Record(ctx context.Context, ev Evidence) (evidence.Record, err
 	}
 	var rec evidence.Record
 	err := pgx.BeginFunc(ctx, s.Registry.Pool, func(tx pgx.Tx) error {
+		for _, t := range ev.Texts {
+			if err := t.Insert(ctx, tx); err != nil {
+				return err
+			}
+		}
 		var err error
 		rec, _, err = evidence.Append(ctx, tx, s.Registry.Signer, evidence.Entry{
 			Kind: ev.Kind, Subject: ev.Subject, IdempotencyKey: ev.Key, Body: ev.Body}, s.Registry.now())

@@ -10,6 +10,8 @@ package accessslack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -24,6 +26,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/plusranger/dpp/internal/access"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/workflows"
 )
@@ -48,6 +51,9 @@ type Handlers struct {
 	Requesters []string
 	// DPO may decide any item (DPP_DPO_PERSON_ID).
 	DPO string
+	// Texts seals a written reason as it arrives, so only its ref enters the
+	// review's history and the evidence; nil sends the text itself.
+	Texts *freetext.Store
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -204,8 +210,17 @@ func (h *Handlers) ReasonView(ctx context.Context, ic *slack.InteractionCallback
 	if reason == "" {
 		return fieldError("Write why the account stays.")
 	}
-	answer, err := h.decide(ctx, campaign, workflows.DecisionSignal{ItemID: itemID, Decision: access.DecisionKeep, By: p.ID, Reason: reason},
-		"slack-view-"+ic.View.ID)
+	d := workflows.DecisionSignal{ItemID: itemID, Decision: access.DecisionKeep, By: p.ID, Reason: reason}
+	if h.Texts != nil {
+		if d, err = h.sealReason(ctx, campaign, d); err != nil {
+			return nil, err
+		}
+	}
+	answer, err := h.decide(ctx, campaign, d, "slack-view-"+ic.View.ID)
+	if (err != nil || answer != "") && d.ReasonRef != "" {
+		// The decision did not take: its reason must not outlive it.
+		err = errors.Join(err, h.Texts.Erase(ctx, d.ReasonRef))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +228,30 @@ func (h *Handlers) ReasonView(ctx context.Context, ic *slack.InteractionCallback
 		return fieldError(answer)
 	}
 	return nil, nil
+}
+
+// sealReason stores d's reason sealed and puts its ref in place of the text.
+// Each submission gets its own ref: a resubmitted form may say something else.
+func (h *Handlers) sealReason(ctx context.Context, campaign string, d workflows.DecisionSignal) (workflows.DecisionSignal, error) {
+	var n [8]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return d, err
+	}
+	wfID := workflows.AccessReviewWorkflowID(campaign)
+	ref := wfID + "/item/" + d.ItemID + "/reason/" + hex.EncodeToString(n[:])
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	t, err := h.Texts.Seal(ctx, freetext.KindAccessReason, ref, wfID, d.Reason, now)
+	if err != nil {
+		return d, err
+	}
+	if err := h.Texts.Save(ctx, t); err != nil {
+		return d, err
+	}
+	d.Reason, d.ReasonRef = "", t.Ref
+	return d, nil
 }
 
 var mention = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(\|[^>]*)?>$`)

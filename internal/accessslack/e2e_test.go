@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/codec"
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
@@ -49,6 +51,8 @@ const signingSecret = "access-e2e-signing-secret-0123"
 const (
 	markerName  = "Ottoline Marker-Vasquez"
 	markerEmail = "ottoline.marker@example.invalid"
+	// A name written into the reason form although it asks for none.
+	markerReason = "kept for Bartholomew Reasonmark, ticket SEC-7"
 )
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -153,7 +157,8 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	workflows.Register(w, workflows.Options{Access: workflows.AccessOptions{
 		Reminders: []time.Duration{time.Hour}, Escalation: 2 * time.Hour, Deadline: 3 * time.Hour,
 		SLA: 24 * time.Hour, Escalations: []time.Duration{12 * time.Hour}, DPO: "p-dpo"}})
-	(&activities.Access{Service: svc}).Register(w)
+	texts := &freetext.Store{Pool: pool, Vault: v, Signer: signer}
+	(&activities.Access{Service: svc, Texts: texts}).Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +201,9 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	if err != nil || q.Get(&st) != nil {
 		t.Fatalf("status: %v", err)
 	}
+	if got := complianceDeadline(t, c, wfID); !got.Equal(st.Deadline) {
+		t.Fatalf("ComplianceDeadline %s, the review's deadline %s", got, st.Deadline)
+	}
 	itemID := ""
 	for _, it := range st.Items {
 		if it.Account == emp {
@@ -207,7 +215,7 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	}
 
 	// The handlers behind the real router, which verifies Slack's signature.
-	h := &accessslack.Handlers{Temporal: c, Registry: reg, UI: notifier, TaskQueue: tq, DPO: "p-dpo"}
+	h := &accessslack.Handlers{Temporal: c, Registry: reg, UI: notifier, TaskQueue: tq, DPO: "p-dpo", Texts: texts}
 	router := slackapp.NewRouter(signingSecret, zap.NewNop())
 	router.OnAction(access.ActionPrefix, h.Action)
 	router.OnView(access.ViewReason, h.ReasonView)
@@ -305,7 +313,7 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 			t.Fatalf("%s evidence: %d, %v", kind, len(recs), err)
 		}
 	}
-	rep, err := access.CampaignReport(ctx, pool, campaign)
+	rep, err := access.CampaignReport(ctx, pool, campaign, nil)
 	if err != nil || rep.Revoked != 1 || rep.Verified != 1 || rep.Items[0].Account != emp {
 		t.Fatalf("report: %+v, %v", rep, err)
 	}
@@ -322,8 +330,10 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	if v := sl.Views(); len(v) != 1 || v[0].View.CallbackID != access.ViewReason || v[0].View.PrivateMetadata != access.ItemValue(campaign, orphan) {
 		t.Fatalf("modals: %+v", v)
 	}
+	views := 0
 	submit := func(reason string) *slack.ViewSubmissionResponse {
-		ic := &slack.InteractionCallback{User: slack.User{ID: "UDPO0001"}, View: slack.View{ID: "V-" + reason,
+		views++
+		ic := &slack.InteractionCallback{User: slack.User{ID: "UDPO0001"}, View: slack.View{ID: fmt.Sprintf("V%04d", views),
 			PrivateMetadata: access.ItemValue(campaign, orphan), State: &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
 				access.ReasonInput: {access.ReasonInput: {Value: reason}}}}}}
 		resp, err := h.ReasonView(ctx, ic)
@@ -335,15 +345,55 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	if resp := submit(" "); resp == nil || resp.Errors[access.ReasonInput] == "" {
 		t.Fatalf("an empty reason was accepted: %+v", resp)
 	}
-	if resp := submit("the worker's own role, reviewed in ticket SEC-7"); resp != nil {
+	if resp := submit(markerReason); resp != nil {
 		t.Fatalf("the reason was refused: %+v", resp.Errors)
+	}
+	// A second submission is refused (already decided): its sealed text is
+	// erased at once, and the first one stands.
+	if resp := submit("second thoughts of Bartholomew Reasonmark"); resp == nil || !strings.Contains(resp.Errors[access.ReasonInput], "already decided") {
+		t.Fatalf("a second keep: %+v", resp)
 	}
 	q, _ = c.QueryWorkflow(ctx, wfID, "", workflows.QueryStatus)
 	_ = q.Get(&st)
+	reasonRef := ""
 	for _, it := range st.Items {
-		if it.ID == orphan && (it.Decision != access.DecisionKeep || it.Reason != "the worker's own role, reviewed in ticket SEC-7") {
-			t.Fatalf("orphan item after the modal: %+v", it)
+		if it.ID == orphan {
+			if it.Decision != access.DecisionKeep || it.Reason != "" || it.ReasonRef == "" {
+				t.Fatalf("orphan item after the modal: the workflow holds the reason's ref only, got %+v", it)
+			}
+			reasonRef = it.ReasonRef
 		}
+	}
+	sh, err := texts.Read(ctx, reasonRef)
+	if err != nil || sh.String() != markerReason {
+		t.Fatalf("the status's reason ref opens to %q, %v", sh.String(), err)
+	}
+	eventually(t, "the keep's evidence", func() bool {
+		recs, _ := evidence.Get(ctx, pool, wfID, access.KindDecision)
+		return len(recs) == 2
+	})
+	rep, err = access.CampaignReport(ctx, pool, campaign, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptRow := func(rep access.Report) access.ReportRow {
+		for _, r := range rep.Items {
+			if r.ItemID == orphan {
+				return r
+			}
+		}
+		t.Fatalf("no row for the kept item in %+v", rep.Items)
+		return access.ReportRow{}
+	}
+	if r := keptRow(rep); r.Reason != markerReason || r.ReasonRef != reasonRef {
+		t.Fatalf("the report with the key shows %q (ref %q)", r.Reason, r.ReasonRef)
+	}
+	if rep, err = access.CampaignReport(ctx, pool, campaign, nil); err != nil || !strings.HasPrefix(keptRow(rep).Reason, "sealed until ") {
+		t.Fatalf("the report without the key: %+v %v", keptRow(rep), err)
+	}
+	var refusedErased bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM free_texts WHERE ref <> $1 AND erased_at IS NOT NULL)`, reasonRef).Scan(&refusedErased); err != nil || !refusedErased {
+		t.Fatalf("the refused submission's text was not erased: %v", err)
 	}
 
 	// The history holds ids only, and no trace of the refused updates.
@@ -364,9 +414,9 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw := []byte(prototext.Format(ev))
-		for _, marker := range []string{"Ottoline", "Marker-Vasquez", "ottoline.marker"} {
+		for _, marker := range []string{"Ottoline", "Marker-Vasquez", "ottoline.marker", "Reasonmark"} {
 			if strings.Contains(string(raw), marker) {
-				t.Fatalf("history event %d (%s) carries personal data", ev.GetEventId(), ev.GetEventType())
+				t.Fatalf("history event %d (%s) carries personal data: %s", ev.GetEventId(), ev.GetEventType(), raw)
 			}
 		}
 		sawEmp = sawEmp || strings.Contains(string(raw), emp)
@@ -412,8 +462,41 @@ func TestReviewEndToEndWithTheDevServer(t *testing.T) {
 	if len(off.Accounts) != 1 || off.Accounts[0].VerifiedAt == nil || off.BreachedAt != nil {
 		t.Fatalf("offboarding: %+v", off)
 	}
-	saveHistory(t, c, wfID, "access_review_slack.json")
-	saveHistory(t, c, "offboarding-p-1", "offboarding_slack.json")
+	if got := complianceDeadline(t, c, "offboarding-p-1"); !got.Equal(off.Deadline) || !off.Deadline.Equal(off.TerminatedAt.Add(24*time.Hour)) {
+		t.Fatalf("offboarding ComplianceDeadline %s, its deadline %s", got, off.Deadline)
+	}
+	// Past its retention the sweep erases the reason: the report says when,
+	// and no evidence row ever held it.
+	later := &freetext.Store{Pool: pool, Vault: v, Signer: signer, Now: func() time.Time { return time.Now().AddDate(0, freetext.RetentionMonths, 1) }}
+	if n, _, err := later.EraseDue(ctx, 100); err != nil || n != 1 {
+		t.Fatalf("sweep: %d erased, %v", n, err)
+	}
+	if rep, err = access.CampaignReport(ctx, pool, campaign, v); err != nil || !strings.HasPrefix(keptRow(rep).Reason, "erased on ") {
+		t.Fatalf("the report after erasure: %+v %v", keptRow(rep), err)
+	}
+	var dump string
+	if err := pool.QueryRow(ctx, `SELECT string_agg(e::text, ' ') FROM evidence_log e`).Scan(&dump); err != nil || strings.Contains(dump, "Reasonmark") {
+		t.Fatalf("the reason is in the evidence log (%v)", err)
+	}
+	if chain, err := evidence.Verify(ctx, pool, nil); err != nil || !chain.OK() {
+		t.Fatalf("the chain after erasure: %+v %v", chain, err)
+	}
+	// Recorded with ComplianceDeadline and the sealed reason's ref (the runs of
+	// access_review_slack.json and offboarding_slack.json had neither).
+	saveHistory(t, c, wfID, "access_review_slack_deadline.json")
+	saveHistory(t, c, "offboarding-p-1", "offboarding_slack_deadline.json")
+}
+
+// complianceDeadline reads a workflow's ComplianceDeadline search attribute
+// from the server (zero when it has none).
+func complianceDeadline(t *testing.T, c client.Client, id string) time.Time {
+	t.Helper()
+	desc, err := c.DescribeWorkflow(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := desc.TypedSearchAttributes.GetTime(workflows.ComplianceDeadlineKey)
+	return d
 }
 
 // saveHistory saves a run's history for the replay test (workflows/testdata/codec)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/plusranger/dpp/internal/evidence"
 )
 
 // Alert kinds: the first segment of an alert's key, and the kind label of
@@ -178,4 +180,36 @@ func (s *Store) Counter(ctx context.Context, key string, value int64) (prev int6
 		return err
 	})
 	return prev, existed, err
+}
+
+// Checkpoint is how far a verifier has found the evidence chain good.
+type Checkpoint struct {
+	Seq            int64
+	Hash           []byte
+	VerifiedAt     time.Time
+	FullVerifiedAt time.Time
+}
+
+// checkpoint returns the named checkpoint, nil when there is none yet.
+func (s *Store) checkpoint(ctx context.Context, name string) (*Checkpoint, error) {
+	var cp Checkpoint
+	err := s.Pool.QueryRow(ctx, `SELECT seq, hash, verified_at, full_verified_at FROM evidence_checkpoints WHERE name = $1`,
+		name).Scan(&cp.Seq, &cp.Hash, &cp.VerifiedAt, &cp.FullVerifiedAt)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &cp, nil
+}
+
+// saveCheckpoint records head as verified at now (and the run as full).
+func (s *Store) saveCheckpoint(ctx context.Context, name string, head evidence.Head, now time.Time, full bool) error {
+	_, err := s.Pool.Exec(ctx, `INSERT INTO evidence_checkpoints (name, seq, hash, verified_at, full_verified_at)
+		VALUES ($1, $2, $3, $4, $4)
+		ON CONFLICT (name) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, verified_at = EXCLUDED.verified_at,
+			full_verified_at = CASE WHEN $5 THEN EXCLUDED.full_verified_at ELSE evidence_checkpoints.full_verified_at END`,
+		name, head.Seq, head.Hash, now, full)
+	return err
 }

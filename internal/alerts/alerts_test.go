@@ -2,20 +2,24 @@ package alerts_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/alerts"
+	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
+	"github.com/plusranger/dpp/internal/vault"
 )
 
 func TestMain(m *testing.M) {
@@ -160,4 +164,114 @@ func TestEachAlertRaisedOnceAndCleared(t *testing.T) {
 	require.NoError(t, err)
 	check(1, 0)
 	check(0, 0)
+}
+
+// The chain alert verifies only what was appended after its checkpoint: a
+// tampered entry after it is caught at the next check; one before it is not,
+// until the daily full verification, which catches it.
+func TestEvidenceChainCheckedFromItsCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Database(t)
+	admin, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	worker, err := pgxpool.New(ctx, testenv.AsRole(t, dsn, store.WorkerRole))
+	require.NoError(t, err)
+	t.Cleanup(worker.Close)
+	k := testenv.KMSForTest(t)
+	kc, err := k.Client(ctx)
+	require.NoError(t, err)
+	v, err := vault.New(kc, k.KeyID)
+	require.NoError(t, err)
+	signer, err := evidence.LoadOrCreateSigner(ctx, worker, v)
+	require.NoError(t, err)
+	appendN := func(first, last int) {
+		t.Helper()
+		for i := first; i <= last; i++ {
+			require.NoError(t, pgx.BeginFunc(ctx, worker, func(tx pgx.Tx) error {
+				_, _, err := evidence.Append(ctx, tx, signer, evidence.Entry{Kind: "test", Subject: "s",
+					IdempotencyKey: fmt.Sprintf("test/%d", i), Body: map[string]any{"n": i}}, time.Now())
+				return err
+			}))
+		}
+	}
+	tamper := func(seq int, n int) {
+		t.Helper()
+		for _, sql := range []string{`ALTER TABLE evidence_log DISABLE TRIGGER USER`,
+			fmt.Sprintf(`UPDATE evidence_log SET body = '{"n":%d}' WHERE seq = %d`, n, seq),
+			`ALTER TABLE evidence_log ENABLE TRIGGER USER`} {
+			_, err := admin.Exec(ctx, sql)
+			require.NoError(t, err)
+		}
+	}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	c := &alerts.Checker{Store: &alerts.Store{Pool: worker, Now: func() time.Time { return now }},
+		Limits: alerts.Thresholds{SyncLag: time.Hour, DeadlineWarning: time.Hour}}
+	chain := func(at time.Time) *alerts.Condition {
+		t.Helper()
+		now = at
+		cs, err := c.Check(ctx, nil)
+		require.NoError(t, err)
+		for _, x := range cs {
+			if x.Kind() == alerts.KindEvidenceChain {
+				return &x
+			}
+		}
+		return nil
+	}
+	checkpoint := func() (seq int64, full time.Time) {
+		t.Helper()
+		require.NoError(t, admin.QueryRow(ctx, `SELECT seq, full_verified_at FROM evidence_checkpoints WHERE name = 'alert-check'`).Scan(&seq, &full))
+		return seq, full
+	}
+
+	appendN(1, 3)
+	require.Nil(t, chain(t0), "the first check verifies the whole chain")
+	seq, full := checkpoint()
+	require.Equal(t, int64(3), seq)
+	require.Equal(t, t0, full.UTC())
+
+	// After the checkpoint: caught by the next (incremental) check.
+	appendN(4, 5)
+	tamper(5, 50)
+	cond := chain(t0.Add(time.Hour))
+	require.NotNil(t, cond)
+	require.Equal(t, int64(5), cond.Detail["seq"])
+	require.Equal(t, false, cond.Detail["full"])
+	require.Contains(t, cond.Text, "since its last verified entry")
+	seq, _ = checkpoint()
+	require.Equal(t, int64(3), seq, "a break does not move the checkpoint")
+	tamper(5, 5)
+	require.Nil(t, chain(t0.Add(2*time.Hour)))
+	seq, full = checkpoint()
+	require.Equal(t, int64(5), seq)
+	require.Equal(t, t0, full.UTC(), "an incremental run keeps the full run's time")
+
+	// Before the checkpoint: the incremental check does not read it ...
+	tamper(2, 20)
+	require.Nil(t, chain(t0.Add(3*time.Hour)))
+	// ... the daily full verification does.
+	cond = chain(t0.Add(alerts.DefaultFullChainEvery))
+	require.NotNil(t, cond)
+	require.Equal(t, int64(2), cond.Detail["seq"])
+	require.Equal(t, true, cond.Detail["full"])
+	require.Contains(t, cond.Text, "full verification")
+
+	tamper(2, 2)
+	require.Nil(t, chain(t0.Add(25*time.Hour)))
+	_, full = checkpoint()
+	require.Equal(t, t0.Add(25*time.Hour), full.UTC())
+
+	// The checkpoint's own entry rewritten is caught incrementally too.
+	for _, sql := range []string{`ALTER TABLE evidence_log DISABLE TRIGGER USER`,
+		`UPDATE evidence_log SET hash = '\x` + strings.Repeat("00", 32) + `' WHERE seq = 5`,
+		`ALTER TABLE evidence_log ENABLE TRIGGER USER`} {
+		_, err := admin.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
+	cond = chain(t0.Add(26 * time.Hour))
+	require.NotNil(t, cond)
+	require.Equal(t, int64(5), cond.Detail["seq"])
+	require.Contains(t, cond.Text, "checkpoint")
 }

@@ -85,7 +85,7 @@ func (a *App) AccessActivities(ctx context.Context) (*activities.Access, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &activities.Access{Service: s}, nil
+	return &activities.Access{Service: s, Texts: a.FreeTexts()}, nil
 }
 
 // StartOffboarding starts a leaver's Offboarding (ID offboarding-<personId>)
@@ -135,7 +135,7 @@ func (a *App) startOnce(ctx context.Context, id, name string, in any) (bool, err
 // on the public listener.
 func (a *App) mountAccess(p *Public) {
 	h := &accessslack.Handlers{Temporal: a.Temporal, Registry: &access.Registry{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer},
-		TaskQueue: a.Config.TaskQueue, Requesters: a.Config.OffboardingRequesters, DPO: a.Config.DPOPersonID}
+		TaskQueue: a.Config.TaskQueue, Requesters: a.Config.OffboardingRequesters, DPO: a.Config.DPOPersonID, Texts: a.FreeTexts()}
 	if a.Slack != nil {
 		h.UI = a.Slack
 	}

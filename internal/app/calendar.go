@@ -19,6 +19,7 @@ import (
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/alerts"
 	"github.com/plusranger/dpp/internal/calendar"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/metrics"
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/workflows"
@@ -31,7 +32,7 @@ const DutyReportPath = "/duties/vulnerability-scan/report"
 
 // Duties is the calendar's database service (Database, Sealing).
 func (a *App) Duties() *calendar.Service {
-	return &calendar.Service{Pool: a.Pool, Signer: a.Signer}
+	return &calendar.Service{Pool: a.Pool, Signer: a.Signer, Texts: a.FreeTexts()}
 }
 
 // CalendarActivities are the compliance calendar's activities.
@@ -97,12 +98,13 @@ func (t *alertTemporal) Schedule(ctx context.Context, id string) (alerts.Schedul
 }
 
 // deadlineQueried are the workflows whose deadline is read from their status
-// query (their "deadline" field) because they do not set ComplianceDeadline.
+// query (their "deadline" field) when they have no ComplianceDeadline: runs
+// started before AccessReview and Offboarding set it.
 var deadlineQueried = []string{workflows.AccessReviewName, workflows.OffboardingName}
 
 // Deadlines: every running workflow whose ComplianceDeadline is before the
-// given time (incidents, duties), and the running access reviews and
-// offboardings whose status query's deadline is.
+// given time (incidents, duties, access reviews, offboardings), and the older
+// running access reviews and offboardings whose status query's deadline is.
 func (t *alertTemporal) Deadlines(ctx context.Context, before time.Time) ([]alerts.Deadline, error) {
 	out, err := t.listDeadlines(ctx, fmt.Sprintf("ExecutionStatus = 'Running' AND %s < '%s'",
 		workflows.ComplianceDeadlineKey.GetName(), before.UTC().Format(time.RFC3339)))
@@ -188,8 +190,30 @@ func (a *App) dutyAction(ctx context.Context, ic *slack.InteractionCallback, act
 
 // CompleteDuty sends the complete update to a duty's workflow and returns its
 // status; the validator's refusal comes back as a user error.
-func (a *App) CompleteDuty(ctx context.Context, workflowID string, req workflows.CompleteDutyRequest) (workflows.DutyStatus, error) {
-	var st workflows.DutyStatus
+//
+// With sealing built, a note is sealed first and only its ref goes to the
+// workflow; a refused or failed completion erases it again.
+func (a *App) CompleteDuty(ctx context.Context, workflowID string, req workflows.CompleteDutyRequest) (st workflows.DutyStatus, err error) {
+	if req.Note != "" && a.Vault != nil {
+		texts := a.FreeTexts()
+		now := time.Now().UTC()
+		// A ref per attempt: a second attempt may carry another note.
+		t, serr := texts.Seal(ctx, freetext.KindDutyNote, calendar.KindDutyCompleted+"/"+workflowID+"/note/"+now.Format("20060102T150405.000000000Z"),
+			workflowID, req.Note, now)
+		if serr == nil {
+			serr = texts.Save(ctx, t)
+		}
+		if serr != nil {
+			return st, serr
+		}
+		req.Note, req.NoteRef = "", t.Ref
+		defer func() {
+			if err != nil {
+				// A note no completion refers to should not wait for its retention.
+				err = errors.Join(err, texts.Erase(context.WithoutCancel(ctx), t.Ref))
+			}
+		}()
+	}
 	h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID,
 		UpdateName: workflows.UpdateCompleteDuty, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	var nf *serviceerror.NotFound

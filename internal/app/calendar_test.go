@@ -151,8 +151,9 @@ func TestCalendarDutiesAndDeadlineAlertOnTheStack(t *testing.T) {
 	s.must(sweep.Get(ctx, &swept), "amazon data sweep")
 	s.saveRunHistory(ctx, sweep.GetID(), sweep.GetRunID(), "amazon_data_sweep.json")
 
-	// An offboarding does not set ComplianceDeadline: its status query's
-	// deadline is read. A stand-in with the real type name, on its own queue.
+	// An offboarding started before Offboarding set ComplianceDeadline: its
+	// status query's deadline is read. A stand-in with the real type name, on
+	// its own queue.
 	fake := worker.New(tc, s.app.Config.TaskQueue+"-fake", worker.Options{})
 	fake.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
 		st := map[string]any{"deadline": workflow.Now(ctx).Add(-time.Minute), "done": false}

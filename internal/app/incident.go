@@ -27,7 +27,7 @@ import (
 
 // IncidentService is the incident record on the App's database and vault.
 func (a *App) IncidentService() *incident.Service {
-	return &incident.Service{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer}
+	return &incident.Service{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer, Texts: a.FreeTexts()}
 }
 
 // IncidentActivities builds the IncidentNotification activities (Database,

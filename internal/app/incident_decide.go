@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/workflows"
 )
@@ -52,8 +53,24 @@ func (a *App) IncidentBy(ctx context.Context, by string) (string, error) {
 // after it, or an *IncidentRefusal the person sees at once. A refused
 // Update leaves nothing in the history, so the refusal is recorded here, on
 // the incident's timeline, under actor (an id).
-func (a *App) DecideIncident(ctx context.Context, id, name, actor string, payload any) (workflows.IncidentStatus, error) {
-	var st workflows.IncidentStatus
+//
+// With sealing built, a decision's free text (a stage's note, the lessons, a
+// false positive's reason) is sealed first and only its ref goes to the
+// workflow; a decision that does not take erases it again.
+func (a *App) DecideIncident(ctx context.Context, id, name, actor string, payload any) (st workflows.IncidentStatus, err error) {
+	payload, refs, err := a.sealIncidentTexts(ctx, id, name, payload)
+	if err != nil {
+		return st, err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		texts := a.FreeTexts()
+		for _, ref := range refs {
+			err = errors.Join(err, texts.Erase(context.WithoutCancel(ctx), ref))
+		}
+	}()
 	h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.IncidentWorkflowID(id),
 		UpdateName: name, Args: []any{payload}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	if err == nil {
@@ -75,4 +92,47 @@ func (a *App) DecideIncident(ctx context.Context, id, name, actor string, payloa
 		return st, refusal
 	}
 	return st, fmt.Errorf("update %s of incident %s: %w", name, id, err)
+}
+
+// sealIncidentTexts stores the free text of a close or advance-stage decision
+// sealed, and returns the payload with refs in its place.
+func (a *App) sealIncidentTexts(ctx context.Context, id, name string, payload any) (any, []string, error) {
+	if a.Vault == nil {
+		return payload, nil, nil
+	}
+	texts := a.FreeTexts()
+	now := time.Now().UTC()
+	var refs []string
+	seal := func(field string, text *string, ref *string) error {
+		if *text == "" {
+			return nil
+		}
+		t, err := texts.Seal(ctx, freetext.KindIncidentNote, fmt.Sprintf("incident-%s/%s/%s/%s", id, name,
+			now.Format("20060102T150405.000000000Z"), field), "incident-"+id, *text, now)
+		if err == nil {
+			err = texts.Save(ctx, t)
+		}
+		if err != nil {
+			return err
+		}
+		refs = append(refs, t.Ref)
+		*text, *ref = "", t.Ref
+		return nil
+	}
+	var err error
+	switch p := payload.(type) {
+	case workflows.CloseSignal:
+		err = errors.Join(seal("lessons", &p.Lessons, &p.LessonsRef), seal("reason", &p.Reason, &p.ReasonRef))
+		payload = p
+	case workflows.AdvanceStageSignal:
+		err = seal("note", &p.Note, &p.NoteRef)
+		payload = p
+	}
+	if err != nil {
+		for _, ref := range refs {
+			err = errors.Join(err, texts.Erase(ctx, ref))
+		}
+		return nil, nil, err
+	}
+	return payload, refs, nil
 }

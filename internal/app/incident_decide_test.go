@@ -10,6 +10,8 @@ import (
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/internal/testenv"
 	"github.com/plusranger/dpp/workflows"
@@ -134,6 +136,8 @@ func TestIncidentApproverListedByEmailDecidesFromSlack(t *testing.T) {
 		}
 	}
 	s.saveHistory(ctx, workflows.IncidentWorkflowID(id), "incident_notification_updates_false_positive.json")
+	// The same with the reason and lessons sealed before sending (refs in the Updates).
+	s.saveHistory(ctx, workflows.IncidentWorkflowID(id), "incident_notification_false_positive_text_refs.json")
 	hist := s.history(ctx, workflows.IncidentWorkflowID(id))
 	for _, trace := range []string{"U0INTRUDER", "amazon-not-notified", "a second approver"} {
 		if strings.Contains(string(hist), trace) {
@@ -145,6 +149,43 @@ func TestIncidentApproverListedByEmailDecidesFromSlack(t *testing.T) {
 		if strings.Contains(strings.ToLower(string(b)), cto) {
 			t.Errorf("the approver's address is in %s", where)
 		}
+	}
+
+	// The false-positive reason is sealed apart from the incident, under a key
+	// that its retention erases: the report shows it, then when it went.
+	reasonOf := func() string {
+		t.Helper()
+		rep, err := s.app.IncidentService().Report(ctx, id, time.Now())
+		s.must(err, "report")
+		for _, e := range rep.Timeline {
+			if e.Kind == "false-positive-proposed" {
+				return e.Note
+			}
+		}
+		t.Fatal("no false-positive-proposed entry")
+		return ""
+	}
+	if got := reasonOf(); got != "A drill by "+marker {
+		t.Fatalf("the report shows the reason as %q", got)
+	}
+	// Sealed before the Update was sent: not even the decoded history has it.
+	if decoded := s.decodedWire(s.events(ctx, workflows.IncidentWorkflowID(id))); strings.Contains(string(decoded), "A drill by") ||
+		strings.Contains(string(decoded), "Lessons of") {
+		t.Fatal("a free text is in the decoded history")
+	}
+	sweep := s.app.RetentionActivities()
+	sweep.Texts.Now = func() time.Time { return time.Now().AddDate(0, freetext.RetentionMonths, 1) }
+	res2, err := sweep.SweepTaxRecords(ctx, activities.SweepInput{BatchSize: 100})
+	s.must(err, "sweep")
+	if res2.TextsErased != 1 { // the reason (the lessons were refused)
+		t.Fatalf("the sweep erased %d texts", res2.TextsErased)
+	}
+	if got := reasonOf(); !strings.HasPrefix(got, "erased on ") {
+		t.Fatalf("after the sweep the report shows the reason as %q", got)
+	}
+	s.assertNoPII("the database after the sweep", s.pgDump())
+	if chain, err := evidence.Verify(ctx, s.app.Pool, nil); err != nil || !chain.OK() {
+		t.Fatalf("the chain after the sweep: %+v %v", chain, err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -355,6 +356,8 @@ func logging(b *builder) (Clause, error) {
 			{Type: "database", Name: "dpp_auditor", Detail: "read-only role for auditors: evidence and non-PII facts, no ciphertext"},
 			setting("DPP_EVIDENCE_KEYS", "the public keys an auditor pins outside the database"),
 			setting("DPP_LOG_FORMAT", "structured worker logs, ids only"),
+			{Type: "database", Name: "free_texts", Detail: fmt.Sprintf("what people write (a kept account's reason, a duty's note) is sealed under its own data key; the evidence keeps only its ref; the %s schedule crypto-erases it %d months after (Amazon's 12 months of logs, plus the audit's month) with a %s entry",
+				workflows.TaxRecordSweepScheduleID, freetext.RetentionMonths, freetext.KindErased)},
 		},
 		Notes: []string{"Keeping application logs for 12 months is the log platform's job (deploy/), not enforced here; the evidence log is never deleted."}}
 	v := b.pack.Verification
@@ -369,6 +372,14 @@ func logging(b *builder) (Clause, error) {
 	for _, r := range exports {
 		c.Items = append(c.Items, entryItem(r, "invoiceNumber", "exportedBy", "purpose"))
 	}
+	erasures := b.kinds(is(freetext.KindErased))
+	for _, r := range erasures {
+		c.Items = append(c.Items, entryItem(r, "ref", "textKind", "retainUntil"))
+	}
+	texts, err := b.count(`SELECT count(*) FROM free_texts WHERE recorded_at >= $1 AND recorded_at < $2`, b.from, b.to)
+	if err != nil {
+		return c, err
+	}
 	rejects, err := b.count(`SELECT count(*) FROM sync_rejects WHERE first_seen_at >= $1 AND first_seen_at < $2`, b.from, b.to)
 	if err != nil {
 		return c, err
@@ -379,7 +390,8 @@ func logging(b *builder) (Clause, error) {
 	}
 	c.Counts = []Count{{"evidence entries in the period", v.PeriodEntries}, {"entries verified (whole chain)", v.Entries},
 		{"invoice exports (PII leaving the sealed store) recorded", len(exports)},
-		{"malformed orders from SP-API in the period", rejects}, {"malformed orders unresolved", unresolved}}
+		{"malformed orders from SP-API in the period", rejects}, {"malformed orders unresolved", unresolved},
+		{"free texts sealed in the period", texts}, {"free texts erased in the period", len(erasures)}}
 	return c, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
 )
 
 // The duties of the calendar: stable names, used in workflow IDs
@@ -78,7 +79,9 @@ func CheckPeriod(p string) error {
 type Service struct {
 	Pool   *pgxpool.Pool
 	Signer *evidence.Signer
-	Now    func() time.Time
+	// Texts seals completion notes.
+	Texts *freetext.Store
+	Now   func() time.Time
 }
 
 func (s *Service) now() time.Time {
@@ -124,8 +127,12 @@ type Completion struct {
 	// By is a person id, operator id or Slack user id (never a name).
 	By string    `json:"by"`
 	At time.Time `json:"at"`
-	// Note is a short free text (a ticket reference); it must hold no PII.
+	// Note is a short free text (a ticket reference). It is asked to hold no
+	// PII but nothing can enforce that, so it is sealed (internal/freetext) and
+	// the evidence keeps its ref.
 	Note string `json:"note,omitempty"`
+	// NoteRef names a note sealed before (the text did not travel here).
+	NoteRef string `json:"noteRef,omitempty"`
 	// ReportSHA256 names a report stored with AttachReport.
 	ReportSHA256 string `json:"reportSha256,omitempty"`
 	// RotatedAt is when the new LWA client secret was issued (rotation only).
@@ -136,9 +143,19 @@ type Completion struct {
 // transaction; a repeated call returns the first completion's evidence.
 func (s *Service) Complete(ctx context.Context, c Completion) (Occurrence, error) {
 	var out Occurrence
+	wfID := WorkflowID(c.Duty, c.Period)
+	key := KindDutyCompleted + "/" + wfID
+	var note *freetext.Sealed
+	if c.Note != "" {
+		var err error
+		// Sealed before the transaction: a KMS call must not hold the chain's lock.
+		if note, err = s.Texts.Seal(ctx, freetext.KindDutyNote, key+"/note", wfID, c.Note, c.At); err != nil {
+			return out, err
+		}
+	}
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		o, err := scanOccurrence(tx.QueryRow(ctx, `SELECT `+occurrenceColumns+` FROM duty_occurrences
-			WHERE workflow_id = $1 FOR UPDATE`, WorkflowID(c.Duty, c.Period)))
+			WHERE workflow_id = $1 FOR UPDATE`, wfID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNoOpenDuty
 		}
@@ -150,11 +167,21 @@ func (s *Service) Complete(ctx context.Context, c Completion) (Occurrence, error
 			return nil
 		}
 		at := c.At.UTC()
+		body := map[string]any{
+			"duty": o.Duty, "period": o.Period, "dueAt": o.DueAt, "completedAt": at, "by": c.By,
+			"reportSha256": c.ReportSHA256, "rotatedAt": c.RotatedAt, "late": at.After(o.DueAt),
+		}
+		if c.NoteRef != "" {
+			body["noteRef"] = c.NoteRef
+		}
+		if note != nil {
+			if err := note.Insert(ctx, tx); err != nil {
+				return err
+			}
+			body["noteRef"] = note.Ref
+		}
 		rec, _, err := evidence.Append(ctx, tx, s.Signer, evidence.Entry{Kind: KindDutyCompleted, Subject: o.WorkflowID,
-			IdempotencyKey: KindDutyCompleted + "/" + o.WorkflowID, Body: map[string]any{
-				"duty": o.Duty, "period": o.Period, "dueAt": o.DueAt, "completedAt": at, "by": c.By,
-				"note": c.Note, "reportSha256": c.ReportSHA256, "rotatedAt": c.RotatedAt, "late": at.After(o.DueAt),
-			}}, s.now())
+			IdempotencyKey: key, Body: body}, s.now())
 		if err != nil {
 			return err
 		}

@@ -3,8 +3,12 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/smtp"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +160,80 @@ func TestKMSRestartKeepsItsKeys(t *testing.T) {
 	k.Stop()
 	if k.Pid() != 0 || k.Check(ctx) == nil {
 		t.Fatal("local-kms still answers after Stop")
+	}
+}
+
+// A killed Mailpit started again has the same addresses and still holds the messages it took;
+// goaws comes back at the same address (its queues live in memory).
+func TestMailpitAndGoAWSRestart(t *testing.T) {
+	skipInShortMode(t, "mailpit and goaws")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := NewMailpit(MailpitOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := smtp.SendMail(m.SMTPAddr, nil, "dpp@example.invalid", []string{"dpo@example.invalid"},
+		[]byte("Subject: devstack restart\r\n\r\nkept across a restart\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	count := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + m.HTTPAddr + "/api/v1/messages")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Total int `json:"total"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return strconv.Itoa(body.Total)
+	}
+	if n := count(); n != "1" {
+		t.Fatalf("%s messages before the restart", n)
+	}
+	m.Kill()
+	if m.Pid() != 0 || m.Check(ctx) == nil {
+		t.Fatal("mailpit still answers after Kill")
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if n := count(); n != "1" {
+		t.Fatalf("%s messages after the restart", n)
+	}
+	m.Stop()
+	if m.Check(ctx) == nil {
+		t.Fatal("mailpit still answers after Stop")
+	}
+
+	g, err := NewGoAWS(GoAWSOptions{Dir: t.TempDir(), Region: "eu-west-2", AccountID: "100010001000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	if err := g.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(ctx); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("a second Start: %v", err)
+	}
+	g.Kill()
+	if g.Check(ctx) == nil {
+		t.Fatal("goaws still answers after Kill")
+	}
+	if err := g.Start(ctx); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	g.Stop()
+	if g.Pid() != 0 || g.Check(ctx) == nil {
+		t.Fatal("goaws still answers after Stop")
 	}
 }

@@ -1,6 +1,7 @@
 // Package devstack starts, stops and restarts the real components that the integration tests
-// (internal/testenv) and the benchmark harness (bench/) run on loopback: the Temporal dev server
-// and local-kms from the repository's bin/ directory. It also reads a process's CPU time and
+// (internal/testenv) and the benchmark harness (bench/) run on loopback: the Temporal dev server,
+// local-kms, Mailpit and goaws from the repository's bin/ directory, each one child process
+// handled the same way (Proc, restartable). It also reads a process's CPU time and
 // memory from /proc, for the benchmark's accounting.
 //
 // A component keeps its state across a restart: the same SQLite file or KMS data directory and

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/vault"
 )
 
@@ -43,6 +44,10 @@ type Service struct {
 	Pool   *pgxpool.Pool
 	Vault  *vault.Vault
 	Signer *evidence.Signer
+	// Texts seals a timeline note under a key of its own, erased after its
+	// retention (internal/freetext); nil seals it under the incident's key,
+	// which is never erased, as before.
+	Texts *freetext.Store
 	// Now is the clock of recorded times; nil means time.Now.
 	Now func() time.Time
 }
@@ -102,6 +107,8 @@ type Event struct {
 	At         time.Time
 	Detail     map[string]any
 	Note       string
+	// NoteRef names a note already sealed (internal/freetext); Note is then empty.
+	NoteRef string
 	// Stage, when set, becomes the incident's stage with this entry.
 	Stage string
 	// ICOReference, when set, is recorded as the ICO's reference.
@@ -174,7 +181,29 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (bool, error) {
 // recording of e.Key has an effect. It returns whether this call recorded it.
 func (s *Service) Record(ctx context.Context, e Event) (bool, error) {
 	var note []byte
-	if e.Note != "" {
+	var text *freetext.Sealed
+	if e.NoteRef != "" {
+		detail := map[string]any{"noteRef": e.NoteRef}
+		for k, v := range e.Detail {
+			detail[k] = v
+		}
+		e.Detail = detail
+	}
+	if e.Note != "" && s.Texts != nil {
+		at := e.At
+		if at.IsZero() {
+			at = s.now()
+		}
+		var err error
+		if text, err = s.Texts.Seal(ctx, freetext.KindIncidentNote, e.Key+"/note", "incident-"+e.IncidentID, e.Note, at); err != nil {
+			return false, err
+		}
+		detail := map[string]any{"noteRef": text.Ref}
+		for k, v := range e.Detail {
+			detail[k] = v
+		}
+		e.Detail = detail
+	} else if e.Note != "" {
 		k, err := s.key(ctx, e.IncidentID)
 		if err != nil {
 			return false, err
@@ -187,8 +216,10 @@ func (s *Service) Record(ctx context.Context, e Event) (bool, error) {
 	recorded := false
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		var err error
-		recorded, err = s.apply(ctx, tx, e, note)
-		return err
+		if recorded, err = s.apply(ctx, tx, e, note); err != nil || !recorded || text == nil {
+			return err
+		}
+		return text.Insert(ctx, tx)
 	})
 	if err != nil {
 		return false, fmt.Errorf("incident %s: record %s: %w", e.IncidentID, e.Kind, err)
@@ -234,8 +265,9 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, e Event, note []byte) e
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.IncidentID, at, e.Kind, e.Actor, e.Detail, note, e.Key); err != nil {
 		return err
 	}
+	_, noteRef := e.Detail["noteRef"]
 	body := map[string]any{"incident": e.IncidentID, "kind": e.Kind, "actor": e.Actor, "at": at.UTC(), "detail": e.Detail,
-		"note": note != nil}
+		"note": note != nil || noteRef}
 	_, _, err := evidence.Append(ctx, tx, s.Signer, evidence.Entry{Kind: "incident-" + e.Kind, Subject: "incident-" + e.IncidentID,
 		IdempotencyKey: e.Key, Body: body}, s.now())
 	return err
@@ -299,7 +331,8 @@ func (s *Service) SetSlackMessage(ctx context.Context, id, channel, ts string) e
 	return nil
 }
 
-// Entry is a timeline entry as stored (the note stays sealed).
+// Entry is a timeline entry as stored. A note sealed under the incident's key
+// stays sealed; one kept in free_texts is shown by Report as Note.
 type Entry struct {
 	Seq     int64
 	At      time.Time
@@ -308,11 +341,13 @@ type Entry struct {
 	Detail  map[string]any
 	HasNote bool
 	Key     string
+	// Note is the note's text while it exists, "erased on <date>" after.
+	Note string
 }
 
 // Timeline returns the incident's timeline in order.
 func (s *Service) Timeline(ctx context.Context, id string) ([]Entry, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT seq, at, kind, actor, detail, note_sealed IS NOT NULL, idempotency_key
+	rows, err := s.Pool.Query(ctx, `SELECT seq, at, kind, actor, detail, note_sealed IS NOT NULL OR detail ? 'noteRef', idempotency_key
 		FROM incident_timeline WHERE incident_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("incident %s: timeline: %w", id, err)

@@ -12,6 +12,8 @@ import (
 	"codeberg.org/go-pdf/fpdf"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
+
+	"github.com/plusranger/dpp/internal/freetext"
 )
 
 // Report is an incident's report: its facts, the outcome of each deadline and
@@ -45,6 +47,16 @@ func (s *Service) Report(ctx context.Context, id string, now time.Time) (Report,
 	tl, err := s.Timeline(ctx, id)
 	if err != nil {
 		return Report{}, err
+	}
+	for i := range tl {
+		if ref, ok := tl[i].Detail["noteRef"].(string); ok {
+			sh, err := freetext.Read(ctx, s.Pool, s.Vault, ref)
+			if err != nil {
+				return Report{}, fmt.Errorf("incident %s: note: %w", id, err)
+			}
+			tl[i].Note = sh.String()
+			delete(tl[i].Detail, "noteRef")
+		}
 	}
 	r := Report{Incident: inc, Timeline: tl, EvidenceSeq: map[string]int64{}}
 	rows, err := s.Pool.Query(ctx, `SELECT idempotency_key, seq FROM evidence_log WHERE subject = $1`, "incident-"+id)
@@ -117,6 +129,17 @@ func statusText(inc Incident) string {
 	return fmt.Sprintf("closed %s (%s)", stamp(*inc.ClosedAt), inc.Outcome)
 }
 
+// noteText is an entry's note as the report shows it.
+func noteText(e Entry) string {
+	switch {
+	case e.Note != "":
+		return " note: " + e.Note
+	case e.HasNote:
+		return " (note sealed)"
+	}
+	return ""
+}
+
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // detailText renders an entry's detail as key=value pairs in a fixed order.
@@ -165,10 +188,7 @@ func (r Report) Markdown() string {
 		if seq := r.EvidenceSeq[e.Key]; seq > 0 {
 			ev = fmt.Sprintf("seq %d", seq)
 		}
-		detail := detailText(e.Detail)
-		if e.HasNote {
-			detail += " (note sealed)"
-		}
+		detail := detailText(e.Detail) + noteText(e)
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", e.Seq, stamp(e.At), e.Kind, e.Actor, strings.ReplaceAll(detail, "|", "/"), ev)
 	}
 	b.WriteString("\nEvery timeline entry is in the signed evidence chain (`starter evidence verify` checks it).\n")
@@ -215,10 +235,7 @@ func (r Report) PDF() ([]byte, error) {
 		if seq := r.EvidenceSeq[e.Key]; seq > 0 {
 			ev = fmt.Sprintf("evidence seq %d", seq)
 		}
-		line := fmt.Sprintf("%d. %s  %s by %s  %s  [%s]", e.Seq, stamp(e.At), e.Kind, e.Actor, detailText(e.Detail), ev)
-		if e.HasNote {
-			line += " (note sealed)"
-		}
+		line := fmt.Sprintf("%d. %s  %s by %s  %s  [%s]", e.Seq, stamp(e.At), e.Kind, e.Actor, detailText(e.Detail)+noteText(e), ev)
 		p.MultiCell(0, 4, line, "", "L", false)
 	}
 	var buf bytes.Buffer

@@ -131,7 +131,7 @@ func mustWork(t *testing.T, pool *pgxpool.Pool, sql string) {
 var tables = []string{"orders", "data_keys", "sealed_fields", "invoice_counters", "invoices",
 	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version",
 	"incident_keys", "incidents", "incident_timeline", "key_epochs", "key_epoch_members",
-	"duty_reports", "duty_occurrences", "alerts", "alert_counters", "order_notifications"}
+	"duty_reports", "duty_occurrences", "alerts", "alert_counters", "order_notifications", "free_texts", "evidence_checkpoints"}
 
 // TestRolePrivileges compares every privilege each role holds on every column and
 // table of the schema with exactly what it should hold: nothing more, nothing less.
@@ -180,6 +180,10 @@ func TestRolePrivileges(t *testing.T) {
 			"alert_counters":   {privs: "SELECT INSERT", columns: []string{"UPDATE value updated_at"}},
 			// ORDER_CHANGE notifications handled (00010): ids, statuses and times only.
 			"order_notifications": {privs: "SELECT INSERT"},
+			// Sealed free text (00014): erasure empties the key and ciphertext in place.
+			"free_texts": {privs: "SELECT INSERT", columns: []string{"UPDATE kms_key_id wrapped_key text_sealed erased_at"}},
+			// The alert check's verified point of the chain (00014).
+			"evidence_checkpoints": {privs: "SELECT INSERT", columns: []string{"UPDATE seq hash verified_at full_verified_at"}},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -203,8 +207,10 @@ func TestRolePrivileges(t *testing.T) {
 			"duty_occurrences":  {privs: "SELECT"},
 			"alerts":            {privs: "SELECT"},
 			// A report's metadata, not its content.
-			"duty_reports":        {columns: []string{"SELECT sha256 duty source media_type received_at"}},
-			"order_notifications": {privs: "SELECT"},
+			"duty_reports":         {columns: []string{"SELECT sha256 duty source media_type received_at"}},
+			"order_notifications":  {privs: "SELECT"},
+			"free_texts":           {columns: []string{"SELECT ref kind subject recorded_at retain_until erased_at"}},
+			"evidence_checkpoints": {privs: "SELECT"},
 		},
 	}
 

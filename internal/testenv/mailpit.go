@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,71 +65,23 @@ func (m Message) SentTo(addr string) bool {
 	return false
 }
 
-// StartMailpit starts bin/mailpit on free loopback ports with its database in a temporary directory
-// and returns once its API answers and its SMTP port accepts connections.
+// StartMailpit starts bin/mailpit (through devstack, as `make run` and the benchmark would) on free
+// loopback ports with its database in a temporary directory and returns once its API answers and
+// its SMTP port accepts connections.
 func StartMailpit(ctx context.Context) (*Mailpit, error) {
-	exe, err := devstack.Binary("mailpit")
-	if err != nil {
-		return nil, fmt.Errorf("testenv: %w", err)
-	}
-	var ports [2]int
-	for i := range ports {
-		if ports[i], err = devstack.FreePort(); err != nil {
-			return nil, fmt.Errorf("testenv: mailpit: %w", err)
-		}
-	}
-	smtpAddr, httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
 	dir, err := os.MkdirTemp("", "dpp-mailpit-")
 	if err != nil {
 		return nil, fmt.Errorf("testenv: mailpit: %w", err)
 	}
-
-	output := &tailBuffer{max: 32 << 10}
-	cmd := exec.Command(exe,
-		"-s", smtpAddr,
-		"-l", httpAddr,
-		"-d", filepath.Join(dir, "mailpit.db"),
-		"--disable-version-check",
-		"--smtp-disable-rdns",
-		"-q",
-	)
-	cmd.Stdout = output
-	cmd.Stderr = output
-	if err := cmd.Start(); err != nil {
+	srv, err := devstack.NewMailpit(devstack.MailpitOptions{Dir: dir})
+	if err == nil {
+		err = srv.Start(ctx)
+	}
+	if err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("testenv: starting %s: %w", exe, err)
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-
-	m := &Mailpit{SMTPAddr: smtpAddr, HTTPAddr: httpAddr}
-	stopProcess := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = os.RemoveAll(dir)
-	}
-
-	if err := waitUntilReady(ctx, "mailpit", exited, m.ping); err != nil {
-		stopProcess()
-		if out := strings.TrimSpace(output.String()); out != "" {
-			err = fmt.Errorf("%w\n--- mailpit output ---\n%s", err, out)
-		}
-		return nil, fmt.Errorf("testenv: mailpit: %w", err)
-	}
-	disarm := startOrphanGuard(cmd.Process.Pid, "INT", dir)
-	m.stop = func() {
-		disarm()
-		stopProcess()
-	}
-	return m, nil
+	return &Mailpit{SMTPAddr: srv.SMTPAddr, HTTPAddr: srv.HTTPAddr, stop: guarded(srv, dir)}, nil
 }
 
 // Stop stops Mailpit and removes its database. Safe to call more than once and on nil.
@@ -141,23 +90,6 @@ func (m *Mailpit) Stop() {
 		return
 	}
 	m.stopOnce.Do(m.stop)
-}
-
-func (m *Mailpit) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := m.get(ctx, "/readyz", nil); err != nil {
-		return err
-	}
-	if err := m.get(ctx, "/api/v1/info", nil); err != nil {
-		return err
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", m.SMTPAddr)
-	if err != nil {
-		return err
-	}
-	return c.Close()
 }
 
 // Messages returns the summaries of all stored messages, newest first.

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -49,24 +48,4 @@ func (s *shared[T]) stop() {
 	}
 	var zero T
 	s.value, s.err, s.done = zero, nil, false
-}
-
-// waitUntilReady asks ping every 50 ms until it answers, the process exits
-// (exited closes) or 30 s pass: readiness is asked, never slept on.
-func waitUntilReady(ctx context.Context, name string, exited <-chan struct{}, ping func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		last := ping(ctx)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("%s exited during start-up", name)
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w (%v)", last, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

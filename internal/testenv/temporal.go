@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -80,18 +79,22 @@ func StartTemporal(ctx context.Context) (*Temporal, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	// Linux SIGKILLs the server when this binary dies; the guard also interrupts it elsewhere
-	// and removes its directory either way.
+	return &Temporal{Address: srv.Address, Namespace: srv.Namespace, stop: guarded(srv, dir)}, nil
+}
+
+// guarded returns the stop of a component this binary started in dir: stop it, remove dir. Linux
+// SIGKILLs the component when this binary dies (devstack starts it so); an orphan guard also
+// interrupts it elsewhere and removes dir either way.
+func guarded(srv interface {
+	Pid() int
+	Stop()
+}, dir string) func() {
 	disarm := startOrphanGuard(srv.Pid(), "INT", dir)
-	return &Temporal{
-		Address:   srv.Address,
-		Namespace: srv.Namespace,
-		stop: func() {
-			disarm()
-			srv.Stop()
-			_ = os.RemoveAll(dir)
-		},
-	}, nil
+	return func() {
+		disarm()
+		srv.Stop()
+		_ = os.RemoveAll(dir)
+	}
 }
 
 var sharedTemporal = shared[*Temporal]{name: "the Temporal dev server", timeout: 3 * time.Minute, start: StartTemporal}
@@ -162,29 +165,4 @@ exit 0`
 		_ = guard.Wait()
 		_ = w.Close()
 	}
-}
-
-// tailBuffer keeps the last max bytes written to it; safe for concurrent use.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-var _ io.Writer = (*tailBuffer)(nil)
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }
