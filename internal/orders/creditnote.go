@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plusranger/dpp/internal/actor"
+	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/invoice"
 	"github.com/plusranger/dpp/internal/vault"
 )
@@ -46,7 +48,7 @@ type CreditRequest struct {
 	SourceID string
 	// Reason is a reason code (lower-case, digits, '-'), printed on the note.
 	Reason string
-	// By is the operator id, or "system" for automatic credit notes.
+	// By is the operator id, or actor.CreditNotes for automatic credit notes.
 	By    string
 	Full  bool
 	Lines []CreditLineRequest
@@ -130,8 +132,8 @@ func (r CreditRequest) validate() error {
 		return fmt.Errorf("%w: credit note source %q must be %q or refund/<refundId> (letters, digits, '.', '_', ':', '-', up to 64)", ErrInvalidOrder, r.SourceID, SourceCancellation)
 	case !reasonCode.MatchString(r.Reason):
 		return fmt.Errorf("%w: credit note reason must be a code (a-z, 0-9, '-', up to 64 characters)", ErrInvalidOrder)
-	case !reasonCode.MatchString(r.By):
-		return fmt.Errorf("%w: credit note 'by' must be an operator id (a-z, 0-9, '-')", ErrInvalidOrder)
+	case actor.Valid(r.By) != nil:
+		return fmt.Errorf("%w: credit note 'by' %v", ErrInvalidOrder, actor.ErrNotAnID)
 	case r.Full == (len(r.Lines) > 0):
 		return fmt.Errorf("%w: a credit note is either full or has lines, exactly one of the two", ErrInvalidOrder)
 	}
@@ -234,13 +236,37 @@ func (s *Service) IssueCreditNote(ctx context.Context, req CreditRequest) (*Cred
 			return err
 		}
 		number = doc.Number
-		_, err = tx.Exec(ctx, `UPDATE invoice_counters SET last_number = $2 WHERE series = $1`, series, last+1)
+		if _, err := tx.Exec(ctx, `UPDATE invoice_counters SET last_number = $2 WHERE series = $1`, series, last+1); err != nil {
+			return err
+		}
+		_, _, err = evidence.Append(ctx, tx, s.Signer, evidence.Entry{
+			Kind: KindCreditNote, Subject: orderID, IdempotencyKey: "credit-note/" + doc.Number,
+			Body: CreditNoteIssued{CreditNoteNumber: doc.Number, InvoiceNumber: inv.Number, SourceID: req.SourceID,
+				Reason: req.Reason, By: req.By, Currency: doc.Currency, TotalNetMinor: totals.NetMinor,
+				TotalVATMinor: totals.VATMinor, TotalGrossMinor: totals.GrossMinor},
+		}, now)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("issue credit note for %s (%s): %w", orderID, req.SourceID, err)
 	}
 	return s.CreditNote(ctx, number)
+}
+
+// KindCreditNote is the evidence kind of an issued credit note.
+const KindCreditNote = "credit-note"
+
+// CreditNoteIssued is the evidence body of an issued credit note; no PII.
+type CreditNoteIssued struct {
+	CreditNoteNumber string `json:"creditNoteNumber"`
+	InvoiceNumber    string `json:"invoiceNumber"`
+	SourceID         string `json:"sourceId"`
+	Reason           string `json:"reason"`
+	By               string `json:"by"`
+	Currency         string `json:"currency"`
+	TotalNetMinor    int64  `json:"totalNet"`
+	TotalVATMinor    int64  `json:"totalVat"`
+	TotalGrossMinor  int64  `json:"totalGross"`
 }
 
 // ProblemCreditNoteRender: the credit note's document did not validate.

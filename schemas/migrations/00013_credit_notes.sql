@@ -34,7 +34,7 @@ CREATE TABLE credit_notes (
     -- notification, signal or retry finds its row and issues nothing.
     source_id          text        NOT NULL CHECK (source_id ~ '^(cancellation|refund/[A-Za-z0-9._:-]{1,64})$'),
     reason_code        text        NOT NULL CHECK (reason_code ~ '^[a-z0-9-]{1,64}$'),
-    requested_by       text        NOT NULL CHECK (requested_by ~ '^[a-z0-9-]{1,64}$'),
+    requested_by       text        NOT NULL CHECK (requested_by ~ '^[a-z][a-z0-9._-]{0,63}$'), -- operator id or system name
     -- Per credited line: order item id, SKU, quantity, VAT rate, net, VAT, gross (minor
     -- units). Product facts and amounts, never PII.
     lines              jsonb       NOT NULL,
