@@ -305,11 +305,11 @@ func (s *Service) invoiceDocument(ctx context.Context, inv *Invoice) (*invoiceRe
 	}
 	if sealed == nil {
 		facts, err := s.Facts(ctx, orderID)
+		if errors.Is(err, ErrPurged) || err == nil && facts.PurgedAt != nil {
+			return nil, fmt.Errorf("order %s, invoice %s: %w", orderID, inv.Number, ErrNoInvoiceDocument)
+		}
 		if err != nil {
 			return nil, err
-		}
-		if facts.PurgedAt != nil {
-			return nil, fmt.Errorf("order %s, invoice %s: %w", orderID, inv.Number, ErrNoInvoiceDocument)
 		}
 		rec, err := s.invoiceRecord(ctx, orderID, facts, inv.IssuedAt)
 		if err != nil {

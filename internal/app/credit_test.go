@@ -1,0 +1,241 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/evidence"
+	"github.com/plusranger/dpp/internal/invoice"
+	"github.com/plusranger/dpp/internal/orders"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/workflows"
+)
+
+// invoiced seals n new orders and issues their invoices through the lifecycle's
+// activities (no workflow: these tests drive the credit notes themselves).
+func (s *stack) invoiced(ctx context.Context, n int) []string {
+	s.t.Helper()
+	acts := s.app.LifecycleActivities()
+	ids := s.sandbox.Generate(n)
+	for _, id := range ids {
+		_, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
+		s.must(err, "seal %s", id)
+		_, err = acts.IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
+		s.must(err, "invoice %s", id)
+	}
+	return ids
+}
+
+func fullInvoices(env map[string]string, _ *sandbox.Options) {
+	env["DPP_ALWAYS_FULL_INVOICE"] = "true" // the customer block, marker PII included, is on every invoice
+}
+
+func TestCreditNotesForRefundsNeverExceedTheInvoiceAndOutliveThePII(t *testing.T) {
+	s := newStack(t, fullInvoices)
+	ctx := s.ctx()
+	id := s.invoiced(ctx, 1)[0]
+	svc := s.app.Orders
+	facts, err := svc.Facts(ctx, id)
+	s.must(err, "facts")
+	item := facts.Items[0]
+	refund := orders.CreditRequest{AmazonOrderID: id, SourceID: orders.RefundSource("R-1"), Reason: "damaged", By: "tester",
+		Lines: []orders.CreditLineRequest{{OrderItemID: item.OrderItemID, AmountMinor: 1}}}
+	first, err := svc.IssueCreditNote(ctx, refund)
+	s.must(err, "refund R-1")
+	if first.Number != "CRN-000001" || first.TotalGrossMinor != 1 || first.TotalNetMinor+first.TotalVATMinor != 1 {
+		t.Fatalf("first credit note %+v", first)
+	}
+	// The same refund again (a repeated notification, signal or retry), even
+	// with other amounts: the first note, nothing new.
+	refund.Lines[0].AmountMinor = 5
+	again, err := svc.IssueCreditNote(ctx, refund)
+	s.must(err, "refund R-1 again")
+	if again.Number != first.Number || again.TotalGrossMinor != 1 {
+		t.Fatalf("repeated refund issued %+v", again)
+	}
+
+	// The order's PII is purged (60 days after delivery, say): refunds still
+	// get credit notes, with the customer details as on the invoice.
+	_, err = svc.PurgePII(ctx, orders.PurgeRequest{AmazonOrderID: id, Reason: "purge-now", RequestedBy: "tester", DueAt: time.Now()})
+	s.must(err, "purge PII")
+	inv, err := svc.Invoice(ctx, id)
+	s.must(err, "invoice")
+	over := orders.CreditRequest{AmazonOrderID: id, SourceID: orders.RefundSource("R-2"), Reason: "goodwill", By: "tester",
+		Lines: []orders.CreditLineRequest{{OrderItemID: item.OrderItemID, AmountMinor: inv.TotalGrossMinor}}}
+	if _, err := svc.IssueCreditNote(ctx, over); !errors.Is(err, orders.ErrInvalidOrder) || !strings.Contains(err.Error(), "credits more than is left") {
+		t.Fatalf("over-credit: %v", err)
+	}
+	unknown := over
+	unknown.Lines = []orders.CreditLineRequest{{OrderItemID: "no-such-item", Quantity: 1}}
+	if _, err := svc.IssueCreditNote(ctx, unknown); !errors.Is(err, orders.ErrInvalidOrder) || !strings.Contains(err.Error(), `"no-such-item" is not on the invoice`) {
+		t.Fatalf("unknown item: %v", err)
+	}
+	full, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: id, SourceID: orders.SourceCancellation,
+		Reason: "cancelled", By: "tester", Full: true})
+	s.must(err, "full credit")
+	if full.Number != "CRN-000002" {
+		t.Fatalf("second credit note numbered %s: the rejected requests must not use a number", full.Number)
+	}
+	if full.TotalGrossMinor+first.TotalGrossMinor != inv.TotalGrossMinor ||
+		full.TotalVATMinor+first.TotalVATMinor != inv.TotalVATMinor ||
+		full.TotalNetMinor+first.TotalNetMinor != inv.TotalNetMinor {
+		t.Fatalf("credited %d+%d gross, %d+%d VAT; invoiced %d gross, %d VAT", first.TotalGrossMinor, full.TotalGrossMinor,
+			first.TotalVATMinor, full.TotalVATMinor, inv.TotalGrossMinor, inv.TotalVATMinor)
+	}
+	if _, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: id, SourceID: orders.RefundSource("R-3"),
+		Reason: "goodwill", By: "tester", Full: true}); !errors.Is(err, orders.ErrFullyCredited) {
+		t.Fatalf("credit beyond the invoice: %v", err)
+	}
+
+	pdf, cn, err := svc.ExportCreditNote(ctx, full.Number, "tester", "audit")
+	s.must(err, "export")
+	text := pdfText(t, pdf)
+	for _, want := range []string{"CREDIT NOTE", cn.Number, "Original invoice number:", inv.Number, "Original invoice date:",
+		"Order cancelled after invoicing", id, "Plusranger Ltd", "GB123456789", marker,
+		invoice.FormatMoney(-full.TotalGrossMinor, "GBP")} {
+		if !strings.Contains(text, want) {
+			t.Errorf("credit note lacks %q:\n%s", want, text)
+		}
+	}
+	list, err := svc.CreditNotes(ctx, id)
+	s.must(err, "list")
+	if len(list) != 2 {
+		t.Fatalf("credit notes %+v", list)
+	}
+	recs, err := evidence.Get(ctx, s.app.Pool, id, orders.KindCreditNote)
+	s.must(err, "evidence")
+	if len(recs) != 2 {
+		t.Fatalf("credit-note evidence: %d records", len(recs))
+	}
+	// Buyer PII only ever sealed: never in a column, the evidence or the logs.
+	s.assertNoPII("database dump", s.pgDump())
+	s.assertNoPII("worker logs", []byte(s.logs.String()))
+}
+
+func TestCreditNoteNumbersStayGapFreeAndOnePerSourceUnderConcurrency(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	ids := s.invoiced(ctx, 4)
+	svc := s.app.Orders
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*len(ids))
+	for _, id := range ids {
+		// Every order's cancellation asked for three times at once, as a
+		// signal, a notification and a retry might.
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: id, SourceID: orders.SourceCancellation,
+					Reason: "cancelled", By: "tester", Full: true})
+				errs <- err
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		s.must(err, "concurrent credit note")
+	}
+	var n, maxNumber, distinctOrders int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*), max(number), count(DISTINCT amazon_order_id) FROM credit_notes`).
+		Scan(&n, &maxNumber, &distinctOrders), "count")
+	if n != len(ids) || maxNumber != len(ids) || distinctOrders != len(ids) {
+		t.Fatalf("%d credit notes, highest number %d, %d orders; want %d of each", n, maxNumber, distinctOrders, len(ids))
+	}
+}
+
+func TestLegacyInvoiceIsRebuiltWhileThePIILastsAndRefusedAfter(t *testing.T) {
+	s := newStack(t, fullInvoices)
+	ctx := s.ctx()
+	ids := s.invoiced(ctx, 2)
+	// Invoices issued before migration 00013 kept no document.
+	_, err := s.app.Pool.Exec(ctx, `UPDATE invoices SET document_sealed = NULL`)
+	s.must(err, "forget documents")
+	svc := s.app.Orders
+	cn, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: ids[0], SourceID: orders.SourceCancellation,
+		Reason: "cancelled", By: "tester", Full: true})
+	s.must(err, "credit note from the rebuilt invoice")
+	inv, err := svc.Invoice(ctx, ids[0])
+	s.must(err, "invoice")
+	if cn.TotalGrossMinor != inv.TotalGrossMinor {
+		t.Fatalf("credited %d of %d", cn.TotalGrossMinor, inv.TotalGrossMinor)
+	}
+	_, err = svc.PurgePII(ctx, orders.PurgeRequest{AmazonOrderID: ids[1], Reason: "purge-now", RequestedBy: "tester", DueAt: time.Now()})
+	s.must(err, "purge")
+	_, err = svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: ids[1], SourceID: orders.SourceCancellation,
+		Reason: "cancelled", By: "tester", Full: true})
+	if !errors.Is(err, orders.ErrNoInvoiceDocument) {
+		t.Fatalf("legacy invoice after the PII purge: %v", err)
+	}
+	s.assertNoPII("error", []byte(err.Error()))
+}
+
+func TestTaxRecordSweepErasesCreditNotesWithACertificate(t *testing.T) {
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) {
+		env["DPP_PII_RETENTION"] = "1s"
+		env["DPP_TAX_RETENTION"] = "3s"
+	})
+	ctx := s.ctx()
+	id := s.invoiced(ctx, 1)[0]
+	svc := s.app.Orders
+	cn, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: id, SourceID: orders.SourceCancellation,
+		Reason: "cancelled", By: "tester", Full: true})
+	s.must(err, "credit note")
+	// The credit-note key is wrapped by the tax-record epoch key of the year,
+	// like the invoice's, and dies with it.
+	var epochPurpose string
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT e.purpose FROM key_epoch_members m JOIN key_epochs e USING (kms_key_id)
+		WHERE m.amazon_order_id = $1 AND m.purpose = 'credit-note'`, id).Scan(&epochPurpose), "credit-note key's epoch")
+	if epochPurpose != "tax-record" {
+		t.Fatalf("credit-note key under a %s epoch", epochPurpose)
+	}
+	time.Sleep(time.Until(cn.RetainUntil) + 100*time.Millisecond)
+	if res := s.runTaxSweep(ctx, 10); res.Purged != 2 {
+		t.Fatalf("sweep purged %d, want the invoice and the credit note", res.Purged)
+	}
+	if _, _, err := svc.CreditNotePDF(ctx, cn.Number); !errors.Is(err, orders.ErrTaxRecordPurged) {
+		t.Fatalf("credit note after its purge: %v", err)
+	}
+	var keys, sealed int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM data_keys WHERE purpose <> 'pii'),
+		(SELECT count(*) FROM credit_notes WHERE pdf_sealed IS NOT NULL OR key_ref IS NOT NULL)`).Scan(&keys, &sealed), "count")
+	if keys != 0 || sealed != 0 {
+		t.Fatalf("after the sweep: %d tax keys, %d sealed credit notes", keys, sealed)
+	}
+	certs, err := evidence.Get(ctx, s.app.Pool, id, evidence.KindCertificate)
+	s.must(err, "certificates")
+	var found bool
+	for _, c := range certs {
+		if c.IdempotencyKey == "purge/credit-note/"+id {
+			found = strings.Contains(string(c.Body), cn.Number)
+		}
+	}
+	if !found {
+		t.Fatalf("no credit-note certificate naming %s among %d certificates", cn.Number, len(certs))
+	}
+	// A second sweep finds nothing and changes nothing.
+	n, more, err := svc.SweepTaxRecords(ctx, 10)
+	if err != nil || n != 0 || more {
+		t.Fatalf("second sweep: %d, %v, %v", n, more, err)
+	}
+}
+
+// runTaxSweep runs one TaxRecordSweep on the stack's worker.
+func (s *stack) runTaxSweep(ctx context.Context, batch int) workflows.TaxRecordSweepResult {
+	s.t.Helper()
+	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "tax-sweep-" + s.app.Config.TaskQueue, TaskQueue: s.app.Config.TaskQueue,
+	}, workflows.TaxRecordSweepName, workflows.TaxRecordSweepInput{BatchSize: batch})
+	s.must(err, "start sweep")
+	var res workflows.TaxRecordSweepResult
+	s.must(run.Get(ctx, &res), "sweep")
+	return res
+}
