@@ -577,6 +577,8 @@ func signer(s codedSignal) string {
 		return v.By
 	case *PurgeNowSignal:
 		return v.By
+	case *RefundSignal:
+		return v.By
 	}
 	return ""
 }
