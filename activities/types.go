@@ -58,7 +58,8 @@ type OrderFacts struct {
 // RecordedPurgeDueAt stands for. A change to the lifecycle after sealing adds
 // one and is gated with the level (workflows' lifecycle.since): runs sealed by
 // this code take it without asking, runs sealed before ask workflow.GetVersion.
-const SealLevel = 1
+// Level 3: credit notes ("credit-notes").
+const SealLevel = 3
 
 // IssueInvoiceInput names the order to invoice.
 type IssueInvoiceInput struct {
