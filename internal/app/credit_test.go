@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
 
 	"github.com/plusranger/dpp/activities"
@@ -238,4 +239,112 @@ func (s *stack) runTaxSweep(ctx context.Context, batch int) workflows.TaxRecordS
 	var res workflows.TaxRecordSweepResult
 	s.must(run.Get(ctx, &res), "sweep")
 	return res
+}
+
+// The order lifecycle on the real stack: a refund by Update gets its credit
+// note and the answer shows it; the same refund again issues nothing; a
+// cancellation after the invoice gets a full credit note before the purge.
+// Neither the history nor the logs hold the buyer's PII.
+func TestLifecycleIssuesCreditNotesForRefundsAndACancellationBeforeThePurge(t *testing.T) {
+	s := newStack(t, fullInvoices)
+	ctx := s.ctx()
+	id := s.sandbox.Generate(1)[0]
+	s.startOrder(ctx, id)
+	facts, err := s.app.Orders.Facts(ctx, id)
+	s.must(err, "facts")
+	wid := workflows.OrderWorkflowID(id)
+	refund := map[string]any{"refundId": "AMZ-R-1", "reason": workflows.RefundDamaged, "by": "tester",
+		"lines": []map[string]any{{"orderItemId": facts.Items[0].OrderItemID, "amount": "0.05"}}}
+	update := func() workflows.OrderStatus {
+		h, err := s.app.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: wid, UpdateName: workflows.UpdateRefund,
+			Args: []any{refund}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		s.must(err, "refund update")
+		var st workflows.OrderStatus
+		s.must(h.Get(ctx, &st), "refund answer")
+		return st
+	}
+	st := update()
+	if len(st.CreditNotes) != 1 || st.CreditNotes[0].SourceID != "refund/AMZ-R-1" || st.CreditNotes[0].TotalGrossMinor != 5 {
+		t.Fatalf("answer %+v", st.CreditNotes)
+	}
+	if again := update(); len(again.CreditNotes) != 1 {
+		t.Fatalf("the same refund again: %+v", again.CreditNotes)
+	}
+	// The same refund as a signal (a repeated notification): nothing new.
+	s.must(s.app.Temporal.SignalWorkflow(ctx, wid, "", workflows.SignalRefund, refund), "refund signal")
+
+	s.must(s.app.Temporal.SignalWorkflow(ctx, wid, "", workflows.SignalCancelled, map[string]string{"reason": workflows.CancelBuyer}), "cancel")
+	res := s.await(ctx, id)
+	if res.PurgeReason != workflows.PurgeReasonCancelled {
+		t.Fatalf("result %+v", res)
+	}
+	notes, err := s.app.Orders.CreditNotes(ctx, id)
+	s.must(err, "credit notes")
+	inv, err := s.app.Orders.Invoice(ctx, id)
+	s.must(err, "invoice")
+	if len(notes) != 2 || notes[1].SourceID != orders.SourceCancellation || notes[1].By != "credit-notes" ||
+		notes[0].TotalGrossMinor+notes[1].TotalGrossMinor != inv.TotalGrossMinor {
+		t.Fatalf("credit notes %+v of invoice %+v", notes, inv)
+	}
+	var purgedAt time.Time
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT purged_at FROM orders WHERE amazon_order_id = $1`, id).Scan(&purgedAt), "purged")
+	if !notes[1].IssuedAt.Before(purgedAt) {
+		t.Fatalf("credit note issued %s, PII purged %s: the note must come first", notes[1].IssuedAt, purgedAt)
+	}
+	st = s.status(ctx, id)
+	if len(st.CreditNotes) != 2 {
+		t.Fatalf("status %+v", st.CreditNotes)
+	}
+	// After the lifecycle: the tax record's document still makes credit notes.
+	pdf, _, err := s.app.Orders.CreditNotePDF(ctx, notes[1].Number)
+	s.must(err, "credit note PDF")
+	if text := pdfText(t, pdf); !strings.Contains(text, marker) || !strings.Contains(text, inv.Number) {
+		t.Fatalf("credit note lacks the invoice's customer or number:\n%s", text)
+	}
+	s.assertNoPII("history", s.history(ctx, wid))
+	s.assertNoPII("worker logs", []byte(s.logs.String()))
+	s.assertNoPII("database dump", s.pgDump())
+}
+
+// A crash inside the issuing transaction leaves nothing: no note, no number
+// used; the retry issues exactly one note with the number the failed attempt
+// would have had.
+func TestCrashWhileIssuingACreditNoteLeavesExactlyOneAfterTheRetry(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.invoiced(ctx, 1)[0]
+	owner, err := pgx.Connect(ctx, s.env["DPP_MIGRATIONS_DATABASE_URL"])
+	s.must(err, "connect as owner")
+	defer owner.Close(ctx)
+	// The evidence record is the last write of the transaction: fail there.
+	_, err = owner.Exec(ctx, `CREATE FUNCTION crash() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'crash before commit'; END $$;
+		CREATE TRIGGER crash BEFORE INSERT ON evidence_log FOR EACH ROW
+		WHEN (NEW.kind = 'credit-note') EXECUTE FUNCTION crash()`)
+	s.must(err, "crash trigger")
+	req := orders.CreditRequest{AmazonOrderID: id, SourceID: orders.SourceCancellation, Reason: "cancelled", By: "tester", Full: true}
+	if _, err := s.app.Orders.IssueCreditNote(ctx, req); err == nil || !strings.Contains(err.Error(), "crash before commit") {
+		t.Fatalf("first attempt: %v", err)
+	}
+	var notes, keys int
+	var last int64
+	s.must(owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM credit_notes), (SELECT count(*) FROM data_keys WHERE purpose = 'credit-note'),
+		(SELECT coalesce(max(last_number), 0) FROM invoice_counters WHERE series = 'CRN')`).Scan(&notes, &keys, &last), "after the crash")
+	if notes != 0 || keys != 0 || last != 0 {
+		t.Fatalf("after the crash: %d notes, %d credit-note keys, counter at %d", notes, keys, last)
+	}
+	_, err = owner.Exec(ctx, `DROP TRIGGER crash ON evidence_log; DROP FUNCTION crash()`)
+	s.must(err, "drop trigger")
+	cn, err := s.app.Orders.IssueCreditNote(ctx, req)
+	s.must(err, "retry")
+	again, err := s.app.Orders.IssueCreditNote(ctx, req) // a retry after a lost answer
+	s.must(err, "retry again")
+	if cn.Number != "CRN-000001" || again.Number != cn.Number {
+		t.Fatalf("retries issued %s and %s", cn.Number, again.Number)
+	}
+	list, err := s.app.Orders.CreditNotes(ctx, id)
+	s.must(err, "list")
+	if len(list) != 1 {
+		t.Fatalf("%d credit notes", len(list))
+	}
 }
