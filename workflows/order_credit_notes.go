@@ -199,7 +199,7 @@ func (lc *lifecycle) setRefundUpdate(ctx workflow.Context) error {
 				return OrderStatus{}, err
 			}
 			if p.err != nil {
-				return OrderStatus{}, temporal.NewApplicationError(p.err.Error(), activities.ErrCreditNoteRefused)
+				return OrderStatus{}, temporal.NewNonRetryableApplicationError(p.err.Error(), activities.ErrCreditNoteRefused, nil)
 			}
 			return lc.status, nil
 		},
@@ -213,7 +213,7 @@ func (lc *lifecycle) setRefundUpdate(ctx workflow.Context) error {
 func activityMessage(err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return appErr.Error()
+		return appErr.Message()
 	}
 	return fmt.Sprint(err)
 }
