@@ -304,6 +304,7 @@ func TestLifecycleIssuesCreditNotesForRefundsAndACancellationBeforeThePurge(t *t
 	s.assertNoPII("history", s.history(ctx, wid))
 	s.assertNoPII("worker logs", []byte(s.logs.String()))
 	s.assertNoPII("database dump", s.pgDump())
+	s.saveHistory(ctx, wid, "order_lifecycle_refunds_cancelled_credit_notes.json")
 }
 
 // A crash inside the issuing transaction leaves nothing: no note, no number
