@@ -222,6 +222,11 @@ func TestTaxRecordSweepErasesCreditNotesWithACertificate(t *testing.T) {
 	if !found {
 		t.Fatalf("no credit-note certificate naming %s among %d certificates", cn.Number, len(certs))
 	}
+	checked, err := s.app.Certificates(ctx, id)
+	s.must(err, "certificates, checked")
+	if len(checked) != 2 || !checked[0].SignatureValid || !checked[1].SignatureValid {
+		t.Fatalf("checked certificates %+v", checked)
+	}
 	// A second sweep finds nothing and changes nothing.
 	n, more, err := svc.SweepTaxRecords(ctx, 10)
 	if err != nil || n != 0 || more {
