@@ -64,7 +64,7 @@ func (a *Lifecycle) IssueCreditNote(ctx context.Context, in CreditNoteInput) (*C
 		return &CreditNoteRef{SourceID: in.SourceID, NoInvoice: true}, nil
 	case errors.Is(err, orders.ErrFullyCredited):
 		return &CreditNoteRef{SourceID: in.SourceID, FullyCredited: true}, nil
-	case errors.Is(err, orders.ErrInvalidOrder), errors.Is(err, orders.ErrTaxRecordPurged), errors.Is(err, orders.ErrNoInvoiceDocument):
+	case errors.Is(err, orders.ErrCreditRefused), errors.Is(err, orders.ErrInvalidOrder), errors.Is(err, orders.ErrTaxRecordPurged), errors.Is(err, orders.ErrNoInvoiceDocument):
 		return nil, final(ErrCreditNoteRefused, err)
 	case err != nil:
 		return nil, err

@@ -70,12 +70,12 @@ func TestCreditNotesForRefundsNeverExceedTheInvoiceAndOutliveThePII(t *testing.T
 	s.must(err, "invoice")
 	over := orders.CreditRequest{AmazonOrderID: id, SourceID: orders.RefundSource("R-2"), Reason: "goodwill", By: "tester",
 		Lines: []orders.CreditLineRequest{{OrderItemID: item.OrderItemID, AmountMinor: inv.TotalGrossMinor}}}
-	if _, err := svc.IssueCreditNote(ctx, over); !errors.Is(err, orders.ErrInvalidOrder) || !strings.Contains(err.Error(), "credits more than is left") {
+	if _, err := svc.IssueCreditNote(ctx, over); !errors.Is(err, orders.ErrCreditRefused) || !strings.Contains(err.Error(), "credits more than is left") {
 		t.Fatalf("over-credit: %v", err)
 	}
 	unknown := over
 	unknown.Lines = []orders.CreditLineRequest{{OrderItemID: "no-such-item", Quantity: 1}}
-	if _, err := svc.IssueCreditNote(ctx, unknown); !errors.Is(err, orders.ErrInvalidOrder) || !strings.Contains(err.Error(), `"no-such-item" is not on the invoice`) {
+	if _, err := svc.IssueCreditNote(ctx, unknown); !errors.Is(err, orders.ErrCreditRefused) || !strings.Contains(err.Error(), `"no-such-item" is not on the invoice`) {
 		t.Fatalf("unknown item: %v", err)
 	}
 	full, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: id, SourceID: orders.SourceCancellation,

@@ -33,6 +33,10 @@ var (
 	// ErrFullyCredited: the invoice has been credited in full already; a
 	// cancellation after a full refund has nothing left to credit.
 	ErrFullyCredited = errors.New("the invoice has been credited in full already")
+	// ErrCreditRefused: the credit note cannot be issued as asked (the request
+	// is malformed, names an item not on the invoice, or credits more than is
+	// left of it); the message says why.
+	ErrCreditRefused = errors.New("credit note refused")
 	// ErrNoCreditNote: no credit note has this number.
 	ErrNoCreditNote = errors.New("no credit note has this number")
 	// ErrNoInvoiceDocument: the invoice was issued before invoices kept their
@@ -129,13 +133,13 @@ func reasonText(code string) string {
 func (r CreditRequest) validate() error {
 	switch {
 	case !sourceID.MatchString(r.SourceID):
-		return fmt.Errorf("%w: credit note source %q must be %q or refund/<refundId> (letters, digits, '.', '_', ':', '-', up to 64)", ErrInvalidOrder, r.SourceID, SourceCancellation)
+		return fmt.Errorf("%w: source %q must be %q or refund/<refundId> (letters, digits, '.', '_', ':', '-', up to 64)", ErrCreditRefused, r.SourceID, SourceCancellation)
 	case !reasonCode.MatchString(r.Reason):
-		return fmt.Errorf("%w: credit note reason must be a code (a-z, 0-9, '-', up to 64 characters)", ErrInvalidOrder)
+		return fmt.Errorf("%w: the reason must be a code (a-z, 0-9, '-', up to 64 characters)", ErrCreditRefused)
 	case actor.Valid(r.By) != nil:
-		return fmt.Errorf("%w: credit note 'by' %v", ErrInvalidOrder, actor.ErrNotAnID)
+		return fmt.Errorf("%w: 'by' %v", ErrCreditRefused, actor.ErrNotAnID)
 	case r.Full == (len(r.Lines) > 0):
-		return fmt.Errorf("%w: a credit note is either full or has lines, exactly one of the two", ErrInvalidOrder)
+		return fmt.Errorf("%w: a credit note is either full or has lines, exactly one of the two", ErrCreditRefused)
 	}
 	return nil
 }
@@ -392,7 +396,7 @@ func creditLines(rec *invoiceRecord, already map[string]invoice.Credited, req Cr
 			}
 			l, err := invoice.CreditLine(fmt.Sprintf("lines[%d]", i), inv, done, qty, amount)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: %v", ErrInvalidOrder, err)
+				return nil, nil, refused(err)
 			}
 			add(i, l, amount != 0)
 		}
@@ -405,19 +409,28 @@ func creditLines(rec *invoiceRecord, already map[string]invoice.Credited, req Cr
 	for j, r := range req.Lines {
 		i, ok := index[r.OrderItemID]
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: refund line %d: order item %q is not on the invoice", ErrInvalidOrder, j, r.OrderItemID)
+			return nil, nil, fmt.Errorf("%w: refund line %d: order item %q is not on the invoice", ErrCreditRefused, j, r.OrderItemID)
 		}
 		if seen[r.OrderItemID] {
-			return nil, nil, fmt.Errorf("%w: refund line %d: order item %q is given twice", ErrInvalidOrder, j, r.OrderItemID)
+			return nil, nil, fmt.Errorf("%w: refund line %d: order item %q is given twice", ErrCreditRefused, j, r.OrderItemID)
 		}
 		seen[r.OrderItemID] = true
 		l, err := invoice.CreditLine(fmt.Sprintf("refund line %d", j), rec.Document.Lines[i], already[r.OrderItemID], r.Quantity, r.AmountMinor)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrInvalidOrder, err)
+			return nil, nil, refused(err)
 		}
 		add(i, l, r.Quantity == 0)
 	}
 	return lines, kept, nil
+}
+
+// refused names what CreditLine found wrong, without the invoice package's prefix.
+func refused(err error) error {
+	var fe *invoice.FieldError
+	if errors.As(err, &fe) {
+		return fmt.Errorf("%w: %s %s", ErrCreditRefused, fe.Field, fe.Reason)
+	}
+	return fmt.Errorf("%w: %v", ErrCreditRefused, err)
 }
 
 const creditNoteColumns = `credit_note_number, amazon_order_id, invoice_number, source_id, reason_code, requested_by,
