@@ -176,10 +176,11 @@ func (lc *lifecycle) creditCancellation(ctx workflow.Context) error {
 // creditSourceCancellation is orders.SourceCancellation (workflows do not import the store).
 const creditSourceCancellation = "cancellation"
 
-// awaitCredits waits until every credit note asked for is issued or refused, so
-// the run never ends with one still queued.
+// awaitCredits waits until every credit note asked for is issued or refused,
+// and every refund Update has answered, so the run never ends with one still
+// queued or a caller left without its answer.
 func (lc *lifecycle) awaitCredits(ctx workflow.Context) error {
-	return workflow.Await(ctx, func() bool { return len(lc.credits) == 0 })
+	return workflow.Await(ctx, func() bool { return len(lc.credits) == 0 && workflow.AllHandlersFinished(ctx) })
 }
 
 // setRefundUpdate offers the refund as an Update: the caller gets the order's

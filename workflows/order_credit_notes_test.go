@@ -131,3 +131,21 @@ func TestRefundUpdateAnswersWithTheCreditNoteOrWhyNot(t *testing.T) {
 	require.Len(t, r.credits, 1)
 	require.Empty(t, r.status().RejectedSignals)
 }
+
+func TestRefundUpdateAtThePurgeStillGetsItsAnswer(t *testing.T) {
+	r := newRun(t)
+	var answered bool
+	var failed error
+	r.at(time.Hour, func() {
+		r.signal(SignalPurgeNow, map[string]string{"reason": "no-longer-needed", "by": "dpo"})
+		r.env.UpdateWorkflow(UpdateRefund, "", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { failed, answered = err, true },
+			OnComplete: func(_ any, err error) { failed, answered = err, true },
+		}, map[string]any{"refundId": "R-7", "reason": "goodwill", "by": "dpo", "full": true})
+	})
+	r.execute(input())
+	require.True(t, answered)
+	require.NoError(t, failed)
+	require.Len(t, r.credits, 1)
+}
