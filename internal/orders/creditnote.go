@@ -177,7 +177,8 @@ func (s *Service) IssueCreditNote(ctx context.Context, req CreditRequest) (*Cred
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		// One order's credit notes are issued one at a time: what is left to
 		// credit is read under this lock.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM invoices WHERE amazon_order_id = $1 FOR UPDATE`, orderID); err != nil {
+		var purgedAt *time.Time
+		if err := tx.QueryRow(ctx, `SELECT purged_at FROM invoices WHERE amazon_order_id = $1 FOR UPDATE`, orderID).Scan(&purgedAt); err != nil {
 			return err
 		}
 		if cn, err := s.creditNoteBySource(ctx, tx, orderID, req.SourceID); err == nil || !errors.Is(err, ErrNoCreditNote) {
@@ -185,6 +186,9 @@ func (s *Service) IssueCreditNote(ctx context.Context, req CreditRequest) (*Cred
 				number = cn.Number
 			}
 			return err
+		}
+		if purgedAt != nil { // the sweep erased the invoice meanwhile
+			return ErrTaxRecordPurged
 		}
 		already, err := creditedSoFar(ctx, tx, orderID)
 		if err != nil {
