@@ -5,6 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
+	"github.com/plusranger/dpp/internal/actor"
 	"github.com/plusranger/dpp/internal/orders"
 )
 
@@ -71,4 +74,26 @@ func (a *Lifecycle) IssueCreditNote(ctx context.Context, in CreditNoteInput) (*C
 	}
 	return &CreditNoteRef{Number: cn.Number, InvoiceNumber: cn.InvoiceNumber, SourceID: cn.SourceID, Currency: cn.Currency,
 		TotalGrossMinor: cn.TotalGrossMinor, TotalVATMinor: cn.TotalVATMinor, IssuedAt: cn.IssuedAt}, nil
+}
+
+// creditLateCancellation issues the credit note of an order cancelled after its
+// lifecycle ended (an early purge, then Amazon's cancellation), from the tax
+// record: it needs no PII. Nothing to credit (no invoice, all credited) is not
+// an error; a note that cannot be issued automatically is logged for an
+// operator (`starter credit-note issue`), and never stops the sync.
+func creditLateCancellation(ctx context.Context, svc *orders.Service, orderID string) (bool, error) {
+	_, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: orderID, SourceID: orders.SourceCancellation,
+		Reason: "cancelled", By: actor.CreditNotes, Full: true})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, orders.ErrNoInvoice), errors.Is(err, orders.ErrFullyCredited):
+		return false, nil
+	case errors.Is(err, orders.ErrCreditRefused), errors.Is(err, orders.ErrTaxRecordPurged), errors.Is(err, orders.ErrNoInvoiceDocument):
+		if activity.IsActivity(ctx) {
+			activity.GetLogger(ctx).Warn("No credit note for a cancellation after the lifecycle", "amazonOrderId", orderID, "error", err.Error())
+		}
+		return false, nil
+	}
+	return false, err
 }

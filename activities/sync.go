@@ -207,6 +207,15 @@ func (a *Sync) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time
 	if errors.Is(err, orders.ErrPurged) {
 		// Never fetch the PII of an erased order again, whatever Amazon reports.
 		r.SkippedPurged++
+		if o.Cancelled() && o.LastUpdatedTime.After(handledBefore) {
+			// Its lifecycle has ended: the cancellation's credit note comes from
+			// the tax record, which needs no PII.
+			credited, err := creditLateCancellation(ctx, a.Orders, o.OrderID)
+			if credited {
+				r.CreditedAfterLifecycle++
+			}
+			return err
+		}
 		return nil
 	}
 	if err != nil && !errors.Is(err, orders.ErrNotSealed) {

@@ -127,6 +127,10 @@ type SyncResult struct {
 	// MissedByNotifications counts orders this pass started that no ORDER_CHANGE
 	// notification reported (only with notifications on; it should be zero).
 	MissedByNotifications int `json:"missedByNotifications,omitempty"`
+	// CreditedAfterLifecycle counts orders cancelled after their lifecycle had
+	// ended whose cancellation has its credit note (issued by this pass, or
+	// found issued: one per order in any case).
+	CreditedAfterLifecycle int `json:"creditedAfterLifecycle,omitempty"`
 }
 
 // SweepInput configures one batch of the tax record sweep.

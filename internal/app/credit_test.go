@@ -354,3 +354,31 @@ func TestCrashWhileIssuingACreditNoteLeavesExactlyOneAfterTheRetry(t *testing.T)
 		t.Fatalf("%d credit notes", len(list))
 	}
 }
+
+// An order purged early (purge-now) and cancelled on Amazon afterwards: its
+// lifecycle has ended, so OrderSync issues the cancellation's credit note from
+// the tax record, once.
+func TestOrderSyncCreditsACancellationAfterTheLifecycle(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.sandbox.Generate(1)[0]
+	s.startOrder(ctx, id)
+	s.purgeNow(ctx, id)
+	s.must(s.sandbox.Cancel(id), "cancel on Amazon")
+	searchable()
+	if res := s.runSync(ctx); res.CreditedAfterLifecycle != 1 {
+		t.Fatalf("sync %+v", res)
+	}
+	notes, err := s.app.Orders.CreditNotes(ctx, id)
+	s.must(err, "credit notes")
+	inv, err := s.app.Orders.Invoice(ctx, id)
+	s.must(err, "invoice")
+	if len(notes) != 1 || notes[0].SourceID != orders.SourceCancellation || notes[0].By != "credit-notes" ||
+		notes[0].TotalGrossMinor != inv.TotalGrossMinor {
+		t.Fatalf("credit notes %+v of invoice %+v", notes, inv)
+	}
+	searchable()
+	if res := s.runSync(ctx); res.CreditedAfterLifecycle != 0 {
+		t.Fatalf("second sync %+v", res)
+	}
+}
