@@ -131,6 +131,9 @@ type SyncResult struct {
 	// ended whose cancellation has its credit note (issued by this pass, or
 	// found issued: one per order in any case).
 	CreditedAfterLifecycle int `json:"creditedAfterLifecycle,omitempty"`
+	// ItemsCancelled counts items cancelled on their own, reported to their
+	// order's lifecycle for a credit note.
+	ItemsCancelled int `json:"itemsCancelled,omitempty"`
 }
 
 // SweepInput configures one batch of the tax record sweep.

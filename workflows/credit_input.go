@@ -30,11 +30,14 @@ const (
 	RefundGoodwill        = "goodwill"
 	RefundAToZClaim       = "a-to-z-claim"
 	RefundChargeback      = "chargeback"
+	// RefundItemCancelled: OrderSync saw an item cancelled on Amazon after the
+	// invoice, the rest of the order going on.
+	RefundItemCancelled = "item-cancelled"
 )
 
 // RefundReasons are the accepted refund codes.
 var RefundReasons = []string{RefundCustomerReturn, RefundDamaged, RefundNotAsDescribed, RefundNotDelivered,
-	RefundLateDelivery, RefundPriceAdjustment, RefundGoodwill, RefundAToZClaim, RefundChargeback}
+	RefundLateDelivery, RefundPriceAdjustment, RefundGoodwill, RefundAToZClaim, RefundChargeback, RefundItemCancelled}
 
 // Limits of a refund signal.
 const (

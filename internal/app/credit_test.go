@@ -382,3 +382,71 @@ func TestOrderSyncCreditsACancellationAfterTheLifecycle(t *testing.T) {
 		t.Fatalf("second sync %+v", res)
 	}
 }
+
+// An item cancelled on Amazon after the invoice, the rest of the order going
+// on (Orders v2026: the item's cancellationExecution): OrderSync reports it and
+// the lifecycle issues a credit note for that item alone, once.
+func TestItemCancelledAfterTheInvoiceGetsItsCreditNote(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.orderOfSeveralItems()
+	s.startOrder(ctx, id)
+	o, _ := s.sandbox.Order(id)
+	item := o.OrderItems[1]
+	s.must(s.sandbox.CancelItem(id, item.OrderItemID), "cancel an item")
+	searchable()
+	if res := s.runSync(ctx); res.ItemsCancelled != 1 || res.Cancelled != 0 {
+		t.Fatalf("sync %+v", res)
+	}
+	var st workflows.OrderStatus
+	for deadline := time.Now().Add(20 * time.Second); len(st.CreditNotes) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		st = s.status(ctx, id)
+	}
+	unit, err := item.Product.Price.UnitPrice.Amount.Minor()
+	s.must(err, "unit price")
+	if len(st.CreditNotes) != 1 || st.CreditNotes[0].SourceID != "refund/item-cancelled-"+item.OrderItemID ||
+		st.CreditNotes[0].TotalGrossMinor != unit*int64(item.Quantity()) || st.Stage != workflows.StageAwaitingDelivery {
+		t.Fatalf("status %+v", st)
+	}
+	searchable()
+	s.runSync(ctx) // the order seen again: nothing new
+	notes, err := s.app.Orders.CreditNotes(ctx, id)
+	s.must(err, "credit notes")
+	if len(notes) != 1 || notes[0].By != "order-sync" || notes[0].Reason != workflows.RefundItemCancelled {
+		t.Fatalf("credit notes %+v", notes)
+	}
+}
+
+// An item cancelled before the order is sealed was never supplied: it is not
+// invoiced (and so never credited).
+func TestItemCancelledBeforeTheSealIsNotInvoiced(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.orderOfSeveralItems()
+	o, _ := s.sandbox.Order(id)
+	s.must(s.sandbox.CancelItem(id, o.OrderItems[0].OrderItemID), "cancel an item")
+	acts := s.app.LifecycleActivities()
+	_, err := acts.FetchAndSeal(ctx, activities.FetchAndSealInput{AmazonOrderID: id})
+	s.must(err, "seal")
+	inv, err := acts.IssueInvoice(ctx, activities.IssueInvoiceInput{AmazonOrderID: id})
+	s.must(err, "invoice")
+	var want int64
+	for _, it := range o.OrderItems[1:] {
+		unit, err := it.Product.Price.UnitPrice.Amount.Minor()
+		s.must(err, "unit price")
+		want += unit * int64(it.Quantity())
+	}
+	if inv.TotalGrossMinor != want {
+		t.Fatalf("invoiced %d, want %d without the cancelled item", inv.TotalGrossMinor, want)
+	}
+}
+
+// orderOfSeveralItems generates sandbox orders until one has more than one item.
+func (s *stack) orderOfSeveralItems() string {
+	for {
+		id := s.sandbox.Generate(1)[0]
+		if o, _ := s.sandbox.Order(id); len(o.OrderItems) > 1 {
+			return id
+		}
+	}
+}

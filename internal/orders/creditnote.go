@@ -126,6 +126,8 @@ func reasonText(code string) string {
 		return "Order cancelled after invoicing"
 	case "refund":
 		return "Refund"
+	case "item-cancelled":
+		return "Item cancelled after invoicing"
 	}
 	return "Refund (" + code + ")"
 }
