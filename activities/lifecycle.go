@@ -26,7 +26,7 @@ func (a *Lifecycle) Register(r worker.ActivityRegistry) {
 
 // includedData asks for everything the lifecycle and the invoice need.
 var includedData = []string{spapi.IncludeBuyer, spapi.IncludeRecipient, spapi.IncludeProceeds,
-	spapi.IncludeFulfillment, spapi.IncludePackages, spapi.IncludeTax}
+	spapi.IncludeFulfillment, spapi.IncludePackages, spapi.IncludeTax, spapi.IncludeCancellation}
 
 // FetchAndSeal gets the order with its PII from SP-API and seals every PII field
 // before anything is stored. It returns only non-PII facts. A retry after a

@@ -58,6 +58,15 @@ type OrderLifecycles interface {
 	// Delivered and Cancelled signal a running lifecycle; a finished one is left alone.
 	Delivered(ctx context.Context, amazonOrderID string, at time.Time) error
 	Cancelled(ctx context.Context, amazonOrderID, reason string) error
+	// ItemsCancelled reports items cancelled on their own, the order going on:
+	// a running lifecycle credits them (a refund per item) if they were invoiced.
+	ItemsCancelled(ctx context.Context, amazonOrderID string, items []CancelledItem) error
+}
+
+// CancelledItem is an order item whose cancellation Amazon carried out.
+type CancelledItem struct {
+	OrderItemID string `json:"orderItemId"`
+	Quantity    int64  `json:"quantity"`
 }
 
 // syncProgress is heartbeated after every page, so a retry resumes at the page
@@ -123,7 +132,7 @@ func (a *Sync) SyncOrders(ctx context.Context, in SyncOrdersInput) (*SyncResult,
 	}
 	for {
 		params := spapi.SearchOrdersParams{LastUpdatedAfter: p.After, MarketplaceIDs: a.MarketplaceIDs,
-			IncludedData: []string{spapi.IncludeFulfillment, spapi.IncludePackages}, PaginationToken: p.NextToken}
+			IncludedData: []string{spapi.IncludeFulfillment, spapi.IncludePackages, spapi.IncludeCancellation}, PaginationToken: p.NextToken}
 		if p.Before != nil {
 			params.LastUpdatedBefore = *p.Before
 		}
@@ -207,6 +216,15 @@ func (a *Sync) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time
 	if errors.Is(err, orders.ErrPurged) {
 		// Never fetch the PII of an erased order again, whatever Amazon reports.
 		r.SkippedPurged++
+		if o.Cancelled() && o.LastUpdatedTime.After(handledBefore) {
+			// Its lifecycle has ended: the cancellation's credit note comes from
+			// the tax record, which needs no PII.
+			credited, err := creditLateCancellation(ctx, a.Orders, o.OrderID)
+			if credited {
+				r.CreditedAfterLifecycle++
+			}
+			return err
+		}
 		return nil
 	}
 	if err != nil && !errors.Is(err, orders.ErrNotSealed) {
@@ -239,6 +257,19 @@ func (a *Sync) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time
 			return err
 		}
 		r.Cancelled++
+		return nil
+	}
+	var items []CancelledItem
+	for i := range o.OrderItems {
+		if it := &o.OrderItems[i]; it.Cancelled() && it.Quantity() > 0 {
+			items = append(items, CancelledItem{OrderItemID: it.OrderItemID, Quantity: int64(it.Quantity())})
+		}
+	}
+	if len(items) > 0 {
+		if err := a.Lifecycles.ItemsCancelled(ctx, o.OrderID, items); err != nil {
+			return err
+		}
+		r.ItemsCancelled += len(items)
 	}
 	return nil
 }

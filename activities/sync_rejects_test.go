@@ -294,3 +294,5 @@ func TestRecordingAMalformedOrderIsIdempotentWithinAPass(t *testing.T) {
 		t.Fatalf("attempts %d after an outage, want 1 (%v)", attempts, err)
 	}
 }
+
+func (l *lifecycleLog) ItemsCancelled(context.Context, string, []CancelledItem) error { return nil }

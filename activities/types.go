@@ -58,7 +58,8 @@ type OrderFacts struct {
 // RecordedPurgeDueAt stands for. A change to the lifecycle after sealing adds
 // one and is gated with the level (workflows' lifecycle.since): runs sealed by
 // this code take it without asking, runs sealed before ask workflow.GetVersion.
-const SealLevel = 1
+// Level 3: credit notes ("credit-notes").
+const SealLevel = 3
 
 // IssueInvoiceInput names the order to invoice.
 type IssueInvoiceInput struct {
@@ -126,6 +127,13 @@ type SyncResult struct {
 	// MissedByNotifications counts orders this pass started that no ORDER_CHANGE
 	// notification reported (only with notifications on; it should be zero).
 	MissedByNotifications int `json:"missedByNotifications,omitempty"`
+	// CreditedAfterLifecycle counts orders cancelled after their lifecycle had
+	// ended whose cancellation has its credit note (issued by this pass, or
+	// found issued: one per order in any case).
+	CreditedAfterLifecycle int `json:"creditedAfterLifecycle,omitempty"`
+	// ItemsCancelled counts items cancelled on their own, reported to their
+	// order's lifecycle for a credit note.
+	ItemsCancelled int `json:"itemsCancelled,omitempty"`
 }
 
 // SweepInput configures one batch of the tax record sweep.

@@ -25,6 +25,12 @@ Operator commands (the worker's environment):
                                      -wait keeps trying while Temporal is not up yet
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
+  credit-note issue <amazonOrderId> -refund-id ID -reason CODE -by OPERATOR (-full | -line ITEM:QTY|ITEM:AMOUNT ...)
+  credit-note issue <amazonOrderId> -cancelled -by OPERATOR
+                                     issue a credit note against the order's invoice: through its running
+                                     lifecycle (the refund update), or from the tax record once it has ended
+  credit-note list <amazonOrderId>   list the order's credit notes (numbers, amounts, retention)
+  credit-note <number> -o FILE       export a credit note's PDF (recorded in the evidence log)
   notifications setup                subscribe DPP_ORDER_CHANGE_QUEUE_URL to SP-API's ORDER_CHANGE notifications
                                      (Notifications API destination + subscription) and start the
                                      OrderNotifications workflow that consumes it; each is looked up
@@ -101,6 +107,8 @@ func main() {
 		err = evidenceCmd(ctx, args)
 	case "invoice":
 		err = exportInvoice(ctx, args)
+	case "credit-note":
+		err = creditNoteCmd(ctx, args)
 	case "sandbox":
 		err = serveSandbox(ctx, args)
 	case "access":

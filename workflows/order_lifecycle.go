@@ -94,6 +94,8 @@ type OrderStatus struct {
 	// Problem is a step that failed for good (the invoice): the order still goes
 	// on to its purge, and the problem is in the evidence log.
 	Problem *OrderProblem `json:"problem,omitempty"`
+	// CreditNotes issued by this run (refunds, a cancellation after the invoice).
+	CreditNotes []CreditNoteStatus `json:"creditNotes,omitempty"`
 }
 
 // OrderProblem is a step that failed for good, by code (never free text).
@@ -162,6 +164,9 @@ func (o Options) OrderLifecycle(ctx workflow.Context, in OrderInput) (*OrderResu
 	if err := lc.setUpdateHandlers(ctx); err != nil {
 		return nil, err
 	}
+	if err := lc.setRefundUpdate(ctx); err != nil {
+		return nil, err
+	}
 	workflow.Go(ctx, lc.background)
 	return lc.run(ctx)
 }
@@ -186,6 +191,13 @@ type lifecycle struct {
 	// writing is set once the order is sealed: from then on the background
 	// coroutine records retention changes and seals notes.
 	writing bool
+	// credits are the credit notes asked for and not yet issued, in order;
+	// creditsOn is the changeCreditNotes decision; invoiceSettled is set once
+	// the invoice step is over (issued, failed or skipped): credit notes wait
+	// for it.
+	credits        []*pendingCredit
+	creditsOn      *bool
+	invoiceSettled bool
 }
 
 // retentionState is what the database must know for RetentionAudit.
@@ -244,6 +256,7 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 			}
 		}
 	}
+	lc.invoiceSettled = true
 
 	if lc.status.DeliveredAt == nil && lc.status.PurgeRequest == nil {
 		lc.setStage(ctx, StageAwaitingDelivery)
@@ -265,6 +278,9 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := lc.creditCancellation(ctx); err != nil {
+		return nil, err
+	}
 	detail := ""
 	if r := lc.status.PurgeRequest; r != nil && lc.codesOn() {
 		detail = r.Detail // a code: certificates are kept for years
@@ -279,6 +295,9 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 	}
 	lc.status.PurgedAt, lc.status.CertificateSeq = &purged.PurgedAt, purged.CertificateSeq
 	lc.setStage(ctx, StagePurged)
+	if err := lc.awaitCredits(ctx); err != nil {
+		return nil, err
+	}
 	return &OrderResult{AmazonOrderID: id, InvoiceNumber: lc.status.InvoiceNumber, PurgeReason: reason,
 		PurgedAt: purged.PurgedAt, CertificateSeq: purged.CertificateSeq}, nil
 }
@@ -369,7 +388,7 @@ func (lc *lifecycle) background(ctx workflow.Context) {
 	sel := lc.signalSelector(ctx)
 	var w writer
 	for {
-		err := workflow.Await(ctx, func() bool { return sel.HasPending() || lc.writerReady(&w) })
+		err := workflow.Await(ctx, func() bool { return sel.HasPending() || lc.writerReady(&w) || lc.creditWork(&w) })
 		if err != nil {
 			break // cancelled: the writes end, signals are still taken
 		}
@@ -378,6 +397,7 @@ func (lc *lifecycle) background(ctx workflow.Context) {
 		}
 		lc.writeRetention(ctx, &w)
 		lc.writeNote(ctx, &w)
+		lc.writeCredit(ctx, &w)
 	}
 	for {
 		sel.Select(ctx)
@@ -434,6 +454,14 @@ func (lc *lifecycle) signalSelector(ctx workflow.Context) workflow.Selector {
 			return err
 		}
 		return lc.requestPurge(PurgeRequest{Reason: PurgeReasonCancelled, Detail: s.Reason, At: workflow.Now(ctx)})
+	})
+	// A refund changes nothing the waits depend on: it only queues a credit note.
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalRefund), func(c workflow.ReceiveChannel, _ bool) {
+		var raw json.RawMessage
+		c.Receive(ctx, &raw)
+		if _, err := lc.acceptRefund(ctx, raw); err != nil && !errors.Is(err, errUnchanged) {
+			lc.reject(ctx, SignalRefund, err)
+		}
 	})
 	return sel
 }
@@ -577,6 +605,8 @@ func signer(s codedSignal) string {
 		return v.By
 	case *PurgeNowSignal:
 		return v.By
+	case *RefundSignal:
+		return v.By
 	}
 	return ""
 }
@@ -621,6 +651,7 @@ type writer struct {
 	record workflow.Future // the RecordRetention local activity in flight
 	want   retentionState  // what it writes
 	note   workflow.Future // the SealNote activity in flight
+	credit workflow.Future // the IssueCreditNote activity in flight
 	// versioned: the run records retention changes (asked once);
 	// recordsDone, notesDone: that part has ended (a run from before
 	// record-retention, or a cancelled workflow).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,12 @@ type run struct {
 	records  []activities.RetentionRecord
 	problems []activities.OrderProblemInput
 	notes    []activities.NoteInput
+	// credits are the credit notes asked of IssueCreditNote, repeats included;
+	// creditErr, when set, is what it fails with.
+	credits   []activities.CreditNoteInput
+	creditErr error
+	// creditAfterPurge: a credit note was asked for once the PII was purged.
+	creditAfterPurge bool
 }
 
 func newRun(t *testing.T) *run {
@@ -79,6 +86,16 @@ func newRun(t *testing.T) *run {
 		Return(func(_ context.Context, in activities.OrderProblemInput) (*activities.OrderProblemResult, error) {
 			r.problems = append(r.problems, in)
 			return &activities.OrderProblemResult{EvidenceSeq: 3}, nil
+		}).Maybe()
+	env.OnActivity(a.IssueCreditNote, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.CreditNoteInput) (*activities.CreditNoteRef, error) {
+			r.credits = append(r.credits, in)
+			r.creditAfterPurge = r.creditAfterPurge || r.purge != nil
+			if r.creditErr != nil {
+				return nil, r.creditErr
+			}
+			return &activities.CreditNoteRef{Number: fmt.Sprintf("CRN-%06d", len(r.credits)), InvoiceNumber: "INV-000001",
+				SourceID: in.SourceID, Currency: "GBP", TotalGrossMinor: 100, TotalVATMinor: 17, IssuedAt: env.Now()}, nil
 		}).Maybe()
 	env.OnActivity(a.PurgeOrder, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.PurgeInput) (*activities.PurgeResult, error) {

@@ -34,6 +34,7 @@ var decoders = map[string]func(raw []byte) error{
 	"signal.release-hold":    func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
 	"signal.purge-now":       func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
 	"signal.cancelled":       func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
+	"signal.refund":          func(raw []byte) error { return decodeCodedSignal(raw, &RefundSignal{}) },
 	"access-review.input":    func(raw []byte) error { var v AccessReviewInput; return unmarshalAndValidate(raw, &v) },
 	"offboarding.input":      func(raw []byte) error { var v OffboardingInput; return unmarshalAndValidate(raw, &v) },
 	"signal.decision":        func(raw []byte) error { return decodeAccess(raw, &DecisionSignal{}) },
@@ -157,6 +158,7 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"compliance-calendar.input": {"duty"}, "alert-check.input": {"schedules"}, "amazon-data-sweep.input": {"batchSize"},
 		"compliance-duty.input": {"dueAt", "duty", "notYet", "overdueEvery", "period", "reminders"},
 		"signal.complete":       {"by", "note", "noteRef", "reportSha256", "rotatedAt"},
+		"signal.refund":         {"by", "full", "lines", "reason", "refundId"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -206,6 +208,9 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.release-hold": {`{"by":"order-sync"}`, `{"by":"dpo","note":"x"}`},
 		"signal.purge-now":    {`{` + purge + `,"note":"A-to-z 117"}`},
 		"signal.cancelled":    {`{}`, `{"reason":"seller-cancelled"}`, marshal(CancelledSignal{})},
+		"signal.refund": {marshal(RefundSignal{RefundID: "R-1", Reason: RefundGoodwill, By: "dpo", Full: true}),
+			`{"refundId":"AMZ:adj.1_2-3","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","quantity":2},{"orderItemId":"2","amount":"0.01"}]}`,
+			`{"refundId":"` + strings.Repeat("R", 64) + `","reason":"chargeback","by":"order-sync","lines":[{"orderItemId":"x","amount":"999999999.99"}]}`},
 		"access-review.input": {marshal(AccessReviewInput{}), // what the access-review schedule sends
 			marshal(AccessReviewInput{Campaign: "2026-Q4"}), `{"campaign":""}`, `{"campaign":"review.2027_a-1"}`},
 		"offboarding.input": {marshal(OffboardingInput{PersonID: "p-7", TerminatedAt: asOf, RequestedBy: "p-hr"}),
@@ -284,6 +289,29 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.release-hold": {
 			`{}`, `{"by":""}`, `{"by":"Jane"}`, `{"by":"dpo","note":` + long("x", MaxNoteLength+1) + `}`,
 			`{"by":"dpo","note":null}`, `{"by":"dpo","reason":"dispute"}`, `{"By":"dpo"}`, `null`,
+		},
+		"signal.refund": {
+			`{}`, `null`, `{"refundId":"R-1","reason":"damaged","by":"dpo"}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","full":false}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","full":false,"lines":[{"orderItemId":"1","quantity":1}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","full":true,"lines":[{"orderItemId":"1","quantity":1}]}`,
+			`{"refundId":"R 1","reason":"damaged","by":"dpo","full":true}`,
+			`{"refundId":"` + strings.Repeat("R", 65) + `","reason":"damaged","by":"dpo","full":true}`,
+			`{"refundId":"R-1","reason":"broken","by":"dpo","full":true}`,
+			`{"refundId":"R-1","reason":"damaged","by":"Jane Doe","full":true}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1"}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","quantity":1,"amount":"1.00"}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","quantity":0}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","quantity":1.5}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","amount":"12.5"}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","amount":"0.00"}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","amount":12.50}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":" ","quantity":1}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","Quantity":1}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","lines":[{"orderItemId":"1","quantity":1,"x":1}]}`,
+			`{"refundId":"R-1","reason":"damaged","by":"dpo","full":true,"note":"x"}`,
+			`{"RefundId":"R-1","reason":"damaged","by":"dpo","full":true}`,
 		},
 		"signal.purge-now": {
 			`{"by":"dpo"}`, `{"reason":"dispute","by":"dpo"}`, `{"reason":"buyer-erasure-request","by":"-dpo"}`,
@@ -506,7 +534,7 @@ func TestDutySchemasListEveryDuty(t *testing.T) {
 func TestSchemaCodeListsMatchTheWorkflow(t *testing.T) {
 	for file, want := range map[string][]string{
 		"json/signal.legal-hold.schema.json": HoldReasons, "json/signal.purge-now.schema.json": PurgeNowReasons,
-		"json/signal.cancelled.schema.json": CancelReasons,
+		"json/signal.cancelled.schema.json": CancelReasons, "json/signal.refund.schema.json": RefundReasons,
 	} {
 		if got := schemaEnum(t, file, "reason"); !slices.Equal(got, want) {
 			t.Errorf("%s: reason enum %v, the workflow accepts %v", file, got, want)

@@ -19,10 +19,12 @@ const (
 	AccessReview = "access-review"
 	// Lockout disables an account after too many failed logins.
 	Lockout = "lockout"
+	// CreditNotes issues the credit note of an order cancelled after its invoice.
+	CreditNotes = "credit-notes"
 )
 
 // System lists the system names; operators may not take them.
-var System = []string{OrderSync, RetentionAudit, TaxRecordSweep, AccessReview, Lockout}
+var System = []string{OrderSync, RetentionAudit, TaxRecordSweep, AccessReview, Lockout, CreditNotes}
 
 // MaxLength bounds an identifier.
 const MaxLength = 64

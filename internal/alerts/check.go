@@ -155,14 +155,33 @@ func (c *Checker) purgeOverdue(ctx context.Context, now time.Time) ([]Condition,
 }
 
 func (c *Checker) taxOverdue(ctx context.Context, now time.Time) ([]Condition, error) {
+	before := now.Add(-c.Limits.TaxGrace)
 	n, ids, err := c.overdue(ctx, `SELECT invoice_number FROM invoices WHERE purged_at IS NULL AND retain_until < $1
-		ORDER BY retain_until, invoice_number`, now.Add(-c.Limits.TaxGrace))
-	if err != nil || n == 0 {
+		ORDER BY retain_until, invoice_number`, before)
+	if err != nil {
 		return nil, err
 	}
+	// An order's credit notes share one key, erased with the last of them: they
+	// are overdue once all of them are.
+	cn, cnIDs, err := c.overdue(ctx, `SELECT credit_note_number FROM credit_notes WHERE purged_at IS NULL AND amazon_order_id IN (
+		SELECT amazon_order_id FROM credit_notes WHERE purged_at IS NULL GROUP BY amazon_order_id HAVING max(retain_until) < $1)
+		ORDER BY retain_until, credit_note_number`, before)
+	if err != nil || n+cn == 0 {
+		return nil, err
+	}
+	var listed []string
+	detail := map[string]any{"count": n + cn}
+	if n > 0 {
+		listed = append(listed, "invoices "+strings.Join(ids, ", "))
+		detail["invoices"] = ids
+	}
+	if cn > 0 {
+		listed = append(listed, "credit notes "+strings.Join(cnIDs, ", "))
+		detail["creditNotes"] = cnIDs
+	}
 	return []Condition{{Key: KindTaxRecordOverdue,
-		Text:   fmt.Sprintf("%d tax record(s) are past their retention and not swept: invoices %s.", n, strings.Join(ids, ", ")),
-		Detail: map[string]any{"count": n, "invoices": ids}}}, nil
+		Text:   fmt.Sprintf("%d tax record(s) are past their retention and not swept: %s.", n+cn, strings.Join(listed, "; ")),
+		Detail: detail}}, nil
 }
 
 // DefaultFullChainEvery is how often the alert check verifies the whole

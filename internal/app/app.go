@@ -235,7 +235,8 @@ func (a *App) openSealing(ctx context.Context, kmsClient *kms.Client) error {
 		Seller:        invoice.Party{Name: cfg.SellerName, Address: cfg.SellerAddress, VATNumber: cfg.SellerVATNumber},
 		InvoiceSeries: cfg.InvoiceSeries, VATRates: cfg.VATRates, DefaultVATRate: cfg.DefaultVATRate,
 		SimplifiedLimit: cfg.SimplifiedInvoiceLimit, AlwaysFull: cfg.AlwaysFullInvoice,
-		DPOContact: cfg.DPOContact, BackupLocation: cfg.BackupLocation, Location: host, ToolVersion: Version,
+		CreditNoteSeries: cfg.CreditNoteSeries,
+		DPOContact:       cfg.DPOContact, BackupLocation: cfg.BackupLocation, Location: host, ToolVersion: Version,
 	}}
 	a.openEpochs(kmsClient)
 	return nil

@@ -161,7 +161,9 @@ func (a *App) certificates(ctx context.Context) (float64, error) {
 }
 
 func (a *App) taxRecordsOverdue(ctx context.Context) (float64, error) {
-	return a.scalar(ctx, `SELECT count(*) FROM invoices WHERE purged_at IS NULL AND retain_until < now() - interval '2 days'`)
+	return a.scalar(ctx, `SELECT (SELECT count(*) FROM invoices WHERE purged_at IS NULL AND retain_until < now() - interval '2 days')
+		+ (SELECT count(*) FROM credit_notes WHERE purged_at IS NULL AND amazon_order_id IN (SELECT amazon_order_id FROM credit_notes
+			WHERE purged_at IS NULL GROUP BY amazon_order_id HAVING max(retain_until) < now() - interval '2 days'))`)
 }
 
 func (a *App) syncLag(ctx context.Context) (float64, error) {

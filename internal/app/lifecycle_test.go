@@ -429,13 +429,7 @@ func TestTaxRecordSweepErasesInvoicesAfterTheirRetention(t *testing.T) {
 	inv, err := s.app.Orders.Invoice(ctx, id)
 	s.must(err, "invoice")
 	time.Sleep(time.Until(inv.RetainUntil) + 100*time.Millisecond) // the tax retention must pass
-	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "tax-sweep-" + s.app.Config.TaskQueue, TaskQueue: s.app.Config.TaskQueue,
-	}, workflows.TaxRecordSweepName, workflows.TaxRecordSweepInput{BatchSize: 1})
-	s.must(err, "start sweep")
-	var res workflows.TaxRecordSweepResult
-	s.must(run.Get(ctx, &res), "sweep")
-	if res.Purged != 1 {
+	if res := s.runTaxSweep(ctx, 1); res.Purged != 1 {
 		t.Fatalf("sweep purged %d", res.Purged)
 	}
 	if _, _, err := s.app.Orders.ExportInvoice(ctx, id, "tester", "audit"); !errors.Is(err, orders.ErrTaxRecordPurged) {

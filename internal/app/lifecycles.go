@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/actor"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -64,6 +66,21 @@ func (l *lifecycles) Delivered(ctx context.Context, id string, at time.Time) err
 
 func (l *lifecycles) Cancelled(ctx context.Context, id, reason string) error {
 	return l.signal(ctx, id, workflows.SignalCancelled, workflows.CancelledSignal{Reason: reason})
+}
+
+// ItemsCancelled asks the running lifecycle for a credit note per cancelled
+// item, as a refund ("item-cancelled-<orderItemId>", so a repeated report
+// changes nothing). An item that was not invoiced is refused there, and listed
+// in the order's rejectedSignals.
+func (l *lifecycles) ItemsCancelled(ctx context.Context, id string, items []activities.CancelledItem) error {
+	for _, it := range items {
+		refund := workflows.RefundSignal{RefundID: "item-cancelled-" + it.OrderItemID, Reason: workflows.RefundItemCancelled,
+			By: actor.OrderSync, Lines: []workflows.RefundLine{{OrderItemID: it.OrderItemID, Quantity: it.Quantity}}}
+		if err := l.signal(ctx, id, workflows.SignalRefund, refund); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l *lifecycles) signal(ctx context.Context, id, name string, payload any) error {

@@ -344,8 +344,11 @@ func CheckCertificates(ctx context.Context, q evidence.Querier, opts evidence.Ve
 		}
 		c := CheckedCertificate{CheckedEntry: e}
 		purpose := keyepochs.PurposeTaxRecord
-		if strings.HasPrefix(r.IdempotencyKey, "purge/"+keyepochs.PurposePII+"/") {
+		switch {
+		case strings.HasPrefix(r.IdempotencyKey, "purge/"+keyepochs.PurposePII+"/"):
 			purpose = keyepochs.PurposePII
+		case strings.HasPrefix(r.IdempotencyKey, "purge/"+keyepochs.PurposeCreditNote+"/"):
+			purpose = keyepochs.PurposeCreditNote
 		}
 		if c.EpochKeys, c.PromiseComplete, err = epochKeysOf(ctx, q, opts, chain, amazonOrderID, purpose); err != nil {
 			return nil, err

@@ -363,3 +363,7 @@ func TestSyncSettleBoundsTheSearch(t *testing.T) {
 		t.Fatalf("watermark %s, want about now - 1h (%s)", res.Watermark, before)
 	}
 }
+
+func (r *recordingLifecycles) ItemsCancelled(context.Context, string, []activities.CancelledItem) error {
+	return nil
+}

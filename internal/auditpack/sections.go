@@ -16,8 +16,10 @@ const (
 	kindRetentionAudit = "retention-audit"
 	kindOrderProblem   = "order-problem"
 	kindInvoiceExport  = "invoice-export"
-	kindEpochCert      = "key-epoch-certificate"
-	kindEpochDeleted   = "key-epoch-deleted"
+	// kindCreditNoteExport is orders.KindCreditNoteExport: a credit note's PDF exported.
+	kindCreditNoteExport = "credit-note-export"
+	kindEpochCert        = "key-epoch-certificate"
+	kindEpochDeleted     = "key-epoch-deleted"
 
 	kindReviewDecision   = "access-review-decision"
 	kindReviewExecution  = "access-review-execution"
@@ -368,7 +370,7 @@ func logging(b *builder) (Clause, error) {
 	}
 	c.Items = append(c.Items, Item{ID: "evidence-chain", What: "verification with the pinned keys",
 		Detail: fmt.Sprintf("%s; %d entries verified; head %s", result, v.Entries, v.Head)})
-	exports := b.kinds(is(kindInvoiceExport))
+	exports := b.kinds(is(kindInvoiceExport, kindCreditNoteExport))
 	for _, r := range exports {
 		c.Items = append(c.Items, entryItem(r, "invoiceNumber", "exportedBy", "purpose"))
 	}

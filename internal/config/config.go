@@ -225,6 +225,9 @@ var Settings = []Setting{
 		load: into(str, func(c *Config) *string { return &c.DPOContact })},
 	{Name: "DPP_INVOICE_SERIES", Default: "INV", Doc: "prefix of the gap-free invoice number series",
 		load: into(series, func(c *Config) *string { return &c.InvoiceSeries })},
+	// Credit notes (issue 14): their own gap-free series.
+	{Name: "DPP_CREDIT_NOTE_SERIES", Default: "CRN", Doc: "prefix of the gap-free credit note number series (HMRC: credit notes are numbered on their own); must differ from DPP_INVOICE_SERIES",
+		load: into(series, func(c *Config) *string { return &c.CreditNoteSeries })},
 	{Name: "DPP_VAT_RATES", Doc: "per-SKU VAT rates, e.g. 'PR-BOOK-01=0,PR-SEAT-02=5' (percent)",
 		load: into(vatRates, func(c *Config) *map[string]int64 { return &c.VATRates })},
 	{Name: "DPP_DEFAULT_VAT_RATE", Default: "20", Doc: "VAT rate in percent for SKUs not in DPP_VAT_RATES (UK standard rate)",
@@ -359,6 +362,7 @@ type Config struct {
 	Operators []string
 
 	InvoiceSeries          string
+	CreditNoteSeries       string
 	VATRates               map[string]int64 // SKU -> basis points
 	DefaultVATRate         int64            // basis points
 	SimplifiedInvoiceLimit int64            // pence incl. VAT
@@ -406,6 +410,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.TaxRetention < c.PIIRetention {
 		l.fail("DPP_TAX_RETENTION", "must not be shorter than DPP_PII_RETENTION")
+	}
+	if c.CreditNoteSeries != "" && c.CreditNoteSeries == c.InvoiceSeries {
+		l.fail("DPP_CREDIT_NOTE_SERIES", "must differ from DPP_INVOICE_SERIES: credit notes have their own series")
 	}
 	for _, name := range []string{"DPP_SYNC_INTERVAL", "DPP_TAX_SWEEP_INTERVAL", "DPP_DELIVERY_FALLBACK", "DPP_SYNC_LOOKBACK", "DPP_SYNC_REJECT_RETRY_FOR"} {
 		if d, err := time.ParseDuration(l.str(name)); err == nil && d <= 0 {

@@ -104,6 +104,7 @@ var nonDefault = map[string]struct {
 	"DPP_OPERATORS":                          {value: "dpo,legal"},
 	"DPP_DPO_CONTACT":                        {value: "dpo@plusranger.example"},
 	"DPP_INVOICE_SERIES":                     {value: "PR-26"},
+	"DPP_CREDIT_NOTE_SERIES":                 {value: "PR-CN-26"},
 	"DPP_VAT_RATES":                          {value: "PR-BOOK-01=0"},
 	"DPP_DEFAULT_VAT_RATE":                   {value: "17.5"},
 	"DPP_SIMPLIFIED_INVOICE_LIMIT":           {value: "100.00"},

@@ -29,6 +29,7 @@ func goldenDocs(t testing.TB) map[string]*Document {
 		"simplified":  simplifiedFixture(t),
 		"many-lines":  manyLines(t, 80),
 		"odd-chars":   odd,
+		"credit-note": creditFixture(t),
 	}
 }
 

@@ -156,6 +156,23 @@ type Document struct {
 	// VATBreakdown is the per-rate summary (rate, net, VAT); must equal the
 	// breakdown of the lines (see Summarise), in any order.
 	VATBreakdown []RateTotal
+	// Credit, when set, makes the document a credit note against an issued
+	// invoice: Number is then the credit note's own number, the lines and
+	// totals are what is credited (given as positive amounts, printed as
+	// reversals), and Kind, Customer and TaxPoint are those of the invoice.
+	Credit *Credit
+}
+
+// Credit is what a credit note must say about the invoice it corrects (HMRC VAT
+// Notice 700 section 18.2: the original invoice's number and date, and why).
+type Credit struct {
+	// InvoiceNumber is the number of the invoice credited (required).
+	InvoiceNumber string
+	// InvoiceDate is the original invoice's date of issue (required).
+	InvoiceDate time.Time
+	// Reason is why the amounts are credited, as printed (e.g. "Order
+	// cancelled", "Refund: damaged in transit"); required.
+	Reason string
 }
 
 // FieldError reports an invalid or missing field. Field names the field
@@ -335,6 +352,16 @@ func (d *Document) Validate() error {
 	}
 	if d.Kind != Full && d.Kind != Simplified {
 		return fieldErr("Kind", `must be "full" or "simplified"`)
+	}
+	if c := d.Credit; c != nil {
+		switch {
+		case blank(c.InvoiceNumber):
+			return fieldErr("Credit.InvoiceNumber", "is missing")
+		case c.InvoiceDate.IsZero():
+			return fieldErr("Credit.InvoiceDate", "is missing")
+		case blank(c.Reason):
+			return fieldErr("Credit.Reason", "is missing")
+		}
 	}
 	if d.IssueDate.IsZero() {
 		return fieldErr("IssueDate", "is missing")

@@ -114,6 +114,9 @@ func (r *renderer) text(w, h float64, s string, ln int, align string) {
 }
 
 func (r *renderer) heading() string {
+	if r.d.Credit != nil {
+		return "CREDIT NOTE"
+	}
 	if r.d.Kind == Simplified {
 		return "SIMPLIFIED VAT INVOICE"
 	}
@@ -121,6 +124,23 @@ func (r *renderer) heading() string {
 }
 
 func (r *renderer) money(minor int64) string { return FormatMoney(minor, r.d.Currency) }
+
+// amount prints an amount of the document's lines and totals: on a credit note
+// it reverses what was invoiced, so it is printed negative.
+func (r *renderer) amount(minor int64) string {
+	if r.d.Credit != nil {
+		return r.money(-minor)
+	}
+	return r.money(minor)
+}
+
+// documentName names the document in the page footer.
+func (r *renderer) documentName() string {
+	if r.d.Credit != nil {
+		return "Credit note"
+	}
+	return "Invoice"
+}
 
 func (r *renderer) render() ([]byte, error) {
 	p, d := r.pdf, r.d
@@ -226,7 +246,7 @@ func (r *renderer) pageFooter() {
 	r.pdf.SetY(-12)
 	r.font("", 8)
 	r.pdf.SetTextColor(90, 90, 90)
-	r.text(contentWidth, 5, "Invoice "+r.d.Number+" - page "+strconv.Itoa(r.pdf.PageNo())+" of {nb}", 0, "C")
+	r.text(contentWidth, 5, r.documentName()+" "+r.d.Number+" - page "+strconv.Itoa(r.pdf.PageNo())+" of {nb}", 0, "C")
 	r.pdf.SetTextColor(0, 0, 0)
 }
 
@@ -237,6 +257,16 @@ func (r *renderer) details() {
 		{"Invoice number:", d.Number},
 		{"Date of issue:", d.IssueDate.Format(dateLayout)},
 		{"Time of supply (tax point):", d.TaxPoint.Format(dateLayout)},
+	}
+	if c := d.Credit; c != nil {
+		rows = [][2]string{
+			{"Credit note number:", d.Number},
+			{"Date of issue:", d.IssueDate.Format(dateLayout)},
+			{"Original invoice number:", c.InvoiceNumber},
+			{"Original invoice date:", c.InvoiceDate.Format(dateLayout)},
+			{"Time of supply (tax point):", d.TaxPoint.Format(dateLayout)},
+			{"Reason for credit:", c.Reason},
+		}
 	}
 	if strings.TrimSpace(d.OrderID) != "" {
 		rows = append(rows, [2]string{"Amazon order ID:", d.OrderID})
@@ -426,7 +456,7 @@ func (r *renderer) lineTable() {
 			{[]string{strconv.FormatInt(l.Quantity, 10)}, "R"},
 			{[]string{r.money(l.UnitNetMinor)}, "R"},
 			{[]string{formatRate(l.VATRateBasisPoints)}, "R"},
-			{[]string{r.money(l.NetMinor)}, "R"},
+			{[]string{r.amount(l.NetMinor)}, "R"},
 		})
 	}
 	r.inTable = false
@@ -442,6 +472,9 @@ func (r *renderer) totals() {
 		{"Total VAT", d.TotalVATMinor},
 		{"Total incl. VAT", d.TotalGrossMinor},
 	}
+	if d.Credit != nil {
+		rows[0].label, rows[1].label, rows[2].label = "Credited excl. VAT", "VAT credited", "Total credited incl. VAT"
+	}
 	const valueW = 38.0
 	const labelW = 52.0
 	x := marginLeft + contentWidth - valueW - labelW
@@ -454,7 +487,7 @@ func (r *renderer) totals() {
 		r.font(style, bodySize+0.5)
 		y := r.pdf.GetY()
 		r.cell(x, y, labelW, row.label, "L")
-		r.cell(x+labelW, y, valueW, r.money(row.value), "R")
+		r.cell(x+labelW, y, valueW, r.amount(row.value), "R")
 		r.pdf.SetY(y + lineHeight + 0.5)
 	}
 }
@@ -475,9 +508,9 @@ func (r *renderer) vatSummary() {
 	for _, rt := range r.d.VATBreakdown {
 		r.row(widths, []tableCell{
 			{[]string{formatRate(rt.RateBasisPoints)}, "L"},
-			{[]string{r.money(rt.NetMinor)}, "R"},
-			{[]string{r.money(rt.VATMinor)}, "R"},
-			{[]string{r.money(rt.NetMinor + rt.VATMinor)}, "R"},
+			{[]string{r.amount(rt.NetMinor)}, "R"},
+			{[]string{r.amount(rt.VATMinor)}, "R"},
+			{[]string{r.amount(rt.NetMinor + rt.VATMinor)}, "R"},
 		})
 	}
 }

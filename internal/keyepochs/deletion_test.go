@@ -14,6 +14,7 @@ import (
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/keyepochs"
+	"github.com/plusranger/dpp/internal/orders"
 )
 
 // deletingKMS is local-kms plus the deletion states it does not play: it
@@ -147,22 +148,12 @@ func TestATaxYearKeyIsDeletedAfterTheLastRecordOfItsYear(t *testing.T) {
 
 	// The year is over, the invoice is still kept: the key stays.
 	r.clock.Set(time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC))
-	for _, s := range r.retireDue(10) {
-		if s.Epoch.KMSKeyID == taxKey {
-			t.Fatal("the tax-year key was retired while it still wraps an invoice")
-		}
+	if r.retired(taxKey) != nil {
+		t.Fatal("the tax-year key was retired while it still wraps an invoice")
 	}
 	// Six years on, the sweep purges the invoice; the next run retires the key.
-	r.clock.Set(inv.RetainUntil.Add(time.Hour))
-	if n, _, err := r.orders.SweepTaxRecords(r.ctx, 10); err != nil || n != 1 {
-		t.Fatalf("sweep purged %d: %v", n, err)
-	}
-	var retired *keyepochs.Scheduled
-	for _, s := range r.retireDue(10) {
-		if s.Epoch.KMSKeyID == taxKey {
-			retired = s
-		}
-	}
+	r.sweepAt(inv.RetainUntil.Add(time.Hour))
+	retired := r.retired(taxKey)
 	if retired == nil || retired.Epoch.State != keyepochs.StatePendingDeletion || retired.CertificateSeq == 0 {
 		t.Fatalf("tax-year key not retired: %+v", retired)
 	}
@@ -176,4 +167,76 @@ func TestATaxYearKeyIsDeletedAfterTheLastRecordOfItsYear(t *testing.T) {
 			t.Fatalf("the invoice's certificate: %+v", c)
 		}
 	}
+}
+
+// A credit note's key is wrapped by the tax-year key of its year, like the
+// invoice's, and is never re-wrapped: the tax-year key outlives the invoice
+// while a credit note under it is kept, and is retired once the sweep has
+// erased that too; the credit note's certificate names the key.
+func TestATaxYearKeyWaitsForTheCreditNotesUnderIt(t *testing.T) {
+	r := newRig(t)
+	id := orderID(702)
+	r.seal(id)
+	inv, err := r.orders.IssueInvoice(r.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Set(day0.Add(30 * 24 * time.Hour)) // a refund a month later, same year
+	cn, err := r.orders.IssueCreditNote(r.ctx, orders.CreditRequest{AmazonOrderID: id, SourceID: orders.RefundSource("R-1"),
+		Reason: "damaged", By: "dpo", Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taxKey, cnKey string
+	if err := r.pool.QueryRow(r.ctx, `SELECT (SELECT kms_key_id FROM data_keys WHERE amazon_order_id = $1 AND purpose = 'tax-record'),
+		(SELECT kms_key_id FROM data_keys WHERE amazon_order_id = $1 AND purpose = 'credit-note')`, id).Scan(&taxKey, &cnKey); err != nil {
+		t.Fatal(err)
+	}
+	if cnKey != taxKey {
+		t.Fatalf("the credit note's key is under %s, the invoice's under %s: want the same tax-year key", cnKey, taxKey)
+	}
+	// The invoice's retention ends first: the sweep erases it, the key stays.
+	r.sweepAt(inv.RetainUntil.Add(time.Hour))
+	if r.retired(taxKey) != nil {
+		t.Fatal("the tax-year key was retired while it still wraps a credit note")
+	}
+	r.sweepAt(cn.RetainUntil.Add(time.Hour))
+	retired := r.retired(taxKey)
+	if retired == nil || retired.Epoch.State != keyepochs.StatePendingDeletion {
+		t.Fatalf("tax-year key not retired: %+v", retired)
+	}
+	certs, err := app.CheckCertificates(r.ctx, r.pool, evidence.VerifyOptions{}, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range certs {
+		if c.IdempotencyKey == "purge/credit-note/"+id {
+			found = len(c.EpochKeys) == 1 && c.EpochKeys[0].KMSKeyID == taxKey && c.PromiseComplete
+		}
+	}
+	if !found {
+		t.Fatalf("no credit-note certificate naming the tax-year key among %+v", certs)
+	}
+}
+
+// sweepAt moves the clock to at and runs the tax-record sweep, which must purge one record.
+func (r *rig) sweepAt(at time.Time) {
+	r.t.Helper()
+	r.clock.Set(at)
+	if n, _, err := r.orders.SweepTaxRecords(r.ctx, 10); err != nil || n != 1 {
+		r.t.Fatalf("sweep purged %d: %v", n, err)
+	}
+}
+
+// retired runs the retirement of what is due and returns key's, if it was retired.
+func (r *rig) retired(key string) *keyepochs.Scheduled {
+	r.t.Helper()
+	var out *keyepochs.Scheduled
+	for _, s := range r.retireDue(10) {
+		if s.Epoch.KMSKeyID == key {
+			out = s
+		}
+	}
+	return out
 }

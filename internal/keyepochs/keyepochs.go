@@ -27,6 +27,10 @@ import (
 const (
 	PurposePII       = "pii"
 	PurposeTaxRecord = "tax-record"
+	// PurposeCreditNote: an order's credit notes, a tax record under its own
+	// data key, wrapped by the tax-record epoch key of its year (key_epochs
+	// never has this purpose, its member rows do).
+	PurposeCreditNote = "credit-note"
 )
 
 // DefaultAliasPrefix starts every epoch alias: alias/dpp/pii/<epoch start> and

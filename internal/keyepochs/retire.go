@@ -52,7 +52,10 @@ type Due struct {
 	EpochZero bool
 }
 
-// Due lists the epochs a run must retire or confirm, oldest first.
+// Due lists the epochs a run must retire or confirm, oldest first. A tax-record
+// epoch retires only once no data key is under it: invoices' and credit notes'
+// keys alike are never re-wrapped (each dies with its own retention, and the
+// epoch key after the last of them).
 func (s *Service) Due(ctx context.Context) (*Due, error) {
 	now := s.now()
 	d := &Due{}

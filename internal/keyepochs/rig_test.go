@@ -102,7 +102,7 @@ func newRig(t *testing.T) *rig {
 	svc := &orders.Service{Pool: pool, Vault: v, Signer: signer, Epochs: ep, Now: c.Now, Policy: orders.Policy{
 		PIIRetention: 720 * time.Hour, TaxRetention: 52596 * time.Hour, DeliveryFallback: 24 * time.Hour,
 		Seller:        invoice.Party{Name: "Plusranger Ltd", Address: []string{"Unit 4", "Leeds", "LS1 4AB"}, VATNumber: "GB123456789"},
-		InvoiceSeries: "INV", DefaultVATRate: 2000, SimplifiedLimit: 25000, BackupLocation: "pg_dump nightly"}}
+		InvoiceSeries: "INV", CreditNoteSeries: "CRN", DefaultVATRate: 2000, SimplifiedLimit: 25000, BackupLocation: "pg_dump nightly"}}
 	return &rig{t: t, ctx: ctx, ownerDSN: owner, pool: pool, kms: client, vault: v, epochs: ep, orders: svc, clock: c}
 }
 

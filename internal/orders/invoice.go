@@ -49,39 +49,13 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 	if facts.DeemedSupplier {
 		return nil, ErrDeemedSupplier
 	}
-	lines := make([]invoice.LineInput, 0, len(facts.Items))
-	for _, it := range facts.Items {
-		if it.Quantity == 0 {
-			// A line cancelled in full (a partly cancelled order) was not supplied.
-			continue
-		}
-		rate, ok := s.Policy.VATRates[it.SKU]
-		if !ok {
-			rate = s.Policy.DefaultVATRate
-		}
-		lines = append(lines, invoice.LineInput{Description: it.Title, SKU: it.SKU, Quantity: it.Quantity,
-			UnitGrossMinor: it.UnitGrossMinor, VATRateBasisPoints: rate})
-	}
-	computed, totals, err := invoice.Compute(lines)
-	if errors.Is(err, invoice.ErrNoLines) {
-		return nil, problem(ProblemInvoiceNoLines, "order %s has no line with a quantity above zero", orderID)
-	}
-	if err != nil {
-		return nil, problem(ProblemInvoiceInvalidLine, "order %s: %v", orderID, err)
-	}
 	now := s.now()
-	doc := &invoice.Document{
-		Kind: invoice.Choose(totals.GrossMinor, facts.Business, s.Policy.SimplifiedLimit, s.Policy.AlwaysFull),
-		// The goods are paid for when the order is placed: that is the tax point.
-		OrderID: orderID, IssueDate: now, TaxPoint: facts.PurchasedAt, Currency: facts.Currency,
-		Seller: s.Policy.Seller,
+	rec, err := s.invoiceRecord(ctx, orderID, facts, now)
+	if err != nil {
+		return nil, err
 	}
-	doc.SetLines(computed, totals)
-	if doc.Kind == invoice.Full {
-		if doc.Customer, err = s.customer(ctx, orderID); err != nil {
-			return nil, err
-		}
-	}
+	doc := &rec.Document
+	totals := invoice.Totals{NetMinor: doc.TotalNetMinor, VATMinor: doc.TotalVATMinor, GrossMinor: doc.TotalGrossMinor}
 	key, err := s.newDataKey(ctx, PurposeTaxRecord, orderID)
 	if err != nil {
 		return nil, err
@@ -119,14 +93,19 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 		if err != nil {
 			return err
 		}
+		sealedDoc, err := sealRecord(key, rec)
+		if err != nil {
+			return err
+		}
 		if err := s.storeDataKey(ctx, tx, PurposeTaxRecord, orderID, key); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO invoices (series, number, invoice_number, amazon_order_id, kind,
-			issued_at, tax_point, currency, total_net, total_vat, total_gross, key_ref, pdf_sealed, retain_until)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+			issued_at, tax_point, currency, total_net, total_vat, total_gross, key_ref, pdf_sealed, retain_until,
+			document_sealed)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
 			s.Policy.InvoiceSeries, number, doc.Number, orderID, string(doc.Kind), now, doc.TaxPoint, doc.Currency,
-			totals.NetMinor, totals.VATMinor, totals.GrossMinor, ref, sealed, retainUntil); err != nil {
+			totals.NetMinor, totals.VATMinor, totals.GrossMinor, ref, sealed, retainUntil, sealedDoc); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE invoice_counters SET last_number = $2 WHERE series = $1`, s.Policy.InvoiceSeries, number)
@@ -136,6 +115,46 @@ func (s *Service) IssueInvoice(ctx context.Context, orderID string) (*Invoice, e
 		return nil, fmt.Errorf("issue invoice for %s: %w", orderID, err)
 	}
 	return s.Invoice(ctx, orderID)
+}
+
+// invoiceRecord builds the order's invoice document (without its number) from
+// its facts, decrypting the customer's details of a full invoice in memory.
+func (s *Service) invoiceRecord(ctx context.Context, orderID string, facts *Facts, issuedAt time.Time) (*invoiceRecord, error) {
+	lines := make([]invoice.LineInput, 0, len(facts.Items))
+	var items []string
+	for _, it := range facts.Items {
+		if it.Quantity == 0 {
+			// A line cancelled in full (a partly cancelled order) was not supplied.
+			continue
+		}
+		rate, ok := s.Policy.VATRates[it.SKU]
+		if !ok {
+			rate = s.Policy.DefaultVATRate
+		}
+		lines = append(lines, invoice.LineInput{Description: it.Title, SKU: it.SKU, Quantity: it.Quantity,
+			UnitGrossMinor: it.UnitGrossMinor, VATRateBasisPoints: rate})
+		items = append(items, it.OrderItemID)
+	}
+	computed, totals, err := invoice.Compute(lines)
+	if errors.Is(err, invoice.ErrNoLines) {
+		return nil, problem(ProblemInvoiceNoLines, "order %s has no line with a quantity above zero", orderID)
+	}
+	if err != nil {
+		return nil, problem(ProblemInvoiceInvalidLine, "order %s: %v", orderID, err)
+	}
+	rec := &invoiceRecord{Items: items, Document: invoice.Document{
+		Kind: invoice.Choose(totals.GrossMinor, facts.Business, s.Policy.SimplifiedLimit, s.Policy.AlwaysFull),
+		// The goods are paid for when the order is placed: that is the tax point.
+		OrderID: orderID, IssueDate: issuedAt, TaxPoint: facts.PurchasedAt, Currency: facts.Currency,
+		Seller: s.Policy.Seller,
+	}}
+	rec.Document.SetLines(computed, totals)
+	if rec.Document.Kind == invoice.Full {
+		if rec.Document.Customer, err = s.customer(ctx, orderID); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
 }
 
 // customer builds the buyer's party for a full invoice, decrypting in memory.

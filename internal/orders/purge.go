@@ -134,7 +134,14 @@ func (s *Service) erase(ctx context.Context, tx pgx.Tx, purpose, orderID string)
 		}
 		erased = int(tag.RowsAffected())
 	case PurposeTaxRecord:
-		tag, err := tx.Exec(ctx, `UPDATE invoices SET pdf_sealed = NULL, key_ref = NULL, purged_at = $2
+		tag, err := tx.Exec(ctx, `UPDATE invoices SET pdf_sealed = NULL, document_sealed = NULL, key_ref = NULL, purged_at = $2
+			WHERE key_ref = $1`, ref, s.now())
+		if err != nil {
+			return 0, "", err
+		}
+		erased = int(tag.RowsAffected())
+	case PurposeCreditNote:
+		tag, err := tx.Exec(ctx, `UPDATE credit_notes SET pdf_sealed = NULL, key_ref = NULL, purged_at = $2
 			WHERE key_ref = $1`, ref, s.now())
 		if err != nil {
 			return 0, "", err
@@ -147,7 +154,8 @@ func (s *Service) erase(ctx context.Context, tx pgx.Tx, purpose, orderID string)
 	var left int
 	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM data_keys WHERE key_ref = $1)
 		+ (SELECT count(*) FROM sealed_fields WHERE key_ref = $1)
-		+ (SELECT count(*) FROM invoices WHERE key_ref = $1)`, ref).Scan(&left); err != nil {
+		+ (SELECT count(*) FROM invoices WHERE key_ref = $1)
+		+ (SELECT count(*) FROM credit_notes WHERE key_ref = $1)`, ref).Scan(&left); err != nil {
 		return 0, "", err
 	}
 	if left != 0 {
@@ -211,25 +219,89 @@ func (s *Service) copiesNote(ctx context.Context, tx pgx.Tx, purpose, orderID st
 		strings.Join(parts, "; ") + ". Every copy is undecryptable once the last of these deletions takes effect; each key's epoch certificate records it.", nil
 }
 
-// SweepTaxRecords crypto-erases up to limit invoices whose tax retention has
-// ended, each in its own transaction with its certificate. It reports how many it
-// purged and whether more are due.
+// SweepTaxRecords crypto-erases up to limit tax records whose retention has
+// ended (invoices, and orders' credit notes once the last of an order's is
+// due), each in its own transaction with its certificate. It reports how many
+// it purged and whether more are due.
 func (s *Service) SweepTaxRecords(ctx context.Context, limit int) (int, bool, error) {
 	purged := 0
-	for purged < limit {
-		done, err := s.purgeOneTaxRecord(ctx)
-		if err != nil {
-			return purged, true, err
+	for _, purgeOne := range []func(context.Context) (bool, error){s.purgeOneTaxRecord, s.purgeOneCreditNoteKey} {
+		for purged < limit {
+			done, err := purgeOne(ctx)
+			if err != nil {
+				return purged, true, err
+			}
+			if !done {
+				break
+			}
+			purged++
 		}
-		if !done {
-			return purged, false, nil
-		}
-		purged++
 	}
 	var more bool
-	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoices WHERE purged_at IS NULL AND retain_until <= $1)`,
-		s.now()).Scan(&more)
+	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoices WHERE purged_at IS NULL AND retain_until <= $1)
+		OR EXISTS (`+creditNoteKeysDue+` LIMIT 1)`, s.now()).Scan(&more)
 	return purged, more, err
+}
+
+// creditNoteKeysDue: orders whose credit notes are all past their retention
+// ($1 is now). One key seals all of an order's credit notes, so it dies with
+// the last of them.
+const creditNoteKeysDue = `SELECT amazon_order_id FROM credit_notes WHERE purged_at IS NULL
+	GROUP BY amazon_order_id HAVING max(retain_until) <= $1`
+
+func creditNotePurgeIdempotencyKey(orderID string) string {
+	return "purge/" + PurposeCreditNote + "/" + orderID
+}
+
+func (s *Service) purgeOneCreditNoteKey(ctx context.Context) (bool, error) {
+	found := false
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var orderID string
+		err := tx.QueryRow(ctx, creditNoteKeysDue+` ORDER BY max(retain_until) LIMIT 1`, s.now()).Scan(&orderID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		// Two sweeps may pick the same order: the data key row serialises them,
+		// and the loser finds nothing left.
+		var wrapped []byte
+		err = tx.QueryRow(ctx, `SELECT wrapped_key FROM data_keys WHERE key_ref = $1 FOR UPDATE SKIP LOCKED`,
+			keyRef(PurposeCreditNote, orderID)).Scan(&wrapped)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var numbers []string
+		var lastDue time.Time
+		if err := tx.QueryRow(ctx, `SELECT array_agg(credit_note_number ORDER BY series, number), max(retain_until)
+			FROM credit_notes WHERE amazon_order_id = $1 AND purged_at IS NULL`, orderID).Scan(&numbers, &lastDue); err != nil {
+			return err
+		}
+		found = true
+		copies, err := s.copiesNote(ctx, tx, PurposeCreditNote, orderID)
+		if err != nil {
+			return err
+		}
+		erased, keyDigest, err := s.erase(ctx, tx, PurposeCreditNote, orderID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		cert := s.certificate(now, orderID, keyRef(PurposeCreditNote, orderID),
+			"VAT credit note(s) "+strings.Join(numbers, ", ")+", tax records",
+			fmt.Sprintf("AES-256-GCM data key (KMS-wrapped, SHA-256 of wrapped key %s) destroyed and %d sealed credit note document(s) deleted; the credit note numbers and amounts stay as a non-personal record of the gap-free series.", keyDigest, erased),
+			"Reason: tax retention of the order's last credit note ended at "+lastDue.UTC().Format(time.RFC3339)+". "+copies)
+		_, _, err = evidence.Append(ctx, tx, s.Signer, evidence.Entry{
+			Kind: evidence.KindCertificate, Subject: orderID, IdempotencyKey: creditNotePurgeIdempotencyKey(orderID), Body: cert,
+		}, now)
+		s.Vault.Forget(vault.Context{OrderID: orderID, Purpose: PurposeCreditNote})
+		return err
+	})
+	return found, err
 }
 
 func (s *Service) purgeOneTaxRecord(ctx context.Context) (bool, error) {

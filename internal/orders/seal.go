@@ -171,6 +171,10 @@ func (s *Service) factsOf(o *spapi.Order) (*Facts, error) {
 	}
 	for i, it := range o.OrderItems {
 		item := Item{OrderItemID: it.OrderItemID, Quantity: int64(it.Quantity())}
+		if it.Cancelled() {
+			// Cancelled before the seal: not supplied, so never invoiced.
+			item.Quantity = 0
+		}
 		p := it.Product
 		item.SKU, item.ASIN, item.Title = p.SellerSKU, p.ASIN, p.Title
 		if p.Price == nil || p.Price.UnitPrice == nil {

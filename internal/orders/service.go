@@ -32,12 +32,15 @@ type Policy struct {
 	TaxRetention     time.Duration // DPP_TAX_RETENTION
 	DeliveryFallback time.Duration // DPP_DELIVERY_FALLBACK
 
-	Seller          invoice.Party // name, address, VAT number
-	InvoiceSeries   string
-	VATRates        map[string]int64 // SKU -> basis points
-	DefaultVATRate  int64            // basis points
-	SimplifiedLimit int64            // pence incl. VAT
-	AlwaysFull      bool
+	Seller        invoice.Party // name, address, VAT number
+	InvoiceSeries string
+	// CreditNoteSeries is the prefix of the credit notes' own gap-free series
+	// (DPP_CREDIT_NOTE_SERIES).
+	CreditNoteSeries string
+	VATRates         map[string]int64 // SKU -> basis points
+	DefaultVATRate   int64            // basis points
+	SimplifiedLimit  int64            // pence incl. VAT
+	AlwaysFull       bool
 
 	// Certificate of sanitization details.
 	DPOContact     string
@@ -87,14 +90,15 @@ var (
 func keyRef(purpose, orderID string) string { return purpose + "/" + orderID }
 
 // newDataKey makes the data key of one purpose of an order, wrapped by the key
-// of the current epoch (PII) or tax year (tax records) when epochs are on.
+// of the current epoch (PII) or tax year (tax records: invoices and credit
+// notes) when epochs are on.
 func (s *Service) newDataKey(ctx context.Context, purpose, orderID string) (*vault.DataKey, error) {
 	c := vault.Context{OrderID: orderID, Purpose: purpose}
 	if s.Epochs == nil {
 		return s.Vault.NewDataKey(ctx, c)
 	}
 	choose := s.Epochs.PIIKey
-	if purpose == PurposeTaxRecord {
+	if purpose == PurposeTaxRecord || purpose == PurposeCreditNote {
 		choose = s.Epochs.TaxKey
 	}
 	keyID, err := choose(ctx, s.now())

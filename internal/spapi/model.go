@@ -222,6 +222,34 @@ type OrderItem struct {
 	Fulfillment *ItemFulfillment `json:"fulfillment,omitempty"`
 	// Tax tells who collects the item's VAT (TAX dataset).
 	Tax *ItemTax `json:"tax,omitempty"`
+	// Cancellation comes with includedData CANCELLATION: the item was
+	// cancelled (cancellationExecution) or its cancellation requested.
+	Cancellation *ItemCancellation `json:"cancellation,omitempty"`
+}
+
+// ItemCancellation is an item's cancellation. Its reasons are Amazon's or the
+// buyer's free text: never kept, only whether it was executed.
+type ItemCancellation struct {
+	CancellationRequest   *ItemCancellationRequest   `json:"cancellationRequest,omitempty"`
+	CancellationExecution *ItemCancellationExecution `json:"cancellationExecution,omitempty"`
+}
+
+// ItemCancellationRequest is a cancellation asked for (by the buyer).
+type ItemCancellationRequest struct {
+	Requester    string `json:"requester,omitempty"`
+	CancelReason string `json:"cancelReason,omitempty"`
+}
+
+// ItemCancellationExecution is a cancellation carried out, and by whom
+// (BUYER, MERCHANT, AMAZON).
+type ItemCancellationExecution struct {
+	CancelledBy  string `json:"cancelledBy,omitempty"`
+	CancelReason string `json:"cancelReason,omitempty"`
+}
+
+// Cancelled reports whether the item's cancellation was carried out.
+func (it *OrderItem) Cancelled() bool {
+	return it != nil && it.Cancellation != nil && it.Cancellation.CancellationExecution != nil
 }
 
 // Quantity returns QuantityOrdered, or 0 when it is absent.

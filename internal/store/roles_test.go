@@ -131,7 +131,8 @@ func mustWork(t *testing.T, pool *pgxpool.Pool, sql string) {
 var tables = []string{"orders", "data_keys", "sealed_fields", "invoice_counters", "invoices",
 	"sync_state", "sync_rejects", "signing_keys", "evidence_log", "evidence_head", "goose_db_version",
 	"incident_keys", "incidents", "incident_timeline", "key_epochs", "key_epoch_members",
-	"duty_reports", "duty_occurrences", "alerts", "alert_counters", "order_notifications", "free_texts", "evidence_checkpoints"}
+	"duty_reports", "duty_occurrences", "alerts", "alert_counters", "order_notifications", "free_texts", "evidence_checkpoints",
+	"credit_notes"}
 
 // TestRolePrivileges compares every privilege each role holds on every column and
 // table of the schema with exactly what it should hold: nothing more, nothing less.
@@ -152,9 +153,11 @@ func TestRolePrivileges(t *testing.T) {
 				"UPDATE state rewrapped_out deletion_scheduled_at deletion_date certificate_seq deleted_at"}},
 			"key_epoch_members": {privs: "SELECT INSERT"},
 			// facts and facts_swept_at: the Amazon data sweep (00011).
-			"orders":           {privs: "SELECT INSERT", columns: []string{"UPDATE facts purged_at purge_reason purge_due_at on_hold problem facts_swept_at"}},
-			"invoices":         {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
+			"orders": {privs: "SELECT INSERT", columns: []string{"UPDATE facts purged_at purge_reason purge_due_at on_hold problem facts_swept_at"}},
+			// document_sealed: the invoice document a credit note is built from (00013).
+			"invoices":         {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at document_sealed"}},
 			"invoice_counters": {privs: "SELECT INSERT", columns: []string{"UPDATE last_number"}},
+			"credit_notes":     {privs: "SELECT INSERT", columns: []string{"UPDATE pdf_sealed key_ref purged_at"}},
 			"sync_state":       {privs: "SELECT INSERT", columns: []string{"UPDATE watermark updated_at"}},
 			"sync_rejects":     {privs: "SELECT INSERT DELETE", columns: []string{"UPDATE reason_code first_seen_at last_seen_at attempts resolved_at resolution"}},
 			"evidence_log":     {privs: "SELECT INSERT"},
@@ -211,6 +214,9 @@ func TestRolePrivileges(t *testing.T) {
 			"order_notifications":  {privs: "SELECT"},
 			"free_texts":           {columns: []string{"SELECT ref kind subject recorded_at retain_until erased_at"}},
 			"evidence_checkpoints": {privs: "SELECT"},
+			// Credit notes (00013): numbers, amounts and dates, not the sealed PDF.
+			"credit_notes": {columns: []string{"SELECT series number credit_note_number amazon_order_id invoice_number source_id " +
+				"reason_code requested_by lines currency total_net total_vat total_gross issued_at key_ref retain_until purged_at"}},
 		},
 	}
 
@@ -337,6 +343,8 @@ func TestWorkerCannotRewriteEvidence(t *testing.T) {
 	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM orders`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM invoices`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `UPDATE invoices SET number = number + 1`)
+	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM credit_notes`)
+	mustFail(t, db.worker, codeInsufficientPrivilege, `UPDATE credit_notes SET total_gross = 0`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `UPDATE signing_keys SET retired_at = now()`)
 	mustFail(t, db.worker, codeInsufficientPrivilege, `DELETE FROM signing_keys`)
 	// The worker reads the migration table (to check the schema), never writes it.
@@ -369,7 +377,10 @@ func TestAuditorReadsEvidenceButNoCiphertext(t *testing.T) {
 		`SELECT wrapped_data_key FROM signing_keys`,
 		`SELECT * FROM signing_keys`,
 		`SELECT pdf_sealed FROM invoices`,
+		`SELECT document_sealed FROM invoices`,
 		`SELECT * FROM invoices`,
+		`SELECT pdf_sealed FROM credit_notes`,
+		`SELECT * FROM credit_notes`,
 		`SELECT * FROM goose_db_version`,
 	} {
 		mustFail(t, db.auditor, codeInsufficientPrivilege, sql)

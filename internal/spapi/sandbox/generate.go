@@ -72,10 +72,12 @@ type genOrder struct {
 	base        spapi.Order // all datasets; fulfillment state fields filled by view
 	created     time.Time
 	cancelledAt time.Time // zero unless cancelled
-	deliveredAt time.Time // set by Deliver; zero: DeliveryAfter after creation
-	corrupt     string    // CorruptOrder mode for getOrder ("" = none)
-	corruptList string    // CorruptInSearch mode for searchOrders ("" = none)
-	tracking    string
+	// itemsCancelledAt: items cancelled on their own (CancelItem), by order item id.
+	itemsCancelledAt map[string]time.Time
+	deliveredAt      time.Time // set by Deliver; zero: DeliveryAfter after creation
+	corrupt          string    // CorruptOrder mode for getOrder ("" = none)
+	corruptList      string    // CorruptInSearch mode for searchOrders ("" = none)
+	tracking         string
 }
 
 // pii appends the marker to a PII string when one is configured.
@@ -313,6 +315,13 @@ func (g *genOrder) view(now time.Time, deliveryAfter time.Duration) spapi.Order 
 	}
 	for i := range o.OrderItems {
 		it := &o.OrderItems[i]
+		if at, ok := g.itemsCancelledAt[it.OrderItemID]; ok {
+			it.Cancellation = &spapi.ItemCancellation{CancellationExecution: &spapi.ItemCancellationExecution{
+				CancelledBy: "BUYER", CancelReason: "Ordered by mistake"}}
+			if at.After(o.LastUpdatedTime.Time) {
+				o.LastUpdatedTime = spapi.NewTime(at)
+			}
+		}
 		f := *it.Fulfillment
 		shipped := 0
 		if status == spapi.StatusShipped {
@@ -359,6 +368,9 @@ func filter(o spapi.Order, included map[string]bool) spapi.Order {
 		}
 		if !included[spapi.IncludeTax] {
 			o.OrderItems[i].Tax = nil
+		}
+		if !included[spapi.IncludeCancellation] {
+			o.OrderItems[i].Cancellation = nil
 		}
 	}
 	return o

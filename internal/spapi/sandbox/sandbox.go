@@ -58,6 +58,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -400,6 +401,29 @@ func (s *Server) Cancel(orderID string) error {
 	}
 	s.mu.Unlock()
 	s.sendChanges(changes)
+	return nil
+}
+
+// CancelItem cancels one item of a generated order at the current server time
+// (whole seconds), the rest of the order going on: the item then carries a
+// cancellationExecution (CANCELLATION dataset) and the order's lastUpdatedTime
+// moves to that time. It returns an error for an unknown order or item.
+func (s *Server) CancelItem(orderID, orderItemID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.orders[orderID]
+	if !ok {
+		return fmt.Errorf("sandbox: CancelItem: no generated order with that ID")
+	}
+	if !slices.ContainsFunc(g.base.OrderItems, func(it spapi.OrderItem) bool { return it.OrderItemID == orderItemID }) {
+		return fmt.Errorf("sandbox: CancelItem: the order has no item with that ID")
+	}
+	if g.itemsCancelledAt == nil {
+		g.itemsCancelledAt = map[string]time.Time{}
+	}
+	if _, done := g.itemsCancelledAt[orderItemID]; !done {
+		g.itemsCancelledAt[orderItemID] = s.opts.Clock().UTC().Truncate(time.Second)
+	}
 	return nil
 }
 
