@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/plusranger/dpp/internal/devstack"
 	"github.com/plusranger/dpp/internal/notifications"
-	"github.com/plusranger/dpp/internal/testenv"
 	"github.com/plusranger/dpp/workflows"
 )
 
@@ -60,12 +60,21 @@ type goawsQueue struct {
 }
 
 func (e *env) startQueue(ctx context.Context) (*goawsQueue, error) {
-	g, err := testenv.StartGoAWS(ctx)
+	const region = "eu-west-2"
+	g, err := devstack.NewGoAWS(devstack.GoAWSOptions{Dir: mkdir(e.tmp, "goaws"), Region: region, AccountID: "100010001000"})
 	if err != nil {
 		return nil, err
 	}
 	atExit(g.Stop)
-	c, err := notifications.NewSQSClient(ctx, g.Region, g.Endpoint())
+	if err := g.Start(ctx); err != nil {
+		return nil, err
+	}
+	endpoint, stop, err := devstack.ServeSQSAdapter("http://"+g.Addr, "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	atExit(stop)
+	c, err := notifications.NewSQSClient(ctx, region, endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +82,7 @@ func (e *env) startQueue(ctx context.Context) (*goawsQueue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("goaws CreateQueue: %w", err)
 	}
-	return &goawsQueue{endpoint: g.Endpoint(), url: aws.ToString(q.QueueUrl), sqs: c}, nil
+	return &goawsQueue{endpoint: endpoint, url: aws.ToString(q.QueueUrl), sqs: c}, nil
 }
 
 // runNotifications runs the phase; a failure is recorded in the result and

@@ -347,15 +347,13 @@ func serveSandbox(ctx context.Context, args []string) error {
 	log, _ := app.NewLogger("console", "info")
 	opts := sandbox.Options{Seed: time.Now().UnixNano(), DeliveryAfter: *delivery, LatestDeliveryAfter: *delivery * 3 / 2, Logger: log}
 	if *goaws != "" {
-		l, err := net.Listen("tcp", *sqsAddr)
+		endpoint, stop, err := devstack.ServeSQSAdapter(*goaws, *sqsAddr)
 		if err != nil {
-			return fmt.Errorf("-sqs-addr %s: %w", *sqsAddr, err)
+			return fmt.Errorf("-sqs-addr: %w", err)
 		}
-		ps := &http.Server{Handler: &devstack.SQSJSONAdapter{GoAWS: *goaws}, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = ps.Serve(l) }()
-		defer ps.Close()
-		*sqsEndpoint = "http://" + l.Addr().String()
-		log.Info("SQS endpoint for goaws listening", zap.String("addr", l.Addr().String()))
+		defer stop()
+		*sqsEndpoint = endpoint
+		log.Info("SQS endpoint for goaws listening", zap.String("endpoint", endpoint))
 	}
 	if *sqsEndpoint != "" {
 		c, err := notifications.NewSQSClient(ctx, "eu-west-2", *sqsEndpoint)

@@ -6,11 +6,13 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SQSJSONAdapter lets the current AWS SDK talk to goaws v0.4.5: the SDK sends SQS requests in the
@@ -21,6 +23,19 @@ import (
 type SQSJSONAdapter struct {
 	// GoAWS is goaws's base URL, e.g. http://127.0.0.1:4100.
 	GoAWS string
+}
+
+// ServeSQSAdapter serves an SQSJSONAdapter for the goaws at goawsURL on addr (host:port; port 0
+// picks a free one) and returns the endpoint to give the AWS SDK (AWS_ENDPOINT_URL_SQS) and the
+// function that stops it.
+func ServeSQSAdapter(goawsURL, addr string) (endpoint string, stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("devstack: SQS adapter on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: &SQSJSONAdapter{GoAWS: goawsURL}, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 func (a *SQSJSONAdapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -3,8 +3,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -18,9 +16,9 @@ import (
 type GoAWS struct {
 	// Addr is goaws's own listener, host:port (query protocol only).
 	Addr string
-	// adapter translates the SDK's JSON protocol to goaws's (devstack.SQSJSONAdapter).
-	adapter     *http.Server
-	adapterAddr string
+	// endpoint is the adapter that translates the SDK's JSON protocol to goaws's
+	// (devstack.SQSJSONAdapter).
+	endpoint string
 	// Region is the region in its queue ARNs.
 	Region string
 
@@ -30,7 +28,7 @@ type GoAWS struct {
 
 // Endpoint is the SQS endpoint for the AWS SDK (AWS_ENDPOINT_URL_SQS form): the protocol adapter
 // in front of goaws.
-func (g *GoAWS) Endpoint() string { return "http://" + g.adapterAddr }
+func (g *GoAWS) Endpoint() string { return g.endpoint }
 
 // goawsAccount is the account id in goaws's queue URLs and ARNs.
 const goawsAccount = "100010001000"
@@ -52,19 +50,15 @@ func StartGoAWS(ctx context.Context) (*GoAWS, error) {
 		return nil, fmt.Errorf("testenv: %w", err)
 	}
 	stop := guarded(srv, dir)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	endpoint, stopAdapter, err := devstack.ServeSQSAdapter("http://"+srv.Addr, "127.0.0.1:0")
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("testenv: goaws adapter: %w", err)
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	g := &GoAWS{Addr: srv.Addr, Region: region, adapterAddr: l.Addr().String()}
-	g.adapter = &http.Server{Handler: &devstack.SQSJSONAdapter{GoAWS: "http://" + g.Addr}, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = g.adapter.Serve(l) }()
-	g.stop = func() {
-		_ = g.adapter.Close()
+	return &GoAWS{Addr: srv.Addr, Region: region, endpoint: endpoint, stop: func() {
+		stopAdapter()
 		stop()
-	}
-	return g, nil
+	}}, nil
 }
 
 // Stop stops goaws. Safe to call more than once and on nil.
