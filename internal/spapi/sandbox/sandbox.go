@@ -43,6 +43,11 @@
 //	GET  /orders/2026-01-01/orders            searchOrders
 //	GET  /orders/2026-01-01/orders/{orderId}  getOrder
 //	POST /auth/o2/token                       LWA token exchange (any refresh token)
+//	POST /feeds/2021-06-30/documents          createFeedDocument (feeds.go)
+//	GET  /feeds/2021-06-30/documents/{id}     getFeedDocument
+//	POST /feeds/2021-06-30/feeds              createFeed (UPLOAD_VAT_INVOICE)
+//	GET  /feeds/2021-06-30/feeds/{feedId}     getFeed (each call moves the feed on)
+//	PUT|GET /sandbox/feed-documents/{id}      the pre-signed document URLs
 package sandbox
 
 import (
@@ -128,8 +133,12 @@ type Credentials struct {
 // throttled by the sandbox: 10000 requests/s with burst 10000 per operation.
 func TestLimits() map[string]spapi.Limit {
 	return map[string]spapi.Limit{
-		spapi.OpSearchOrders: {Rate: 10000, Burst: 10000},
-		spapi.OpGetOrder:     {Rate: 10000, Burst: 10000},
+		spapi.OpSearchOrders:       {Rate: 10000, Burst: 10000},
+		spapi.OpGetOrder:           {Rate: 10000, Burst: 10000},
+		spapi.OpCreateFeedDocument: {Rate: 10000, Burst: 10000},
+		spapi.OpCreateFeed:         {Rate: 10000, Burst: 10000},
+		spapi.OpGetFeed:            {Rate: 10000, Burst: 10000},
+		spapi.OpGetFeedDocument:    {Rate: 10000, Burst: 10000},
 	}
 }
 
@@ -184,6 +193,13 @@ type Server struct {
 	// destinations and the one ORDER_CHANGE subscription (notifications.go).
 	destinations               map[string]destination
 	subscription, subscribedTo string
+	// Feeds API (feeds.go): documents, feeds in creation order, and the
+	// outcomes RejectNextFeed queued per order.
+	feedSeq      int
+	feedDocs     map[string]*feedDoc
+	feeds        map[string]*sandboxFeed
+	feedOrder    []string
+	feedOutcomes map[string][]string
 }
 
 // NewE returns a Server, or an error if a limit is invalid or the embedded
@@ -524,6 +540,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveToken(w, r, rid)
 	case path == spapi.NotificationsDestinationsPath || strings.HasPrefix(path, spapi.NotificationsSubscriptionsPath):
 		s.serveNotifications(w, r, rid, path)
+	case strings.HasPrefix(path, "/feeds/2021-06-30/"):
+		s.serveFeeds(w, r, rid, path)
+	case strings.HasPrefix(path, feedUploadsPath):
+		s.serveFeedDocument(w, r, path)
 	case path == ordersPath:
 		s.serveOperation(w, r, rid, spapi.OpSearchOrders, "")
 	case strings.HasPrefix(path, ordersPath+"/") && !strings.Contains(path[len(ordersPath)+1:], "/"):
