@@ -180,6 +180,9 @@ func TestRolePrivileges(t *testing.T) {
 			"alert_counters":   {privs: "SELECT INSERT", columns: []string{"UPDATE value updated_at"}},
 			// ORDER_CHANGE notifications handled (00010): ids, statuses and times only.
 			"order_notifications": {privs: "SELECT INSERT"},
+			// Tax documents uploaded to Amazon (00012): ids, states and codes.
+			"tax_document_uploads": {privs: "SELECT INSERT", columns: []string{
+				"UPDATE state attempts feed_document_id feed_id result_code evidence_seq updated_at finished_at"}},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -205,6 +208,7 @@ func TestRolePrivileges(t *testing.T) {
 			// A report's metadata, not its content.
 			"duty_reports":        {columns: []string{"SELECT sha256 duty source media_type received_at"}},
 			"order_notifications": {privs: "SELECT"},
+			"tax_document_uploads": {privs: "SELECT"},
 		},
 	}
 
