@@ -182,7 +182,7 @@ func TestRolePrivileges(t *testing.T) {
 			"order_notifications": {privs: "SELECT INSERT"},
 			// Tax documents uploaded to Amazon (00012): ids, states and codes.
 			"tax_document_uploads": {privs: "SELECT INSERT", columns: []string{
-				"UPDATE state attempts feed_document_id feed_id result_code evidence_seq updated_at finished_at"}},
+				"UPDATE state attempts run_id run_attempt feed_document_id feed_id result_code evidence_seq updated_at finished_at"}},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -206,8 +206,8 @@ func TestRolePrivileges(t *testing.T) {
 			"duty_occurrences":  {privs: "SELECT"},
 			"alerts":            {privs: "SELECT"},
 			// A report's metadata, not its content.
-			"duty_reports":        {columns: []string{"SELECT sha256 duty source media_type received_at"}},
-			"order_notifications": {privs: "SELECT"},
+			"duty_reports":         {columns: []string{"SELECT sha256 duty source media_type received_at"}},
+			"order_notifications":  {privs: "SELECT"},
 			"tax_document_uploads": {privs: "SELECT"},
 		},
 	}

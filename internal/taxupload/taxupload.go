@@ -117,18 +117,19 @@ func (s *Store) ForOrder(ctx context.Context, orderID string) ([]*Upload, error)
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Upload, error) { return scan(r) })
 }
 
-// Begin makes sure the row for submission attempt exists and returns it. A row
-// from an earlier attempt (a transient rejection, or a permanent one an
-// operator is retrying) starts the new attempt: state submitting, its feed
-// forgotten. The same attempt again (a retried activity) returns the row as
-// it is, with the feed it recorded. An accepted document is returned as is: it
-// is never submitted again.
-func (s *Store) Begin(ctx context.Context, number, docType, orderID string, attempt int) (*Upload, error) {
+// Begin makes sure the row for submission runAttempt of workflow run runID
+// exists and returns it. A row from an earlier submission (of this run after a
+// transient rejection, or of an earlier run an operator is repeating) starts a
+// new one: attempts plus one, state submitting, its feed forgotten. The same
+// submission again (a retried activity) returns the row as it is, with the
+// feed it recorded. An accepted document is returned as is: it is never
+// submitted again.
+func (s *Store) Begin(ctx context.Context, number, docType, orderID, runID string, runAttempt int) (*Upload, error) {
 	if err := Check(number, docType, orderID); err != nil {
 		return nil, err
 	}
-	if attempt < 1 {
-		return nil, fmt.Errorf("%w: attempt must be at least 1", ErrInvalid)
+	if runAttempt < 1 || runID == "" {
+		return nil, fmt.Errorf("%w: a workflow run and a submission number from 1 are required", ErrInvalid)
 	}
 	now := s.now()
 	var u *Upload
@@ -146,12 +147,18 @@ func (s *Store) Begin(ctx context.Context, number, docType, orderID string, atte
 		if u.DocumentType != docType || u.AmazonOrderID != orderID {
 			return fmt.Errorf("%w: document %s is the %s of order %s", ErrInvalid, number, u.DocumentType, u.AmazonOrderID)
 		}
-		if u.State == StateAccepted || u.Attempts >= attempt {
+		var sameRun string
+		var doneAttempt int
+		if err := tx.QueryRow(ctx, `SELECT run_id, run_attempt FROM tax_document_uploads WHERE document_number = $1`,
+			number).Scan(&sameRun, &doneAttempt); err != nil {
+			return err
+		}
+		if u.State == StateAccepted || sameRun == runID && doneAttempt >= runAttempt {
 			return nil
 		}
-		u, err = scan(tx.QueryRow(ctx, `UPDATE tax_document_uploads SET state = 'submitting', attempts = $2,
-			feed_document_id = NULL, feed_id = NULL, result_code = NULL, evidence_seq = NULL, finished_at = NULL, updated_at = $3
-			WHERE document_number = $1 RETURNING `+columns, number, attempt, now))
+		u, err = scan(tx.QueryRow(ctx, `UPDATE tax_document_uploads SET state = 'submitting', attempts = attempts + 1,
+			run_id = $2, run_attempt = $3, feed_document_id = NULL, feed_id = NULL, result_code = NULL, evidence_seq = NULL,
+			finished_at = NULL, updated_at = $4 WHERE document_number = $1 RETURNING `+columns, number, runID, runAttempt, now))
 		return err
 	})
 	return u, err
