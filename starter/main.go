@@ -25,6 +25,7 @@ Operator commands (the worker's environment):
                                      -wait keeps trying while Temporal is not up yet
   start <amazonOrderId>              start an order's lifecycle now (OrderSync does this on its own)
   invoice <amazonOrderId> -o FILE    export the order's VAT invoice PDF (recorded in the evidence log)
+  invoice upload <amazonOrderId>     upload the order's VAT invoice to Amazon again (TaxDocumentUpload) after fixing a rejection
   notifications setup                subscribe DPP_ORDER_CHANGE_QUEUE_URL to SP-API's ORDER_CHANGE notifications
                                      (Notifications API destination + subscription) and start the
                                      OrderNotifications workflow that consumes it

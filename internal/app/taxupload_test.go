@@ -1,0 +1,136 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	historypb "go.temporal.io/api/history/v1"
+
+	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/spapi"
+	"github.com/plusranger/dpp/internal/spapi/sandbox"
+	"github.com/plusranger/dpp/internal/taxupload"
+	"github.com/plusranger/dpp/workflows"
+)
+
+// uploadResult waits for an invoice's TaxDocumentUpload run to finish.
+func (s *stack) uploadResult(ctx context.Context, number string) workflows.TaxDocumentUploadStatus {
+	s.t.Helper()
+	var st workflows.TaxDocumentUploadStatus
+	s.must(s.app.Temporal.GetWorkflow(ctx, workflows.TaxDocumentUploadWorkflowID(number), "").Get(ctx, &st), "upload of %s", number)
+	return st
+}
+
+func (s *stack) historyEvents(ctx context.Context, wid string) []*historypb.HistoryEvent {
+	s.t.Helper()
+	var evs []*historypb.HistoryEvent
+	it := s.app.Temporal.GetWorkflowHistory(ctx, wid, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		s.must(err, "history of %s", wid)
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// The VAT invoice goes to Amazon: accepted at once; after a transient
+// rejection (Amazon's internal error) on the second submission; rejected for
+// good (a bad invoice number), then accepted after an operator's re-run
+// (`starter invoice upload`, app.UploadInvoice). Each document's feeds are
+// counted in the sandbox, its state and evidence checked in the database, and
+// no buyer PII reaches the feed options, the histories or the logs.
+func TestInvoicesAreUploadedToAmazon(t *testing.T) {
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_UPLOAD_INVOICES"] = "true" })
+	ctx := s.ctx()
+	ids := s.sandbox.Generate(3)
+	accepted, transient, permanent := ids[0], ids[1], ids[2]
+	s.sandbox.RejectNextFeed(transient, spapi.ResultInternalError)
+	s.sandbox.RejectNextFeed(permanent, spapi.ResultInvalidInvoiceNumber)
+	var needles []needle
+	for _, id := range ids {
+		o, _ := s.sandbox.Order(id)
+		needles = append(needles, piiNeedles(t, piiValues(&o))...)
+		s.startOrder(ctx, id)
+	}
+	number := map[string]string{}
+	for _, id := range ids {
+		st := s.status(ctx, id)
+		number[id] = st.InvoiceNumber
+		want := workflows.TaxDocumentUploadWorkflowID(st.InvoiceNumber)
+		if st.InvoiceUpload == nil || st.InvoiceUpload.WorkflowID != want || st.InvoiceUpload.State != taxupload.StateSubmitting {
+			t.Fatalf("order %s: status invoiceUpload %+v, want %s submitting", id, st.InvoiceUpload, want)
+		}
+	}
+
+	check := func(id string, want workflows.TaxDocumentUploadStatus, feeds int) workflows.TaxDocumentUploadStatus {
+		t.Helper()
+		st := s.uploadResult(ctx, number[id])
+		if st.State != want.State || st.ResultCode != want.ResultCode || st.Attempts != want.Attempts || st.FeedID == "" || st.EvidenceSeq == 0 {
+			t.Fatalf("order %s: upload %+v, want state %s, result %q, %d attempts, a feed and evidence", id, st, want.State, want.ResultCode, want.Attempts)
+		}
+		got := s.sandbox.Feeds(number[id])
+		if len(got) != feeds {
+			t.Fatalf("order %s: %d feeds for %s, want %d: %+v", id, len(got), number[id], feeds, got)
+		}
+		for _, f := range got {
+			for k, v := range f.Options {
+				if hits := piiHits([]byte(k+"="+v), needles); len(hits) > 0 {
+					t.Fatalf("feed option %s carries PII %v", k, hits)
+				}
+			}
+			if f.Options[spapi.FeedOptionOrderID] != id || f.Options[spapi.FeedOptionDocumentType] != spapi.DocumentTypeInvoice {
+				t.Fatalf("feed options %v", f.Options)
+			}
+		}
+		u, err := s.app.TaxUploads().Get(ctx, number[id])
+		s.must(err, "upload row")
+		if u.State != st.State || u.FeedID != st.FeedID || u.Attempts != st.Attempts || u.EvidenceSeq != st.EvidenceSeq {
+			t.Fatalf("row %+v differs from the workflow's %+v", u, st)
+		}
+		var kind, body string
+		s.must(s.app.Pool.QueryRow(ctx, `SELECT kind, convert_from(body, 'UTF8') FROM evidence_log WHERE seq = $1`, st.EvidenceSeq).Scan(&kind, &body), "evidence")
+		wantKind := taxupload.KindAccepted
+		if st.State == taxupload.StateRejected {
+			wantKind = taxupload.KindRejected
+		}
+		if kind != wantKind || !strings.Contains(body, st.FeedID) || !strings.Contains(body, number[id]) {
+			t.Fatalf("evidence %d: %s %s", st.EvidenceSeq, kind, body)
+		}
+		if hits := piiHits([]byte(body), needles); len(hits) > 0 {
+			t.Fatalf("evidence carries PII %v", hits)
+		}
+		return st
+	}
+	check(accepted, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 1}, 1)
+	check(transient, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 2}, 2)
+	check(permanent, workflows.TaxDocumentUploadStatus{State: taxupload.StateRejected, ResultCode: spapi.ResultInvalidInvoiceNumber, Attempts: 1}, 1)
+
+	// The operator fixed it with Amazon and runs the upload again.
+	run, err := s.app.UploadInvoice(ctx, permanent)
+	s.must(err, "invoice upload (re-run)")
+	if run.GetID() != workflows.TaxDocumentUploadWorkflowID(number[permanent]) {
+		t.Fatalf("re-run %s", run.GetID())
+	}
+	check(permanent, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 2}, 2)
+
+	// An accepted invoice is never sent again.
+	if _, err := s.app.UploadInvoice(ctx, accepted); !errors.Is(err, app.ErrUploadAccepted) {
+		t.Fatalf("re-run of an accepted invoice: %v", err)
+	}
+	if got := len(s.sandbox.Feeds(number[accepted])); got != 1 {
+		t.Fatalf("%d feeds for the accepted invoice", got)
+	}
+
+	// No PII in the upload histories (decoded), nor in the logs.
+	for _, id := range ids {
+		wire := s.decodedWire(s.historyEvents(ctx, workflows.TaxDocumentUploadWorkflowID(number[id])))
+		if hits := piiHits(wire, needles); len(hits) > 0 {
+			t.Fatalf("upload history of %s carries PII %v", id, hits)
+		}
+	}
+	if hits := piiHits([]byte(s.logs.String()), needles); len(hits) > 0 {
+		t.Fatalf("logs carry PII %v", hits)
+	}
+}
