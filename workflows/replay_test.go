@@ -46,7 +46,7 @@ func TestReplaySavedHistories(t *testing.T) {
 			"type " + OrderLifecycleName, "type " + OrderSyncName, "type " + TaxRecordSweepName, "type " + RetentionAuditName,
 			"type " + AccessReviewName, "type " + OffboardingName, "type " + IncidentNotificationName, "type " + KeyEpochsName,
 			"type " + ComplianceCalendarName, "type " + ComplianceDutyName, "type " + AlertCheckName,
-			"type " + AmazonDataSweepName, "type " + OrderNotificationsName,
+			"type " + AmazonDataSweepName, "type " + OrderNotificationsName, "type " + TaxDocumentUploadName,
 		} {
 			if !covered[path] {
 				t.Errorf("no saved history covers %s: record one (DPP_SAVE_HISTORIES=1 go test ./internal/app) under a new name", path)

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/internal/spapi"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
@@ -106,6 +108,8 @@ func TestInvoicesAreUploadedToAmazon(t *testing.T) {
 	check(accepted, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 1}, 1)
 	check(transient, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 2}, 2)
 	check(permanent, workflows.TaxDocumentUploadStatus{State: taxupload.StateRejected, ResultCode: spapi.ResultInvalidInvoiceNumber, Attempts: 1}, 1)
+	s.saveHistory(ctx, workflows.TaxDocumentUploadWorkflowID(number[transient]), "tax_document_upload_transient_retry.json")
+	s.saveHistory(ctx, workflows.TaxDocumentUploadWorkflowID(number[permanent]), "tax_document_upload_rejected.json")
 
 	// The operator fixed it with Amazon and runs the upload again.
 	run, err := s.app.UploadInvoice(ctx, permanent)
@@ -132,5 +136,77 @@ func TestInvoicesAreUploadedToAmazon(t *testing.T) {
 	}
 	if hits := piiHits([]byte(s.logs.String()), needles); len(hits) > 0 {
 		t.Fatalf("logs carry PII %v", hits)
+	}
+	// The order's lifecycle goes on to its purge; the upload outlived nothing it needed.
+	if res := s.purgeNow(ctx, accepted); res.CertificateSeq == 0 {
+		t.Fatalf("purge of %s: %+v", accepted, res)
+	}
+	s.saveHistory(ctx, workflows.OrderWorkflowID(accepted), "order_lifecycle_invoice_upload.json")
+}
+
+// A retry of SubmitTaxDocument after it created and recorded the feed (the
+// worker died before Temporal heard of it) finds the recorded feed: Amazon
+// gets one feed for the invoice. The activity runs on the real stack's
+// database, KMS and sandbox; Temporal's retry is the second execution with the
+// same run and attempt. With DPP_UPLOAD_INVOICES off (the default) the
+// lifecycle starts no upload and records nothing of one.
+func TestSubmitRetriedAfterCreateFeedMakesNoSecondFeed(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := s.ctx()
+	id := s.sandbox.Generate(1)[0]
+	s.startOrder(ctx, id)
+	st := s.status(ctx, id)
+	if st.InvoiceNumber == "" || st.InvoiceUpload != nil {
+		t.Fatalf("uploads off: status %+v", st)
+	}
+	for _, ev := range s.historyEvents(ctx, workflows.OrderWorkflowID(id)) {
+		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && m.GetMarkerName() == "LocalActivity" {
+			if strings.Contains(string(wire(t, []*historypb.HistoryEvent{ev})), "StartTaxDocumentUpload") {
+				t.Fatal("uploads off, yet the lifecycle started an upload")
+			}
+		}
+	}
+	if _, err := s.app.TaxUploads().Get(ctx, st.InvoiceNumber); !errors.Is(err, taxupload.ErrNotFound) {
+		t.Fatalf("uploads off, yet a row: %v", err)
+	}
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts := s.app.TaxUploadActivities()
+	acts.Register(env)
+	in := activities.TaxDocumentInput{AmazonOrderID: id, DocumentNumber: st.InvoiceNumber, DocumentType: spapi.DocumentTypeInvoice, Attempt: 1}
+	var first, again activities.TaxDocumentSubmission
+	v, err := env.ExecuteActivity(acts.SubmitTaxDocument, in)
+	s.must(err, "submit")
+	s.must(v.Get(&first), "result")
+	v, err = env.ExecuteActivity(acts.SubmitTaxDocument, in)
+	s.must(err, "submit again (the retry)")
+	s.must(v.Get(&again), "result")
+	if first.FeedID == "" || again != first || first.State != taxupload.StateProcessing {
+		t.Fatalf("retry returned %+v, first %+v", again, first)
+	}
+	if got := s.sandbox.Feeds(st.InvoiceNumber); len(got) != 1 {
+		t.Fatalf("%d feeds for %s after a retried submission: %+v", len(got), st.InvoiceNumber, got)
+	}
+	u, err := s.app.TaxUploads().Get(ctx, st.InvoiceNumber)
+	s.must(err, "row")
+	if u.FeedID != first.FeedID || u.FeedDocumentID == "" || u.State != taxupload.StateProcessing || u.Attempts != 1 {
+		t.Fatalf("row %+v", u)
+	}
+
+	// A credit note has no source yet: a clear, final error, and no feed.
+	_, err = env.ExecuteActivity(acts.SubmitTaxDocument, activities.TaxDocumentInput{AmazonOrderID: id,
+		DocumentNumber: "CN-000001", DocumentType: spapi.DocumentTypeCreditNote, Attempt: 1})
+	if err == nil || !strings.Contains(err.Error(), "documentType CreditNote is not yet supported") {
+		t.Fatalf("credit note: %v", err)
+	}
+	if got := s.sandbox.Feeds("CN-000001"); len(got) != 0 {
+		t.Fatalf("a feed for the credit note: %+v", got)
+	}
+	// Bad input names what is wrong.
+	_, err = env.ExecuteActivity(acts.SubmitTaxDocument, activities.TaxDocumentInput{AmazonOrderID: id,
+		DocumentNumber: st.InvoiceNumber, DocumentType: "Receipt", Attempt: 1})
+	if err == nil || !strings.Contains(err.Error(), "documentType must be Invoice or CreditNote") {
+		t.Fatalf("bad document type: %v", err)
 	}
 }
