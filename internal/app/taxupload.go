@@ -88,7 +88,7 @@ func (u *taxDocumentUploads) Start(ctx context.Context, in activities.TaxDocumen
 }
 
 // ErrUploadAccepted: Amazon accepted the document already; it is not sent again.
-var ErrUploadAccepted = errors.New("Amazon accepted this document already")
+var ErrUploadAccepted = errors.New("accepted by Amazon already")
 
 // UploadInvoice starts the upload of an order's invoice again (`starter invoice
 // upload`), after an operator fixed what Amazon rejected. It refuses an
