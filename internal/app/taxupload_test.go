@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -23,6 +24,13 @@ func (s *stack) uploadResult(ctx context.Context, number string) workflows.TaxDo
 	var st workflows.TaxDocumentUploadStatus
 	s.must(s.app.Temporal.GetWorkflow(ctx, workflows.TaxDocumentUploadWorkflowID(number), "").Get(ctx, &st), "upload of %s", number)
 	return st
+}
+
+// logJSON logs an upload's status the way `starter invoice upload -wait` prints it.
+func logJSON(t *testing.T, what string, st workflows.TaxDocumentUploadStatus) {
+	t.Helper()
+	b, _ := json.MarshalIndent(st, "", "  ")
+	t.Logf("%s:\n%s", what, b)
 }
 
 func (s *stack) historyEvents(ctx context.Context, wid string) []*historypb.HistoryEvent {
@@ -107,7 +115,9 @@ func TestInvoicesAreUploadedToAmazon(t *testing.T) {
 	}
 	check(accepted, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 1}, 1)
 	check(transient, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 2}, 2)
-	check(permanent, workflows.TaxDocumentUploadStatus{State: taxupload.StateRejected, ResultCode: spapi.ResultInvalidInvoiceNumber, Attempts: 1}, 1)
+	rejected := check(permanent, workflows.TaxDocumentUploadStatus{State: taxupload.StateRejected, ResultCode: spapi.ResultInvalidInvoiceNumber, Attempts: 1}, 1)
+	logJSON(t, "rejected", rejected)
+	logJSON(t, "transient, then accepted", s.uploadResult(ctx, number[transient]))
 	s.saveHistory(ctx, workflows.TaxDocumentUploadWorkflowID(number[transient]), "tax_document_upload_transient_retry.json")
 	s.saveHistory(ctx, workflows.TaxDocumentUploadWorkflowID(number[permanent]), "tax_document_upload_rejected.json")
 
@@ -117,7 +127,8 @@ func TestInvoicesAreUploadedToAmazon(t *testing.T) {
 	if run.GetID() != workflows.TaxDocumentUploadWorkflowID(number[permanent]) {
 		t.Fatalf("re-run %s", run.GetID())
 	}
-	check(permanent, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 2}, 2)
+	t.Logf("started %s (run %s) for order %s", run.GetID(), run.GetRunID(), permanent)
+	logJSON(t, "re-run", check(permanent, workflows.TaxDocumentUploadStatus{State: taxupload.StateAccepted, Attempts: 2}, 2))
 
 	// An accepted invoice is never sent again.
 	if _, err := s.app.UploadInvoice(ctx, accepted); !errors.Is(err, app.ErrUploadAccepted) {
