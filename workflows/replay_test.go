@@ -116,7 +116,7 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 	// their input, so replay under the ID the run had.
 	id := "replay"
 	switch start.GetWorkflowType().GetName() {
-	case AccessReviewName, OffboardingName, ComplianceDutyName:
+	case AccessReviewName, OffboardingName, ComplianceDutyName, TaxDocumentUploadName:
 		// These check their ID too; the started event carries it.
 		id = start.GetWorkflowId()
 	case OrderLifecycleName:

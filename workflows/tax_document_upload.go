@@ -1,13 +1,16 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/spapi"
 	"github.com/plusranger/dpp/internal/taxupload"
 )
 
@@ -25,8 +28,53 @@ func TaxDocumentUploadWorkflowID(documentNumber string) string {
 }
 
 // TaxDocumentUploadInput is the upload's input: {amazonOrderId, documentNumber,
-// documentType: "Invoice" | "CreditNote"}.
-type TaxDocumentUploadInput = activities.TaxDocumentInput
+// documentType: "Invoice" | "CreditNote"} (schemas/json/tax-document-upload.input.schema.json).
+type TaxDocumentUploadInput struct {
+	AmazonOrderID  string `json:"amazonOrderId"`
+	DocumentNumber string `json:"documentNumber"`
+	DocumentType   string `json:"documentType"`
+	problem        error
+}
+
+// UnmarshalJSON decodes strictly and records, rather than returns, any problem.
+func (in *TaxDocumentUploadInput) UnmarshalJSON(b []byte) error {
+	var v struct {
+		AmazonOrderID  *string `json:"amazonOrderId"`
+		DocumentNumber *string `json:"documentNumber"`
+		DocumentType   *string `json:"documentType"`
+	}
+	if err := errors.Join(decodeStrict(b, &v), exactFields(b, &v)); err != nil {
+		in.problem = firstError(err)
+		return nil
+	}
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&in.AmazonOrderID, v.AmazonOrderID}, {&in.DocumentNumber, v.DocumentNumber}, {&in.DocumentType, v.DocumentType}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	return nil
+}
+
+var documentNumberPattern = regexp.MustCompile(`^[A-Za-z0-9/_-]{1,64}$`)
+
+// Validate names the first thing wrong with the input.
+func (in TaxDocumentUploadInput) Validate() error {
+	const want = `want {"amazonOrderId": "205-1234567-7654321", "documentNumber": "INV-000042", "documentType": "Invoice"}`
+	switch {
+	case in.problem != nil:
+		return fmt.Errorf("TaxDocumentUpload input: %w; %s", in.problem, want)
+	case !amazonOrderIDPattern.MatchString(in.AmazonOrderID):
+		return fmt.Errorf(`TaxDocumentUpload input: field "amazonOrderId" is missing or not an Amazon order id (3-7-7 digits); %s`, want)
+	case !documentNumberPattern.MatchString(in.DocumentNumber):
+		return fmt.Errorf(`TaxDocumentUpload input: field "documentNumber" is missing or not 1 to 64 letters, digits, '/', '_' or '-'; %s`, want)
+	case in.DocumentType != spapi.DocumentTypeInvoice && in.DocumentType != spapi.DocumentTypeCreditNote:
+		return fmt.Errorf(`TaxDocumentUpload input: field "documentType" must be "Invoice" or "CreditNote"; %s`, want)
+	}
+	return nil
+}
 
 // TaxDocumentUploadStatus answers the upload's `status` query. No PII.
 type TaxDocumentUploadStatus struct {
@@ -78,7 +126,17 @@ func uploadRetry() *temporal.RetryPolicy {
 // when Amazon accepts or rejects the document for good (state accepted or
 // rejected, each with its evidence entry); `starter invoice upload` runs it
 // again after an operator fixed a rejected document.
-func (o Options) TaxDocumentUpload(ctx workflow.Context, in TaxDocumentUploadInput) (*TaxDocumentUploadStatus, error) {
+func (o Options) TaxDocumentUpload(ctx workflow.Context, input TaxDocumentUploadInput) (*TaxDocumentUploadStatus, error) {
+	if err := input.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+	}
+	if id := workflow.GetInfo(ctx).WorkflowExecution.ID; id != TaxDocumentUploadWorkflowID(input.DocumentNumber) {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"TaxDocumentUpload input: documentNumber does not match the workflow ID %q; start it with ID %q",
+			id, TaxDocumentUploadWorkflowID(input.DocumentNumber)), ErrInvalidInput, nil)
+	}
+	in := activities.TaxDocumentInput{AmazonOrderID: input.AmazonOrderID, DocumentNumber: input.DocumentNumber,
+		DocumentType: input.DocumentType}
 	opts := o.TaxUpload
 	if opts.MaxAttempts < 1 {
 		opts = DefaultTaxUploadOptions

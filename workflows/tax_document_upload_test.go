@@ -2,11 +2,13 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
@@ -153,4 +155,23 @@ func TestARunSealedBeforeLevel2AsksGetVersionForTheUpload(t *testing.T) {
 	r.execute(input())
 	require.Contains(t, asked, versionUploadInvoice)
 	require.Empty(t, r.uploads, "a run that had no upload keeps having none")
+}
+
+func TestBadUploadInputFailsAtOnceNamingTheField(t *testing.T) {
+	for input, want := range map[string]string{
+		`{"amazonOrderId":"205-1234567-7654321","documentNumber":"INV-000042","documentType":"Receipt"}`: `field "documentType" must be "Invoice" or "CreditNote"`,
+		`{"amazonOrderId":"205-1234567-7654321","documentType":"Invoice"}`:                               `field "documentNumber" is missing`,
+		`{"amazonOrderId":"205-1234567-7654321","documentNumber":"INV-000007","documentType":"Invoice"}`: `documentNumber does not match the workflow ID`,
+	} {
+		env := newTestEnv(testOptions.TaxDocumentUpload, TaxDocumentUploadName, TaxDocumentUploadWorkflowID(testInvoice))
+		registerActivities(env)
+		env.ExecuteWorkflow(TaxDocumentUploadName, json.RawMessage(input))
+		require.True(t, env.IsWorkflowCompleted())
+		err := env.GetWorkflowError()
+		require.Error(t, err, input)
+		require.Contains(t, err.Error(), want)
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, err, &appErr)
+		require.Equal(t, ErrInvalidInput, appErr.Type())
+	}
 }

@@ -75,8 +75,8 @@ func TaxDocumentUploadOptions(in activities.TaxDocumentInput, taskQueue string, 
 }
 
 func (u *taxDocumentUploads) Start(ctx context.Context, in activities.TaxDocumentInput) (bool, error) {
-	in.Attempt = 0
-	_, err := u.c.ExecuteWorkflow(ctx, TaxDocumentUploadOptions(in, u.taskQueue, false), workflows.TaxDocumentUploadName, in)
+	_, err := u.c.ExecuteWorkflow(ctx, TaxDocumentUploadOptions(in, u.taskQueue, false), workflows.TaxDocumentUploadName,
+		workflows.TaxDocumentUploadInput{AmazonOrderID: in.AmazonOrderID, DocumentNumber: in.DocumentNumber, DocumentType: in.DocumentType})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
 		return false, nil
@@ -106,7 +106,8 @@ func (a *App) UploadInvoice(ctx context.Context, orderID string) (client.Workflo
 	case err != nil && !errors.Is(err, taxupload.ErrNotFound):
 		return nil, err
 	}
-	run, err := a.Temporal.ExecuteWorkflow(ctx, TaxDocumentUploadOptions(in, a.Config.TaskQueue, true), workflows.TaxDocumentUploadName, in)
+	run, err := a.Temporal.ExecuteWorkflow(ctx, TaxDocumentUploadOptions(in, a.Config.TaskQueue, true), workflows.TaxDocumentUploadName,
+		workflows.TaxDocumentUploadInput{AmazonOrderID: orderID, DocumentNumber: inv.Number, DocumentType: spapi.DocumentTypeInvoice})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
 		return nil, fmt.Errorf("invoice %s of order %s: its upload %s is still running", inv.Number, orderID,
