@@ -138,11 +138,17 @@ func (a *TaxUpload) SubmitTaxDocument(ctx context.Context, in TaxDocumentInput) 
 	return out, nil
 }
 
-// uploadError: Amazon refusing a request (4xx other than 429) is final, the
-// rest (throttling, outages) is retried by the activity's policy.
+// uploadError: a request Amazon refuses as malformed (400), a feed or document
+// it does not know (404), an unusable answer or an invalid argument is final;
+// the rest (throttling, outages, a 403 while credentials are being fixed) is
+// retried by the activity's policy, as the lifecycle's steps are.
 func uploadError(err error) error {
 	var apiErr *spapi.Error
-	if errors.Is(err, spapi.ErrInvalidParams) || errors.As(err, &apiErr) && !apiErr.Retryable() {
+	var respErr *spapi.ResponseError
+	switch {
+	case errors.Is(err, spapi.ErrInvalidParams), errors.As(err, &respErr):
+		return final(ErrInvalidInput, err)
+	case errors.As(err, &apiErr) && (apiErr.StatusCode == 400 || apiErr.NotFound()):
 		return final(ErrInvalidInput, err)
 	}
 	return err
