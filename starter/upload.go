@@ -16,14 +16,7 @@ import (
 func uploadInvoice(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("invoice upload", flag.ExitOnError)
 	wait := fs.Bool("wait", false, "wait for Amazon's verdict and print the upload's status")
-	orderID := ""
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		orderID, args = args[0], args[1:]
-	}
-	fs.Parse(args)
-	if orderID == "" && fs.NArg() == 1 {
-		orderID = fs.Arg(0)
-	}
+	orderID := parseAroundID(fs, args)
 	if orderID == "" {
 		return errors.New("usage: starter invoice upload <amazonOrderId> [-wait]")
 	}
@@ -48,4 +41,18 @@ func uploadInvoice(ctx context.Context, args []string) error {
 	b, _ := json.MarshalIndent(st, "", "  ")
 	fmt.Println(string(b))
 	return nil
+}
+
+// parseAroundID parses flags given before or after one positional id (Go's
+// flag package stops at the first non-flag) and returns the id, "" if none.
+func parseAroundID(fs *flag.FlagSet, args []string) string {
+	id := ""
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	fs.Parse(args)
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	}
+	return id
 }
