@@ -41,6 +41,7 @@ func TestReplaySavedHistories(t *testing.T) {
 		// The saved histories must exercise every path a change could break.
 		for _, path := range []string{
 			"version " + versionUnchangedSignalKeepsTimer, "version " + versionRecordRetention, "version " + versionReasonCodes,
+			"version " + versionUploadInvoice,
 			"signal " + SignalCancelled, "continue-as-new", "delivery-promise timeout", "versions from sealed facts",
 			// and every workflow type the worker registers.
 			"type " + OrderLifecycleName, "type " + OrderSyncName, "type " + TaxRecordSweepName, "type " + RetentionAuditName,

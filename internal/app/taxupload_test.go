@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -220,4 +221,52 @@ func TestSubmitRetriedAfterCreateFeedMakesNoSecondFeed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "documentType must be Invoice or CreditNote") {
 		t.Fatalf("bad document type: %v", err)
 	}
+}
+
+// TestRecordUploadOfARunSealedBeforeLevel2 records the history of an order
+// sealed by a worker from before seal level 2 (DPP_LEVEL1_WORKER: the worker
+// binary built from the commit before "upload-invoice", with migration 00012
+// added so it accepts the schema) whose invoice is then issued by this code:
+// the lifecycle asks workflow.GetVersion for "upload-invoice" and starts the
+// upload. The old worker is killed while IssueInvoice waits on a lock, so this
+// code issues the invoice. It only records (DPP_SAVE_HISTORIES=1 with
+// DPP_LEVEL1_WORKER); TestReplaySavedHistories replays what it saved.
+func TestRecordUploadOfARunSealedBeforeLevel2(t *testing.T) {
+	oldWorker := os.Getenv("DPP_LEVEL1_WORKER")
+	if os.Getenv("DPP_SAVE_HISTORIES") == "" || oldWorker == "" {
+		t.Skip("records a history only: set DPP_SAVE_HISTORIES=1 and DPP_LEVEL1_WORKER to a worker built before seal level 2")
+	}
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_UPLOAD_INVOICES"] = "true" })
+	ctx := s.ctx()
+	s.worker.Stop()
+	s.worker = nil
+	release := s.blockWrites(ctx, "invoices")
+	old := s.startWorkerProcess(ctx, oldWorker, "level-1 worker")
+	id := s.sandbox.Generate(1)[0]
+	_, err := s.app.StartOrder(ctx, id)
+	s.must(err, "start")
+	s.awaitBlockedWriter(ctx, "invoices")
+	old.kill()
+	release()
+	s.worker = s.app.NewWorker()
+	s.must(s.worker.Start(), "start this code's worker")
+	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
+	st := s.status(ctx, id)
+	if st.InvoiceUpload == nil {
+		t.Fatalf("no upload started: %+v", st)
+	}
+	if up := s.uploadResult(ctx, st.InvoiceNumber); up.State != taxupload.StateAccepted {
+		t.Fatalf("upload %+v", up)
+	}
+	markers := 0
+	for _, ev := range s.historyEvents(ctx, workflows.OrderWorkflowID(id)) {
+		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && m.GetMarkerName() == "Version" {
+			markers++
+		}
+	}
+	if markers == 0 {
+		t.Fatal("the run sealed at level 1 asked no GetVersion")
+	}
+	s.purgeNow(ctx, id)
+	s.saveHistory(ctx, workflows.OrderWorkflowID(id), "order_lifecycle_upload_invoice_sealed_level1.json")
 }
