@@ -23,7 +23,32 @@ import (
 // feed one step IN_QUEUE -> IN_PROGRESS -> DONE, when a GZIP-compressed XML
 // processing report appears as its resultFeedDocumentId. Test hooks:
 // RejectNextFeed makes the next feed for an order fail (FATAL, or a report
-// error code), Feeds lists what was submitted per document number.
+// error code), Feeds lists what was submitted per document number. getFeed and
+// getFeedDocument of the ids in the model's static sandbox examples (feedId1,
+// 0356cf79-b8b0-4226-b4b9-0ee058ea5760) answer with those examples.
+
+// parseFeedsModel takes the static examples of getFeed and getFeedDocument
+// (the GET operations on one id) from the Feeds model; the sandbox answers the
+// others itself.
+func parseFeedsModel(raw []byte) (*parsedModel, error) {
+	var m struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("sandbox: parsing the Feeds model: %w", err)
+	}
+	kept := map[string]map[string]json.RawMessage{}
+	for p, ops := range m.Paths {
+		if get, ok := ops["get"]; ok && strings.HasSuffix(p, "}") {
+			kept[p] = map[string]json.RawMessage{"get": get}
+		}
+	}
+	b, err := json.Marshal(map[string]any{"paths": kept})
+	if err != nil {
+		return nil, err
+	}
+	return parseModel(b)
+}
 
 // feedUploadsPath serves the pre-signed document URLs (PUT to upload, GET to
 // download a report).
@@ -304,6 +329,10 @@ func (s *Server) getFeed(w http.ResponseWriter, rid, id string) {
 	}
 	s.mu.Unlock()
 	if !ok {
+		if ex := s.feedsModel.matchStatic(spapi.OpGetFeed, "", url.Values{"feedId": {id}}); ex != nil {
+			s.reply(w, spapi.OpGetFeed, rid, ex.status, ex.body)
+			return
+		}
 		s.reply(w, spapi.OpGetFeed, rid, http.StatusNotFound, errorList("NotFound", "The feed does not exist.", ""))
 		return
 	}
@@ -387,6 +416,10 @@ func (s *Server) getFeedDocument(w http.ResponseWriter, r *http.Request, rid, id
 	}
 	s.mu.Unlock()
 	if !ok {
+		if ex := s.feedsModel.matchStatic(spapi.OpGetFeedDocument, "", url.Values{"feedDocumentId": {id}}); ex != nil {
+			s.reply(w, spapi.OpGetFeedDocument, rid, ex.status, ex.body)
+			return
+		}
 		s.reply(w, spapi.OpGetFeedDocument, rid, http.StatusNotFound, errorList("NotFound", "The feed document does not exist.", ""))
 		return
 	}

@@ -175,6 +175,7 @@ type Server struct {
 	opts           Options
 	log            *zap.Logger
 	model          *parsedModel
+	feedsModel     *parsedModel // the Feeds API's static examples (feeds.go)
 	staticOrderIDs map[string]bool
 	limiters       map[string]*rate.Limiter
 	limits         map[string]spapi.Limit
@@ -214,6 +215,9 @@ func NewE(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.setModel(m)
+	if s.feedsModel, err = parseFeedsModel(feedsModel); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -239,6 +243,10 @@ func New(opts Options) *Server {
 		m = &parsedModel{static: map[string][]staticExample{}, includedData: defaultIncludedData()}
 	}
 	s.setModel(m)
+	if s.feedsModel, err = parseFeedsModel(feedsModel); err != nil {
+		log.Error("sandbox: serving feeds without static examples", zap.Error(err))
+		s.feedsModel = &parsedModel{static: map[string][]staticExample{}}
+	}
 	return s
 }
 
