@@ -16,7 +16,6 @@ import (
 	"github.com/plusranger/dpp/internal/taxupload"
 )
 
-
 // Purge reasons, recorded on the certificate of sanitization.
 const (
 	PurgeReasonRetention = "retention-expired"

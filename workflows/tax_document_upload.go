@@ -99,17 +99,20 @@ type TaxUploadOptions struct {
 	// RetryDelay is the wait before the second submission; it doubles for each
 	// further one.
 	RetryDelay time.Duration
+	// HeartbeatTimeout is how soon a worker that died while waiting for Amazon
+	// is noticed and the wait handed to another (it heartbeats after each poll).
+	HeartbeatTimeout time.Duration
 }
 
-// DefaultTaxUploadOptions: five submissions, 1, 2, 4 and 8 minutes apart.
-var DefaultTaxUploadOptions = TaxUploadOptions{MaxAttempts: 5, RetryDelay: time.Minute}
+// DefaultTaxUploadOptions: five submissions, 1, 2, 4 and 8 minutes apart; a
+// dead poller noticed within 2 minutes.
+var DefaultTaxUploadOptions = TaxUploadOptions{MaxAttempts: 5, RetryDelay: time.Minute, HeartbeatTimeout: 2 * time.Minute}
 
 var (
 	// Submitting makes two SP-API calls and an upload; one getFeed poll per
 	// PollInterval within the poll, which heartbeats.
 	submitOptions = workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute, RetryPolicy: uploadRetry()}
-	awaitOptions  = workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Hour, HeartbeatTimeout: 2 * time.Minute,
-		RetryPolicy: uploadRetry()}
+	awaitOptions  = workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Hour, RetryPolicy: uploadRetry()}
 )
 
 // uploadRetry retries steps through an SP-API outage for days without a
@@ -148,7 +151,12 @@ func (o Options) TaxDocumentUpload(ctx workflow.Context, input TaxDocumentUpload
 	}
 	var a *activities.TaxUpload
 	submitCtx := withSummary(ctx, onQueue(submitOptions, o.SPAPIFeedsTaskQueue), "upload the "+in.DocumentType+" PDF and create the feed")
-	awaitCtx := withSummary(ctx, awaitOptions, "wait for Amazon's processing report")
+	await := awaitOptions
+	await.HeartbeatTimeout = opts.HeartbeatTimeout
+	if await.HeartbeatTimeout <= 0 {
+		await.HeartbeatTimeout = DefaultTaxUploadOptions.HeartbeatTimeout
+	}
+	awaitCtx := withSummary(ctx, await, "wait for Amazon's processing report")
 	// A run numbers its own submissions; the document's record counts them over
 	// every run, so a re-run submits anew instead of finding the old feed.
 	for n, delay := 1, opts.RetryDelay; ; n, delay = n+1, delay*2 {

@@ -35,9 +35,13 @@ func (a *App) TaxUploadActivities() *activities.TaxUpload {
 		MarketplaceID: marketplace, PollInterval: a.sandboxScaled(activities.DefaultFeedPollInterval)}
 }
 
+// taxUploadOptions are the upload workflow's retry settings; in the sandbox the
+// heartbeat timeout shrinks too, but not below 5 s (ten polls at 1000 times
+// Amazon's pace), so a busy test machine does not take a live poller for dead.
 func (a *App) taxUploadOptions() workflows.TaxUploadOptions {
 	o := workflows.DefaultTaxUploadOptions
 	o.RetryDelay = a.sandboxScaled(o.RetryDelay)
+	o.HeartbeatTimeout = max(a.sandboxScaled(o.HeartbeatTimeout), 5*time.Second)
 	return o
 }
 

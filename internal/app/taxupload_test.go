@@ -7,8 +7,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/plusranger/dpp/activities"
@@ -269,4 +273,59 @@ func TestRecordUploadOfARunSealedBeforeLevel2(t *testing.T) {
 	}
 	s.purgeNow(ctx, id)
 	s.saveHistory(ctx, workflows.OrderWorkflowID(id), "order_lifecycle_upload_invoice_sealed_level1.json")
+}
+
+// A worker killed while the upload waits for Amazon's verdict: another worker
+// takes the wait over once the heartbeat timeout passes, and Amazon still gets
+// one feed for the invoice, the database one accepted state and one evidence
+// entry. The worker is the production binary, killed with SIGKILL.
+func TestWorkerKilledWhileAmazonProcessesMakesNoSecondFeed(t *testing.T) {
+	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_UPLOAD_INVOICES"] = "true" })
+	ctx := s.ctx()
+	bin := buildWorker(t)
+	s.worker.Stop()
+	s.worker = nil
+	s.sandbox.HoldFeeds(true)
+	first := s.startWorkerProcess(ctx, bin, "first worker")
+	id := s.sandbox.Generate(1)[0]
+	_, err := s.app.StartOrder(ctx, id)
+	s.must(err, "start")
+	s.waitStage(ctx, id, workflows.StageAwaitingDelivery)
+	number := s.status(ctx, id).InvoiceNumber
+	wid := workflows.TaxDocumentUploadWorkflowID(number)
+	for {
+		desc, err := s.app.Temporal.DescribeWorkflow(ctx, wid, "")
+		if err == nil && len(desc.RawResponse.GetPendingActivities()) == 1 &&
+			desc.RawResponse.GetPendingActivities()[0].GetActivityType().GetName() == "AwaitTaxDocumentFeed" &&
+			desc.RawResponse.GetPendingActivities()[0].GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the upload never waited for Amazon: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	first.kill()
+	// The workflow's next task would wait on the dead worker's sticky queue for
+	// StickyScheduleToStartTimeout (2 min); the SDK resets stickiness when a
+	// worker stops gracefully, and the test does it for the killed one.
+	_, err = s.app.Temporal.WorkflowService().ResetStickyTaskQueue(ctx, &workflowservice.ResetStickyTaskQueueRequest{
+		Namespace: s.env["TEMPORAL_NAMESPACE"], Execution: &commonpb.WorkflowExecution{WorkflowId: wid}})
+	s.must(err, "reset the sticky queue")
+	s.startWorkerProcess(ctx, bin, "second worker")
+	s.sandbox.HoldFeeds(false)
+	st := s.uploadResult(ctx, number)
+	if st.State != taxupload.StateAccepted || st.Attempts != 1 {
+		t.Fatalf("after the crash: %+v", st)
+	}
+	if got := s.sandbox.Feeds(number); len(got) != 1 {
+		t.Fatalf("%d feeds for %s: %+v", len(got), number, got)
+	}
+	var entries int
+	s.must(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM evidence_log WHERE subject = $1 AND kind = $2`,
+		number, taxupload.KindAccepted).Scan(&entries), "evidence")
+	if entries != 1 {
+		t.Fatalf("%d evidence entries for %s", entries, number)
+	}
 }

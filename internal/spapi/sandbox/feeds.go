@@ -94,6 +94,15 @@ func (s *Server) RejectNextFeed(orderID, outcome string) {
 	s.feedOutcomes[orderID] = append(s.feedOutcomes[orderID], outcome)
 }
 
+// HoldFeeds stops (true) or lets go on (false) the processing of every feed:
+// while held, getFeed answers each feed as it is, so a test can act while an
+// upload waits for Amazon.
+func (s *Server) HoldFeeds(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.feedsHeld = hold
+}
+
 // Feeds returns the UPLOAD_VAT_INVOICE feeds created for a document number
 // (metadata:invoicenumber), oldest first: a test counts them to prove a
 // document was submitted once.
@@ -320,7 +329,7 @@ func checkFeedSpec(in spapi.CreateFeedSpec) string {
 func (s *Server) getFeed(w http.ResponseWriter, rid, id string) {
 	s.mu.Lock()
 	f, ok := s.feeds[id]
-	if ok && !f.Finished() {
+	if ok && !f.Finished() && !s.feedsHeld {
 		s.advanceFeedLocked(f)
 	}
 	var body []byte

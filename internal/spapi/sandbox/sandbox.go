@@ -201,6 +201,7 @@ type Server struct {
 	feeds        map[string]*sandboxFeed
 	feedOrder    []string
 	feedOutcomes map[string][]string
+	feedsHeld    bool
 }
 
 // NewE returns a Server, or an error if a limit is invalid or the embedded
