@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -280,9 +281,9 @@ func TestRecordUploadOfARunSealedBeforeLevel2(t *testing.T) {
 // one feed for the invoice, the database one accepted state and one evidence
 // entry. The worker is the production binary, killed with SIGKILL.
 func TestWorkerKilledWhileAmazonProcessesMakesNoSecondFeed(t *testing.T) {
+	bin := buildWorker(t) // before the test's clock starts: a build on a busy machine takes a while
 	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_UPLOAD_INVOICES"] = "true" })
 	ctx := s.ctx()
-	bin := buildWorker(t)
 	s.worker.Stop()
 	s.worker = nil
 	s.sandbox.HoldFeeds(true)
@@ -294,15 +295,22 @@ func TestWorkerKilledWhileAmazonProcessesMakesNoSecondFeed(t *testing.T) {
 	number := s.status(ctx, id).InvoiceNumber
 	wid := workflows.TaxDocumentUploadWorkflowID(number)
 	for {
+		var pending []string
 		desc, err := s.app.Temporal.DescribeWorkflow(ctx, wid, "")
-		if err == nil && len(desc.RawResponse.GetPendingActivities()) == 1 &&
-			desc.RawResponse.GetPendingActivities()[0].GetActivityType().GetName() == "AwaitTaxDocumentFeed" &&
-			desc.RawResponse.GetPendingActivities()[0].GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
-			break
+		if err == nil {
+			for _, pa := range desc.RawResponse.GetPendingActivities() {
+				pending = append(pending, fmt.Sprintf("%s %s attempt %d %s", pa.GetActivityType().GetName(), pa.GetState(),
+					pa.GetAttempt(), pa.GetLastFailure().GetMessage()))
+			}
+			pas := desc.RawResponse.GetPendingActivities()
+			if len(pas) == 1 && pas[0].GetActivityType().GetName() == "AwaitTaxDocumentFeed" &&
+				pas[0].GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the upload never waited for Amazon: %v", err)
+			t.Fatalf("the upload never waited for Amazon: %v; pending %v", err, pending)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
