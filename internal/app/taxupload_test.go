@@ -24,6 +24,15 @@ import (
 	"github.com/plusranger/dpp/workflows"
 )
 
+// uploadsOn turns invoice uploads on, with an invoice series of the test's own:
+// upload workflow IDs (tax-document-upload-<invoice number>) are unique per
+// Temporal namespace, which the tests share, while each test's database numbers
+// its invoices from 1.
+func uploadsOn(env map[string]string, _ *sandbox.Options) {
+	env["DPP_UPLOAD_INVOICES"] = "true"
+	env["DPP_INVOICE_SERIES"] = fmt.Sprintf("U%X", time.Now().UnixNano()&0xffffffffff)
+}
+
 // uploadResult waits for an invoice's TaxDocumentUpload run to finish.
 func (s *stack) uploadResult(ctx context.Context, number string) workflows.TaxDocumentUploadStatus {
 	s.t.Helper()
@@ -58,7 +67,7 @@ func (s *stack) historyEvents(ctx context.Context, wid string) []*historypb.Hist
 // counted in the sandbox, its state and evidence checked in the database, and
 // no buyer PII reaches the feed options, the histories or the logs.
 func TestInvoicesAreUploadedToAmazon(t *testing.T) {
-	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_UPLOAD_INVOICES"] = "true" })
+	s := newStack(t, uploadsOn)
 	ctx := s.ctx()
 	ids := s.sandbox.Generate(3)
 	accepted, transient, permanent := ids[0], ids[1], ids[2]
@@ -241,7 +250,7 @@ func TestRecordUploadOfARunSealedBeforeLevel2(t *testing.T) {
 	if os.Getenv("DPP_SAVE_HISTORIES") == "" || oldWorker == "" {
 		t.Skip("records a history only: set DPP_SAVE_HISTORIES=1 and DPP_LEVEL1_WORKER to a worker built before seal level 2")
 	}
-	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_UPLOAD_INVOICES"] = "true" })
+	s := newStack(t, uploadsOn)
 	ctx := s.ctx()
 	s.worker.Stop()
 	s.worker = nil
@@ -282,7 +291,7 @@ func TestRecordUploadOfARunSealedBeforeLevel2(t *testing.T) {
 // entry. The worker is the production binary, killed with SIGKILL.
 func TestWorkerKilledWhileAmazonProcessesMakesNoSecondFeed(t *testing.T) {
 	bin := buildWorker(t) // before the test's clock starts: a build on a busy machine takes a while
-	s := newStack(t, func(env map[string]string, _ *sandbox.Options) { env["DPP_UPLOAD_INVOICES"] = "true" })
+	s := newStack(t, uploadsOn)
 	ctx := s.ctx()
 	s.worker.Stop()
 	s.worker = nil
@@ -310,7 +319,11 @@ func TestWorkerKilledWhileAmazonProcessesMakesNoSecondFeed(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the upload never waited for Amazon: %v; pending %v", err, pending)
+			var events []string
+			for _, ev := range s.historyEvents(context.Background(), wid) {
+				events = append(events, ev.GetEventType().String())
+			}
+			t.Fatalf("the upload never waited for Amazon: %v; pending %v; history %v", err, pending, events)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
