@@ -17,6 +17,8 @@ import (
 type Lifecycle struct {
 	Orders *orders.Service
 	SPAPI  OrderSource
+	// UploadInvoices: issued invoices go to Amazon (DPP_UPLOAD_INVOICES).
+	UploadInvoices bool
 }
 
 // Register registers every lifecycle activity.
@@ -82,7 +84,7 @@ func (a *Lifecycle) IssueInvoice(ctx context.Context, in IssueInvoiceInput) (*In
 		return nil, classify(err)
 	}
 	return &InvoiceRef{Number: inv.Number, Kind: string(inv.Kind), IssuedAt: inv.IssuedAt,
-		TotalGrossMinor: inv.TotalGrossMinor, TotalVATMinor: inv.TotalVATMinor}, nil
+		TotalGrossMinor: inv.TotalGrossMinor, TotalVATMinor: inv.TotalVATMinor, Upload: a.UploadInvoices}, nil
 }
 
 // PurgeOrder crypto-erases the order's PII and writes its certificate of

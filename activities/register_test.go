@@ -41,6 +41,7 @@ func TestEveryActivityRegistered(t *testing.T) {
 		"Incident":      func(r *recorder) any { a := &Incident{}; a.Register(r); return a },
 		"KeyEpochs":     func(r *recorder) any { a := &KeyEpochs{}; a.Register(r); return a },
 		"Notifications": func(r *recorder) any { a := &Notifications{}; a.Register(r); return a },
+		"TaxUpload":     func(r *recorder) any { a := &TaxUpload{}; a.Register(r); return a },
 	} {
 		var r recorder
 		concern := register(&r)

@@ -58,6 +58,7 @@ type OrderFacts struct {
 // RecordedPurgeDueAt stands for. A change to the lifecycle after sealing adds
 // one and is gated with the level (workflows' lifecycle.since): runs sealed by
 // this code take it without asking, runs sealed before ask workflow.GetVersion.
+// Level 2: the lifecycle starts the invoice's TaxDocumentUpload ("upload-invoice").
 // Level 3: credit notes ("credit-notes").
 const SealLevel = 3
 
@@ -77,6 +78,10 @@ type InvoiceRef struct {
 	IssuedAt        time.Time `json:"issuedAt"`
 	TotalGrossMinor int64     `json:"totalGrossMinor"`
 	TotalVATMinor   int64     `json:"totalVatMinor"`
+	// Upload says the invoice goes to Amazon (DPP_UPLOAD_INVOICES, read when it
+	// was issued and recorded here so the workflow decides deterministically).
+	// Omitted when false: with uploads off the history is what it was.
+	Upload bool `json:"upload,omitempty"`
 }
 
 // PurgeInput asks for the Cryptographic Erase of an order's PII.

@@ -289,6 +289,9 @@ func migrate(ctx context.Context, args []string) error {
 }
 
 func exportInvoice(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "upload" {
+		return uploadInvoice(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("invoice", flag.ExitOnError)
 	out := fs.String("o", "", "write the PDF to this file (required)")
 	by := fs.String("by", defaultUser(), "who is exporting: an identifier in DPP_OPERATORS, recorded in the evidence log")

@@ -40,6 +40,10 @@ var (
 	// The retention record is a one-row update: a local activity, one history
 	// event instead of three, retried by the worker like any activity.
 	retentionRecordOptions = workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: retry()}
+	// Starting the invoice's upload is one call to the Temporal server; ten
+	// minutes of retries ride out a server restart.
+	startUploadOptions = workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second, ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: retry()}
 )
 
 // Default suffixes of the SP-API task queues: DPP_TASK_QUEUE "dpp" gives
@@ -50,6 +54,9 @@ var (
 const (
 	SPAPITaskQueueSuffix     = "-spapi"
 	SPAPISyncTaskQueueSuffix = "-spapi-sync"
+	// SPAPIFeedsTaskQueueSuffix: SubmitTaxDocument, one createFeed call each,
+	// dispatched at createFeed's rate (0.0083/s) for all workers together.
+	SPAPIFeedsTaskQueueSuffix = "-spapi-feeds"
 )
 
 // onQueue runs activities on taskQueue ("": the workflow's). Replay does not

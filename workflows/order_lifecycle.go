@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
+	"github.com/plusranger/dpp/internal/spapi"
+	"github.com/plusranger/dpp/internal/taxupload"
 )
 
 // Purge reasons, recorded on the certificate of sanitization.
@@ -70,8 +72,15 @@ func (lc *lifecycle) since(ctx workflow.Context, changeID string, level int) boo
 	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 }
 
+// versionUploadInvoice (seal level 2): an invoice issued with
+// DPP_UPLOAD_INVOICES on goes to Amazon in its own TaxDocumentUpload.
+const versionUploadInvoice = "upload-invoice"
+
 // Steps that can fail for good without stopping the order's purge.
-const stepInvoice = "invoice"
+const (
+	stepInvoice       = "invoice"
+	stepInvoiceUpload = "invoice-upload"
+)
 
 // errUnchanged marks a valid signal that changes nothing.
 var errUnchanged = errors.New("signal changes nothing")
@@ -96,6 +105,17 @@ type OrderStatus struct {
 	Problem *OrderProblem `json:"problem,omitempty"`
 	// CreditNotes issued by this run (refunds, a cancellation after the invoice).
 	CreditNotes []CreditNoteStatus `json:"creditNotes,omitempty"`
+	// InvoiceUpload is the invoice's upload to Amazon (DPP_UPLOAD_INVOICES), as
+	// last known to the lifecycle: it starts the upload, which then runs on its
+	// own (query the upload's workflow for where it stands now).
+	InvoiceUpload *InvoiceUpload `json:"invoiceUpload,omitempty"`
+}
+
+// InvoiceUpload names the invoice's TaxDocumentUpload workflow.
+type InvoiceUpload struct {
+	WorkflowID string `json:"workflowId"`
+	// State is submitting once started (the upload's own states follow in its status).
+	State string `json:"state"`
 }
 
 // OrderProblem is a step that failed for good, by code (never free text).
@@ -246,6 +266,12 @@ func (lc *lifecycle) run(ctx workflow.Context) (*OrderResult, error) {
 		switch {
 		case err == nil:
 			lc.status.InvoiceNumber = inv.Number
+			// Uploads off: not even the version check, so the history is unchanged.
+			if inv.Upload && inv.Kind != activities.InvoiceByAmazon && inv.Number != "" && lc.since(ctx, versionUploadInvoice, 2) {
+				if err := lc.startInvoiceUpload(ctx, inv.Number); err != nil {
+					return nil, err
+				}
+			}
 		case temporal.IsCanceledError(err):
 			return nil, err
 		default:
@@ -816,6 +842,28 @@ func (lc *lifecycle) recordProblem(ctx workflow.Context, step, code string) erro
 		return nil
 	}
 	lc.status.Problem.EvidenceSeq = res.EvidenceSeq
+	return nil
+}
+
+// startInvoiceUpload starts the invoice's TaxDocumentUpload with a local
+// activity: one marker event in the order's history, against a child
+// workflow's initiated, started and completed events (and the workflow task
+// its completion wakes). A second start of the same document is a no-op, so a
+// replayed or retried start is harmless, and the upload outlives the order.
+// A start that keeps failing is the order's problem, not a reason to keep its
+// PII longer.
+func (lc *lifecycle) startInvoiceUpload(ctx workflow.Context, number string) error {
+	var a *activities.TaxUpload
+	in := activities.TaxDocumentInput{AmazonOrderID: lc.status.AmazonOrderID, DocumentNumber: number,
+		DocumentType: spapi.DocumentTypeInvoice}
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, startUploadOptions), a.StartTaxDocumentUpload, in).Get(ctx, nil)
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	if err != nil {
+		return lc.recordProblem(ctx, stepInvoiceUpload, "upload-not-started")
+	}
+	lc.status.InvoiceUpload = &InvoiceUpload{WorkflowID: TaxDocumentUploadWorkflowID(number), State: taxupload.StateSubmitting}
 	return nil
 }
 

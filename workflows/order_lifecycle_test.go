@@ -38,6 +38,10 @@ type run struct {
 	seals    int
 	// invoiceErr, when set, is what IssueInvoice fails with.
 	invoiceErr error
+	// invoice is what IssueInvoice returns (nil: a simplified invoice INV-000001).
+	invoice *activities.InvoiceRef
+	// uploads are the TaxDocumentUpload starts the lifecycle asked for.
+	uploads []activities.TaxDocumentInput
 	// records are the retention states written to the database, in order.
 	records  []activities.RetentionRecord
 	problems []activities.OrderProblemInput
@@ -70,7 +74,15 @@ func newRun(t *testing.T) *run {
 			if r.invoiceErr != nil {
 				return nil, r.invoiceErr
 			}
+			if r.invoice != nil {
+				return r.invoice, nil
+			}
 			return &activities.InvoiceRef{Number: "INV-000001", Kind: "simplified", IssuedAt: env.Now()}, nil
+		}).Maybe()
+	env.OnActivity(a.StartTaxDocumentUpload, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.TaxDocumentInput) (bool, error) {
+			r.uploads = append(r.uploads, in)
+			return true, nil
 		}).Maybe()
 	env.OnActivity(a.RecordRetention, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.RetentionRecord) error {
@@ -582,11 +594,13 @@ type testActivities struct {
 	*activities.Lifecycle
 	*activities.Retention
 	*activities.Sync
+	*activities.TaxUpload
 }
 
 // registerActivities registers every concern the way the worker does.
 func registerActivities(env *testsuite.TestWorkflowEnvironment) testActivities {
-	a := testActivities{&activities.Lifecycle{}, &activities.Retention{}, &activities.Sync{}}
+	a := testActivities{&activities.Lifecycle{}, &activities.Retention{}, &activities.Sync{}, &activities.TaxUpload{}}
+	a.TaxUpload.Register(env)
 	a.Lifecycle.Register(env)
 	a.Retention.Register(env)
 	a.Sync.Register(env)

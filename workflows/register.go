@@ -22,6 +22,11 @@ type Options struct {
 	SPAPITaskQueue, SPAPISyncTaskQueue string
 	// Access are the access review's and offboarding's settings.
 	Access AccessOptions
+	// SPAPIFeedsTaskQueue is the task queue of SubmitTaxDocument, dispatched at
+	// createFeed's rate for all workers together. Empty: the workflow's own.
+	SPAPIFeedsTaskQueue string
+	// TaxUpload are TaxDocumentUpload's retry settings (zero: the defaults).
+	TaxUpload TaxUploadOptions
 }
 
 // Register registers every workflow under its stable name.
@@ -39,6 +44,7 @@ func Register(r Registry, o Options) {
 	r.RegisterWorkflowWithOptions(AlertCheck, registerOpts(AlertCheckName))
 	r.RegisterWorkflowWithOptions(AmazonDataSweep, registerOpts(AmazonDataSweepName))
 	r.RegisterWorkflowWithOptions(OrderNotifications, registerOpts(OrderNotificationsName))
+	r.RegisterWorkflowWithOptions(o.TaxDocumentUpload, registerOpts(TaxDocumentUploadName))
 }
 
 func registerOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

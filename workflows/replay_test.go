@@ -41,12 +41,13 @@ func TestReplaySavedHistories(t *testing.T) {
 		// The saved histories must exercise every path a change could break.
 		for _, path := range []string{
 			"version " + versionUnchangedSignalKeepsTimer, "version " + versionRecordRetention, "version " + versionReasonCodes,
+			"version " + versionUploadInvoice,
 			"signal " + SignalCancelled, "signal " + SignalRefund, "continue-as-new", "delivery-promise timeout", "versions from sealed facts",
 			// and every workflow type the worker registers.
 			"type " + OrderLifecycleName, "type " + OrderSyncName, "type " + TaxRecordSweepName, "type " + RetentionAuditName,
 			"type " + AccessReviewName, "type " + OffboardingName, "type " + IncidentNotificationName, "type " + KeyEpochsName,
 			"type " + ComplianceCalendarName, "type " + ComplianceDutyName, "type " + AlertCheckName,
-			"type " + AmazonDataSweepName, "type " + OrderNotificationsName,
+			"type " + AmazonDataSweepName, "type " + OrderNotificationsName, "type " + TaxDocumentUploadName,
 		} {
 			if !covered[path] {
 				t.Errorf("no saved history covers %s: record one (DPP_SAVE_HISTORIES=1 go test ./internal/app) under a new name", path)
@@ -116,7 +117,7 @@ func replayFile(t *testing.T, f string, wantEncrypted bool, c *codec.Codec, cove
 	// their input, so replay under the ID the run had.
 	id := "replay"
 	switch start.GetWorkflowType().GetName() {
-	case AccessReviewName, OffboardingName, ComplianceDutyName:
+	case AccessReviewName, OffboardingName, ComplianceDutyName, TaxDocumentUploadName:
 		// These check their ID too; the started event carries it.
 		id = start.GetWorkflowId()
 	case OrderLifecycleName:

@@ -30,15 +30,19 @@ var decoders = map[string]func(raw []byte) error{
 	"retention-audit.input":  func(raw []byte) error { var v RetentionAuditInput; return unmarshalAndValidate(raw, &v) },
 	"key-epochs.input":       func(raw []byte) error { var v KeyEpochsInput; return unmarshalAndValidate(raw, &v) },
 	"signal.delivered":       func(raw []byte) error { return decodeSignal(raw, &DeliveredSignal{}) },
-	"signal.legal-hold":      func(raw []byte) error { return decodeCodedSignal(raw, &HoldSignal{}) },
-	"signal.release-hold":    func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
-	"signal.purge-now":       func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
-	"signal.cancelled":       func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
-	"signal.refund":          func(raw []byte) error { return decodeCodedSignal(raw, &RefundSignal{}) },
-	"access-review.input":    func(raw []byte) error { var v AccessReviewInput; return unmarshalAndValidate(raw, &v) },
-	"offboarding.input":      func(raw []byte) error { var v OffboardingInput; return unmarshalAndValidate(raw, &v) },
-	"signal.decision":        func(raw []byte) error { return decodeAccess(raw, &DecisionSignal{}) },
-	"signal.extend":          func(raw []byte) error { return decodeAccess(raw, &ExtendSignal{}) },
+	"tax-document-upload.input": func(raw []byte) error {
+		var v TaxDocumentUploadInput
+		return unmarshalAndValidate(raw, &v)
+	},
+	"signal.legal-hold":   func(raw []byte) error { return decodeCodedSignal(raw, &HoldSignal{}) },
+	"signal.release-hold": func(raw []byte) error { return decodeCodedSignal(raw, &ReleaseSignal{}) },
+	"signal.purge-now":    func(raw []byte) error { return decodeCodedSignal(raw, &PurgeNowSignal{}) },
+	"signal.cancelled":    func(raw []byte) error { return decodeCodedSignal(raw, &CancelledSignal{}) },
+	"signal.refund":       func(raw []byte) error { return decodeCodedSignal(raw, &RefundSignal{}) },
+	"access-review.input": func(raw []byte) error { var v AccessReviewInput; return unmarshalAndValidate(raw, &v) },
+	"offboarding.input":   func(raw []byte) error { var v OffboardingInput; return unmarshalAndValidate(raw, &v) },
+	"signal.decision":     func(raw []byte) error { return decodeAccess(raw, &DecisionSignal{}) },
+	"signal.extend":       func(raw []byte) error { return decodeAccess(raw, &ExtendSignal{}) },
 	"signal.confirm-disabled": func(raw []byte) error {
 		return decodeAccess(raw, &ConfirmDisabledSignal{})
 	},
@@ -156,9 +160,10 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 		"signal.decision": {"by", "decision", "itemId", "reason", "reasonRef"}, "signal.extend": {"by", "until"},
 		"signal.confirm-disabled":   {"account", "by", "system"},
 		"compliance-calendar.input": {"duty"}, "alert-check.input": {"schedules"}, "amazon-data-sweep.input": {"batchSize"},
-		"compliance-duty.input": {"dueAt", "duty", "notYet", "overdueEvery", "period", "reminders"},
-		"signal.complete":       {"by", "note", "noteRef", "reportSha256", "rotatedAt"},
-		"signal.refund":         {"by", "full", "lines", "reason", "refundId"},
+		"compliance-duty.input":     {"dueAt", "duty", "notYet", "overdueEvery", "period", "reminders"},
+		"signal.complete":           {"by", "note", "noteRef", "reportSha256", "rotatedAt"},
+		"signal.refund":             {"by", "full", "lines", "reason", "refundId"},
+		"tax-document-upload.input": {"amazonOrderId", "documentNumber", "documentType"},
 	}
 	if len(compiled) != len(fields) || len(decoders) != len(fields) {
 		t.Fatalf("%d schemas, %d decoders, want %d of each", len(compiled), len(decoders), len(fields))
@@ -246,8 +251,26 @@ func TestJSONSchemasAgreeWithTheDecoders(t *testing.T) {
 			`{"by":"p.dpo_1-a","note":"","rotatedAt":"2026-12-01T09:00:00-05:00","reportSha256":"` + strings.Repeat("0", 64) + `"}`,
 			`{"by":"` + strings.Repeat("a", 64) + `"}`, `{"by":"dpo","noteRef":"compliance-duty-completed/duty-risk-assessment-2026/note/20261201T090000.000000000Z"}`},
 	}
+	accept["tax-document-upload.input"] = []string{
+		marshal(TaxDocumentUploadInput{AmazonOrderID: "205-1234567-7654321", DocumentNumber: "INV-000001", DocumentType: "Invoice"}), // what the lifecycle and the starter send
+		`{"amazonOrderId":"205-1234567-7654321","documentNumber":"CN/2026_0001-a","documentType":"CreditNote"}`,
+		`{"amazonOrderId":"205-1234567-7654321","documentNumber":` + long("9", 64) + `,"documentType":"Invoice"}`,
+	}
 	// Every way a payload can be wrong that the schema can express, per schema.
 	reject := map[string][]string{
+		"tax-document-upload.input": {
+			`{}`, `{"amazonOrderId":"205-1234567-7654321","documentNumber":"INV-1"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":"INV-1","documentType":"Receipt"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":"INV-1","documentType":"invoice"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":"","documentType":"Invoice"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":"INV 1","documentType":"Invoice"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":` + long("9", 65) + `,"documentType":"Invoice"}`,
+			`{"amazonOrderId":"205-123","documentNumber":"INV-1","documentType":"Invoice"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":7,"documentType":"Invoice"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":null,"documentType":"Invoice"}`,
+			`{"amazonOrderId":"205-1234567-7654321","documentNumber":"INV-1","documentType":"Invoice","attempt":2}`,
+			`{"AmazonOrderId":"205-1234567-7654321","documentNumber":"INV-1","documentType":"Invoice"}`, `null`, `[]`,
+		},
 		"order-lifecycle.input": {
 			`{}`, `{"amazonOrderId":""}`, `{"amazonOrderId":205}`, `{"amazonOrderId":"205-123"}`, `{"amazonOrderId":null}`,
 			`{"amazonOrderId":"205-1234567-7654321","extra":1}`, `{"AmazonOrderId":"205-1234567-7654321"}`,

@@ -333,7 +333,7 @@ func roleHint(err error) string {
 
 // LifecycleActivities are the order lifecycle's activities (Sealing, SPAPI).
 func (a *App) LifecycleActivities() *activities.Lifecycle {
-	return &activities.Lifecycle{Orders: a.Orders, SPAPI: a.SPAPI}
+	return &activities.Lifecycle{Orders: a.Orders, SPAPI: a.SPAPI, UploadInvoices: a.Config.UploadInvoices}
 }
 
 // RetentionActivities are the retention activities (Sealing, Temporal).
@@ -369,6 +369,7 @@ func (a *App) registerActivities(w worker.ActivityRegistry) {
 	a.AlertActivities().Register(w)
 	a.AmazonDataActivities().Register(w)
 	a.NotificationActivities().Register(w)
+	a.TaxUploadActivities().Register(w)
 }
 
 // NewWorker builds the worker for the configured task queue with every workflow

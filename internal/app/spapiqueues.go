@@ -57,6 +57,9 @@ func (a *App) SPAPIQueues() []SPAPIQueue {
 	return []SPAPIQueue{
 		{Name: seal, ActivitiesPerSecond: limits[spapi.OpGetOrder].Rate},
 		{Name: sync, MaxConcurrent: 1},
+		// SubmitTaxDocument makes one createFeed call per attempt that gets that
+		// far (a retry after the feed was recorded makes none).
+		{Name: cfg.TaskQueue + workflows.SPAPIFeedsTaskQueueSuffix, ActivitiesPerSecond: limits[spapi.OpCreateFeed].Rate},
 	}
 }
 
@@ -79,7 +82,7 @@ func (a *App) spapiLimits() map[string]spapi.Limit {
 func (a *App) workflowOptions() workflows.Options {
 	q := a.SPAPIQueues()
 	return workflows.Options{Operators: a.Config.Operators, SPAPITaskQueue: q[0].Name, SPAPISyncTaskQueue: q[1].Name,
-		Access: a.accessOptions()}
+		Access: a.accessOptions(), SPAPIFeedsTaskQueue: q[2].Name, TaxUpload: a.taxUploadOptions()}
 }
 
 // spapiWorkerOptions are the options of a worker on an SP-API queue: the

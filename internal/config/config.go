@@ -143,6 +143,8 @@ var Settings = []Setting{
 		load: into(number, func(c *Config) *float64 { return &c.SPAPISandboxSpeedup })},
 	{Name: "SPAPI_MARKETPLACE_IDS", Default: "A1F83G8C2ARO7P", Doc: "comma-separated marketplace ids OrderSync searches (default: UK)",
 		load: into(list, func(c *Config) *[]string { return &c.MarketplaceIDs })},
+	{Name: "DPP_UPLOAD_INVOICES", Default: "false", Doc: "upload each VAT invoice the system issues to Amazon (Feeds API, UPLOAD_VAT_INVOICE) in its own TaxDocumentUpload workflow, as sellers not on Amazon's VAT Calculation Service must; read when the invoice is issued. SubmitTaxDocument runs on the task queue DPP_TASK_QUEUE + \"-spapi-feeds\", dispatched at createFeed's rate (0.0083/s) for all workers together",
+		load: into(boolean, func(c *Config) *bool { return &c.UploadInvoices })},
 	{Name: "DPP_PII_RETENTION", Default: "720h", Doc: "how long buyer PII is kept after delivery before purge (Go duration; policy: 30 days)",
 		load: into(duration, func(c *Config) *time.Duration { return &c.PIIRetention })},
 	{Name: "DPP_TAX_RETENTION", Default: "52596h", Doc: "how long VAT invoices are kept (Go duration; HMRC: 6 years)",
@@ -303,6 +305,8 @@ type Config struct {
 	SPAPITaskQueue, SPAPISyncTaskQueue string
 	// SPAPISandboxSpeedup multiplies Amazon's rates, sandbox only (DPP_SPAPI_SANDBOX_SPEEDUP).
 	SPAPISandboxSpeedup float64
+	// UploadInvoices sends issued invoices to Amazon (DPP_UPLOAD_INVOICES).
+	UploadInvoices bool
 
 	PIIRetention     time.Duration
 	TaxRetention     time.Duration

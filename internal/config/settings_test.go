@@ -66,6 +66,7 @@ var nonDefault = map[string]struct {
 	"DPP_CODEC_CORS_ORIGIN":                  {value: "https://temporal.example.com"},
 	"DPP_CODEC_MAX_BODY":                     {value: "512KiB"},
 	"DPP_CODEC_ENCODE":                       {value: "false"},
+	"DPP_UPLOAD_INVOICES":                    {value: "true"},
 	"DPP_CODEC_PREVIOUS_KMS_KEY_IDS":         {value: "alias/dpp-2025,alias/dpp-2024"},
 	"DPP_CODEC_MAX_DECODED":                  {value: "32MiB"},
 	"DPP_METRICS_REFRESH":                    {value: "45s"},

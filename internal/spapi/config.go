@@ -21,6 +21,14 @@ const (
 	OpCreateSubscription = "createSubscription"
 	OpGetDestinations    = "getDestinations"
 	OpGetSubscription    = "getSubscription"
+	// Feeds API 2021-06-30 (feeds.go). The two document transfers go to
+	// pre-signed URLs: named in errors and logs, not rate limited.
+	OpCreateFeedDocument   = "createFeedDocument"
+	OpCreateFeed           = "createFeed"
+	OpGetFeed              = "getFeed"
+	OpGetFeedDocument      = "getFeedDocument"
+	OpUploadFeedDocument   = "uploadFeedDocument"
+	OpDownloadFeedDocument = "downloadFeedDocument"
 	// OpLWAToken names the Login with Amazon token exchange in errors and
 	// logs; it is not rate limited.
 	OpLWAToken = "lwaToken"
@@ -46,7 +54,8 @@ type Limit struct {
 
 // DefaultLimits returns Amazon's documented default usage plans for the
 // operations the client calls: searchOrders 0.0056 requests/s with burst 20,
-// getOrder 0.5 requests/s with burst 30, the Notifications API's 1/s burst 5.
+// getOrder 0.5 requests/s with burst 30, the Notifications API's 1/s burst 5,
+// and the Feeds API's (createFeed 0.0083/s burst 15, getFeed 2/s burst 15, ...).
 func DefaultLimits() map[string]Limit {
 	return map[string]Limit{
 		OpSearchOrders: {Rate: 0.0056, Burst: 20},
@@ -56,6 +65,11 @@ func DefaultLimits() map[string]Limit {
 		OpCreateSubscription: {Rate: 1, Burst: 5},
 		OpGetDestinations:    {Rate: 1, Burst: 5},
 		OpGetSubscription:    {Rate: 1, Burst: 5},
+		// Feeds API 2021-06-30, the usage plans in the model's descriptions.
+		OpCreateFeedDocument: {Rate: 0.5, Burst: 15},
+		OpCreateFeed:         {Rate: 0.0083, Burst: 15},
+		OpGetFeed:            {Rate: 2, Burst: 15},
+		OpGetFeedDocument:    {Rate: 0.0222, Burst: 10},
 	}
 }
 

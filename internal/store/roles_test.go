@@ -187,6 +187,9 @@ func TestRolePrivileges(t *testing.T) {
 			"free_texts": {privs: "SELECT INSERT", columns: []string{"UPDATE kms_key_id wrapped_key text_sealed erased_at"}},
 			// The alert check's verified point of the chain (00014).
 			"evidence_checkpoints": {privs: "SELECT INSERT", columns: []string{"UPDATE seq hash verified_at full_verified_at"}},
+			// Tax documents uploaded to Amazon (00012): ids, states and codes.
+			"tax_document_uploads": {privs: "SELECT INSERT", columns: []string{
+				"UPDATE state attempts run_id run_attempt feed_document_id feed_id result_code evidence_seq updated_at finished_at"}},
 		},
 		store.AuditorRole: {
 			"evidence_log":     {privs: "SELECT"},
@@ -217,6 +220,7 @@ func TestRolePrivileges(t *testing.T) {
 			// Credit notes (00013): numbers, amounts and dates, not the sealed PDF.
 			"credit_notes": {columns: []string{"SELECT series number credit_note_number amazon_order_id invoice_number source_id " +
 				"reason_code requested_by lines currency total_net total_vat total_gross issued_at key_ref retain_until purged_at"}},
+			"tax_document_uploads": {privs: "SELECT"},
 		},
 	}
 

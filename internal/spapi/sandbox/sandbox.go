@@ -47,6 +47,11 @@
 //	POST|GET /notifications/v1/destinations   createDestination, getDestinations (grantless)
 //	POST|GET /notifications/v1/subscriptions/ORDER_CHANGE
 //	                                          createSubscription, getSubscription (seller's token)
+//	POST /feeds/2021-06-30/documents          createFeedDocument (feeds.go)
+//	GET  /feeds/2021-06-30/documents/{id}     getFeedDocument
+//	POST /feeds/2021-06-30/feeds              createFeed (UPLOAD_VAT_INVOICE)
+//	GET  /feeds/2021-06-30/feeds/{feedId}     getFeed (each call moves the feed on)
+//	PUT|GET /sandbox/feed-documents/{id}      the pre-signed document URLs
 package sandbox
 
 import (
@@ -140,6 +145,11 @@ func TestLimits() map[string]spapi.Limit {
 		spapi.OpGetDestinations:    {Rate: 10000, Burst: 10000},
 		spapi.OpCreateSubscription: {Rate: 10000, Burst: 10000},
 		spapi.OpGetSubscription:    {Rate: 10000, Burst: 10000},
+		// The Feeds API's: tests upload many invoices.
+		spapi.OpCreateFeedDocument: {Rate: 10000, Burst: 10000},
+		spapi.OpCreateFeed:         {Rate: 10000, Burst: 10000},
+		spapi.OpGetFeed:            {Rate: 10000, Burst: 10000},
+		spapi.OpGetFeedDocument:    {Rate: 10000, Burst: 10000},
 	}
 }
 
@@ -176,6 +186,7 @@ type Server struct {
 	opts           Options
 	log            *zap.Logger
 	model          *parsedModel
+	feedsModel     *parsedModel // the Feeds API's static examples (feeds.go)
 	staticOrderIDs map[string]bool
 	limiters       map[string]*rate.Limiter
 	limits         map[string]spapi.Limit
@@ -195,6 +206,14 @@ type Server struct {
 	// destinations and the one ORDER_CHANGE subscription (notifications.go).
 	destinations               map[string]destination
 	subscription, subscribedTo string
+	// Feeds API (feeds.go): documents, feeds in creation order, and the
+	// outcomes RejectNextFeed queued per order.
+	feedSeq      int
+	feedDocs     map[string]*feedDoc
+	feeds        map[string]*sandboxFeed
+	feedOrder    []string
+	feedOutcomes map[string][]string
+	feedsHeld    bool
 }
 
 // NewE returns a Server, or an error if a limit is invalid or the embedded
@@ -209,6 +228,9 @@ func NewE(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.setModel(m)
+	if s.feedsModel, err = parseFeedsModel(feedsModel); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -234,6 +256,10 @@ func New(opts Options) *Server {
 		m = &parsedModel{static: map[string][]staticExample{}, includedData: defaultIncludedData()}
 	}
 	s.setModel(m)
+	if s.feedsModel, err = parseFeedsModel(feedsModel); err != nil {
+		log.Error("sandbox: serving feeds without static examples", zap.Error(err))
+		s.feedsModel = &parsedModel{static: map[string][]staticExample{}}
+	}
 	return s
 }
 
@@ -560,6 +586,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveToken(w, r, rid)
 	case path == spapi.NotificationsDestinationsPath || strings.HasPrefix(path, spapi.NotificationsSubscriptionsPath):
 		s.serveNotifications(w, r, rid, path)
+	case strings.HasPrefix(path, "/feeds/2021-06-30/"):
+		s.serveFeeds(w, r, rid, path)
+	case strings.HasPrefix(path, feedUploadsPath):
+		s.serveFeedDocument(w, r, path)
 	case path == ordersPath:
 		s.serveOperation(w, r, rid, spapi.OpSearchOrders, "")
 	case strings.HasPrefix(path, ordersPath+"/") && !strings.Contains(path[len(ordersPath)+1:], "/"):
