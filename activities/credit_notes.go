@@ -51,6 +51,9 @@ type CreditNoteRef struct {
 	NoInvoice bool `json:"noInvoice,omitempty"`
 	// FullyCredited: earlier credit notes credited the whole invoice.
 	FullyCredited bool `json:"fullyCredited,omitempty"`
+	// Upload says the credit note goes to Amazon (DPP_UPLOAD_INVOICES, read
+	// when it was issued, so the lifecycle's decision is in its history).
+	Upload bool `json:"upload,omitempty"`
 }
 
 // IssueCreditNote issues a credit note against the order's invoice (once per
@@ -73,7 +76,7 @@ func (a *Lifecycle) IssueCreditNote(ctx context.Context, in CreditNoteInput) (*C
 		return nil, err
 	}
 	return &CreditNoteRef{Number: cn.Number, InvoiceNumber: cn.InvoiceNumber, SourceID: cn.SourceID, Currency: cn.Currency,
-		TotalGrossMinor: cn.TotalGrossMinor, TotalVATMinor: cn.TotalVATMinor, IssuedAt: cn.IssuedAt}, nil
+		TotalGrossMinor: cn.TotalGrossMinor, TotalVATMinor: cn.TotalVATMinor, IssuedAt: cn.IssuedAt, Upload: a.UploadInvoices}, nil
 }
 
 // creditLateCancellation issues the credit note of an order cancelled after its
@@ -81,19 +84,19 @@ func (a *Lifecycle) IssueCreditNote(ctx context.Context, in CreditNoteInput) (*C
 // record: it needs no PII. Nothing to credit (no invoice, all credited) is not
 // an error; a note that cannot be issued automatically is logged for an
 // operator (`starter credit-note issue`), and never stops the sync.
-func creditLateCancellation(ctx context.Context, svc *orders.Service, orderID string) (bool, error) {
-	_, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: orderID, SourceID: orders.SourceCancellation,
+func creditLateCancellation(ctx context.Context, svc *orders.Service, orderID string) (*orders.CreditNote, error) {
+	cn, err := svc.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: orderID, SourceID: orders.SourceCancellation,
 		Reason: "cancelled", By: actor.CreditNotes, Full: true})
 	switch {
 	case err == nil:
-		return true, nil
+		return cn, nil
 	case errors.Is(err, orders.ErrNoInvoice), errors.Is(err, orders.ErrFullyCredited):
-		return false, nil
+		return nil, nil
 	case errors.Is(err, orders.ErrCreditRefused), errors.Is(err, orders.ErrTaxRecordPurged), errors.Is(err, orders.ErrNoInvoiceDocument):
 		if activity.IsActivity(ctx) {
 			activity.GetLogger(ctx).Warn("No credit note for a cancellation after the lifecycle", "amazonOrderId", orderID, "error", err.Error())
 		}
-		return false, nil
+		return nil, nil
 	}
-	return false, err
+	return nil, err
 }

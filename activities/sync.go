@@ -39,6 +39,11 @@ type Sync struct {
 	// itself is then one the notifications missed, counted in
 	// MetricMissedByNotifications.
 	NotificationsOn bool
+	// Uploads starts the upload of a credit note this sync issues itself (an
+	// order cancelled after its lifecycle ended) when UploadCreditNotes
+	// (DPP_UPLOAD_INVOICES) is on.
+	Uploads           TaxDocumentUploads
+	UploadCreditNotes bool
 }
 
 // MetricMissedByNotifications counts orders OrderSync started that no
@@ -219,9 +224,16 @@ func (a *Sync) syncOrder(ctx context.Context, o *spapi.Order, handledBefore time
 		if o.Cancelled() && o.LastUpdatedTime.After(handledBefore) {
 			// Its lifecycle has ended: the cancellation's credit note comes from
 			// the tax record, which needs no PII.
-			credited, err := creditLateCancellation(ctx, a.Orders, o.OrderID)
-			if credited {
-				r.CreditedAfterLifecycle++
+			cn, err := creditLateCancellation(ctx, a.Orders, o.OrderID)
+			if cn == nil || err != nil {
+				return err
+			}
+			r.CreditedAfterLifecycle++
+			if a.UploadCreditNotes && a.Uploads != nil {
+				// A failed start fails the pass: its retry finds the same note
+				// (one per source) and starts the upload again.
+				_, err = a.Uploads.Start(ctx, TaxDocumentInput{AmazonOrderID: o.OrderID, DocumentNumber: cn.Number,
+					DocumentType: spapi.DocumentTypeCreditNote})
 			}
 			return err
 		}

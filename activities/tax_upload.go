@@ -106,7 +106,7 @@ func (a *TaxUpload) SubmitTaxDocument(ctx context.Context, in TaxDocumentInput) 
 	}
 	doc, err := a.Documents.Open(ctx, in.DocumentType, in.AmazonOrderID, in.DocumentNumber)
 	switch {
-	case errors.Is(err, taxupload.ErrNotSupported) || errors.Is(err, taxupload.ErrGone):
+	case errors.Is(err, taxupload.ErrGone):
 		return nil, final(ErrTaxDocumentUnavailable, err)
 	case errors.Is(err, taxupload.ErrInvalid):
 		return nil, final(ErrInvalidInput, err)

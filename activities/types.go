@@ -60,7 +60,8 @@ type OrderFacts struct {
 // this code take it without asking, runs sealed before ask workflow.GetVersion.
 // Level 2: the lifecycle starts the invoice's TaxDocumentUpload ("upload-invoice").
 // Level 3: credit notes ("credit-notes").
-const SealLevel = 3
+// Level 4: credit notes go to Amazon like the invoice ("upload-credit-notes").
+const SealLevel = 4
 
 // IssueInvoiceInput names the order to invoice.
 type IssueInvoiceInput struct {

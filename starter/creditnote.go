@@ -24,6 +24,7 @@ const creditNoteUsage = `usage:
   starter credit-note issue <amazonOrderId> -refund-id ID -reason CODE -by OPERATOR (-full | -line ITEM:QTY | -line ITEM:AMOUNT ...)
   starter credit-note issue <amazonOrderId> -cancelled -by OPERATOR
   starter credit-note list <amazonOrderId>
+  starter credit-note upload <creditNoteNumber> [-wait]
   starter credit-note <creditNoteNumber> -o file.pdf -purpose CODE [-by OPERATOR]`
 
 // creditNoteCmd issues, lists and exports credit notes.
@@ -36,6 +37,8 @@ func creditNoteCmd(ctx context.Context, args []string) error {
 		return issueCreditNote(ctx, args[1:])
 	case "list":
 		return listCreditNotes(ctx, args[1:])
+	case "upload":
+		return uploadCreditNote(ctx, args[1:])
 	}
 	return exportCreditNote(ctx, args)
 }
@@ -149,6 +152,15 @@ func issueCreditNote(ctx context.Context, args []string) error {
 	fmt.Printf("%s: credit note %s for %s (VAT %s) against invoice %s, issued %s\n", orderID, cn.Number,
 		invoice.FormatMoney(cn.TotalGrossMinor, cn.Currency), invoice.FormatMoney(cn.TotalVATMinor, cn.Currency), cn.InvoiceNumber,
 		cn.IssuedAt.Format("2006-01-02T15:04:05Z"))
+	// Its lifecycle has ended, so it cannot start the upload: this command does.
+	started, err := a.StartCreditNoteUpload(ctx, orderID, cn.Number)
+	if err != nil {
+		return fmt.Errorf("credit note %s is issued; its upload to Amazon did not start (run `starter credit-note upload %s`): %w",
+			cn.Number, cn.Number, err)
+	}
+	if started {
+		fmt.Printf("uploading it to Amazon: %s\n", workflows.TaxDocumentUploadWorkflowID(cn.Number))
+	}
 	return nil
 }
 

@@ -31,6 +31,7 @@ Operator commands (the worker's environment):
                                      lifecycle (the refund update), or from the tax record once it has ended
   credit-note list <amazonOrderId>   list the order's credit notes (numbers, amounts, retention)
   credit-note <number> -o FILE       export a credit note's PDF (recorded in the evidence log)
+  credit-note upload <number>        upload a credit note to Amazon again (TaxDocumentUpload) after fixing a rejection
   invoice upload <amazonOrderId>     upload the order's VAT invoice to Amazon again (TaxDocumentUpload) after fixing a rejection
   notifications setup                subscribe DPP_ORDER_CHANGE_QUEUE_URL to SP-API's ORDER_CHANGE notifications
                                      (Notifications API destination + subscription) and start the

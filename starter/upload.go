@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+
+	"go.temporal.io/sdk/client"
 
 	"github.com/plusranger/dpp/internal/app"
 	"github.com/plusranger/dpp/workflows"
@@ -14,22 +15,33 @@ import (
 // uploadInvoice is `starter invoice upload <amazonOrderId>`: the operator runs
 // the invoice's TaxDocumentUpload again after fixing what Amazon rejected.
 func uploadInvoice(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("invoice upload", flag.ExitOnError)
+	return uploadAgain(ctx, args, "invoice upload", "<amazonOrderId>", (*app.App).UploadInvoice)
+}
+
+// uploadCreditNote is `starter credit-note upload <creditNoteNumber>`, the same
+// for a credit note.
+func uploadCreditNote(ctx context.Context, args []string) error {
+	return uploadAgain(ctx, args, "credit-note upload", "<creditNoteNumber>", (*app.App).UploadCreditNote)
+}
+
+func uploadAgain(ctx context.Context, args []string, cmd, idName string,
+	start func(*app.App, context.Context, string) (client.WorkflowRun, error)) error {
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	wait := fs.Bool("wait", false, "wait for Amazon's verdict and print the upload's status")
-	orderID := parseAroundID(fs, args)
-	if orderID == "" {
-		return errors.New("usage: starter invoice upload <amazonOrderId> [-wait]")
+	id := parseAroundID(fs, args)
+	if id == "" {
+		return fmt.Errorf("usage: starter %s %s [-wait]", cmd, idName)
 	}
 	a, err := open(ctx, app.Sealing|app.Temporal)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	run, err := a.UploadInvoice(ctx, orderID)
+	run, err := start(a, ctx, id)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("started %s (run %s) for order %s\n", run.GetID(), run.GetRunID(), orderID)
+	fmt.Printf("started %s (run %s) for %s\n", run.GetID(), run.GetRunID(), id)
 	if !*wait {
 		fmt.Printf("follow it: temporal workflow query --workflow-id %s --name %s\n", run.GetID(), workflows.QueryStatus)
 		return nil

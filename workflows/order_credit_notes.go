@@ -11,6 +11,7 @@ import (
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/actor"
+	"github.com/plusranger/dpp/internal/spapi"
 )
 
 // changeCreditNotes: the lifecycle issues credit notes (the refund signal and
@@ -29,6 +30,8 @@ type CreditNoteStatus struct {
 	TotalGrossMinor int64     `json:"totalGross"`
 	TotalVATMinor   int64     `json:"totalVat"`
 	IssuedAt        time.Time `json:"issuedAt"`
+	// Upload is the credit note's upload to Amazon (DPP_UPLOAD_INVOICES).
+	Upload *InvoiceUpload `json:"upload,omitempty"`
 }
 
 // pendingCredit is a credit note asked for and not yet issued.
@@ -144,13 +147,23 @@ func (lc *lifecycle) writeCredit(ctx workflow.Context, w *writer) {
 		a.IssueCreditNote, lc.credits[0].in)
 }
 
-// startCreditNoteUpload is where an issued credit note goes to Amazon: the
-// integrator starts the TaxDocumentUpload workflow here with documentType
-// "CreditNote", the order id and the credit note's number (its PDF and totals
-// are read from credit_notes by number). Nothing else of the lifecycle needs to
-// change: this runs once per credit note, in runs that issue credit notes.
+// startCreditNoteUpload sends an issued credit note to Amazon like the
+// invoice (document type CreditNote) when the activity that issued it says
+// uploads are on. Checked in that order, so runs with uploads off, and the
+// runs recorded before, make no version check.
 func (lc *lifecycle) startCreditNoteUpload(ctx workflow.Context, ref activities.CreditNoteRef) {
-	_, _ = ctx, ref
+	if !ref.Upload || !lc.since(ctx, versionUploadCreditNotes, 4) {
+		return
+	}
+	u, err := lc.startUpload(ctx, spapi.DocumentTypeCreditNote, ref.Number, stepCreditNoteUpload)
+	if err != nil || u == nil {
+		return // cancelled, or the problem is recorded: the note itself stands
+	}
+	for i := range lc.status.CreditNotes {
+		if lc.status.CreditNotes[i].Number == ref.Number {
+			lc.status.CreditNotes[i].Upload = u
+		}
+	}
 }
 
 // creditCancellation issues the credit note of an order cancelled after its

@@ -4,12 +4,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/actor"
+	"github.com/plusranger/dpp/internal/spapi"
+	"github.com/plusranger/dpp/internal/taxupload"
 )
 
 func TestCancellationAfterTheInvoiceGetsAFullCreditNoteBeforeThePurge(t *testing.T) {
@@ -148,4 +152,35 @@ func TestRefundUpdateAtThePurgeStillGetsItsAnswer(t *testing.T) {
 	require.True(t, answered)
 	require.NoError(t, failed)
 	require.Len(t, r.credits, 1)
+}
+
+// With uploads on, each credit note goes to Amazon like the invoice: a run
+// sealed at level 4 starts its upload without a version marker, a run sealed
+// before asks GetVersion and (recorded before the change) starts none.
+func TestCreditNotesGoToAmazonLikeTheInvoice(t *testing.T) {
+	for _, level := range []int{activities.SealLevel, 3} {
+		r := newRun(t)
+		r.facts.SealLevel = level
+		r.invoice = &activities.InvoiceRef{Number: "INV-000001", Kind: "full", Upload: true}
+		var asked []string
+		r.env.OnGetVersion(mock.Anything, workflow.DefaultVersion, 1).Return(func(id string, _, _ workflow.Version) workflow.Version {
+			asked = append(asked, id)
+			return workflow.DefaultVersion
+		}).Maybe()
+		r.at(10*time.Hour, func() { r.signal(SignalCancelled, map[string]string{"reason": "buyer-cancelled"}) })
+		r.execute(input())
+		invoiceUpload := activities.TaxDocumentInput{AmazonOrderID: testOrder, DocumentNumber: "INV-000001", DocumentType: spapi.DocumentTypeInvoice}
+		st := r.status()
+		require.Len(t, st.CreditNotes, 1)
+		if level == activities.SealLevel {
+			require.NotContains(t, asked, versionUploadCreditNotes, "sealed at level 4: no version marker")
+			require.Equal(t, []activities.TaxDocumentInput{invoiceUpload,
+				{AmazonOrderID: testOrder, DocumentNumber: "CRN-000001", DocumentType: spapi.DocumentTypeCreditNote}}, r.uploads)
+			require.Equal(t, &InvoiceUpload{WorkflowID: "tax-document-upload-CRN-000001", State: taxupload.StateSubmitting}, st.CreditNotes[0].Upload)
+			continue
+		}
+		require.Contains(t, asked, versionUploadCreditNotes)
+		require.Equal(t, []activities.TaxDocumentInput{invoiceUpload}, r.uploads, "a run that uploaded no credit note keeps uploading none")
+		require.Nil(t, st.CreditNotes[0].Upload)
+	}
 }

@@ -76,10 +76,16 @@ func (lc *lifecycle) since(ctx workflow.Context, changeID string, level int) boo
 // DPP_UPLOAD_INVOICES on goes to Amazon in its own TaxDocumentUpload.
 const versionUploadInvoice = "upload-invoice"
 
+// versionUploadCreditNotes (seal level 4): a credit note issued with
+// DPP_UPLOAD_INVOICES on goes to Amazon like the invoice. Level 3 (credit
+// notes) recorded runs that issued credit notes and started no upload.
+const versionUploadCreditNotes = "upload-credit-notes"
+
 // Steps that can fail for good without stopping the order's purge.
 const (
-	stepInvoice       = "invoice"
-	stepInvoiceUpload = "invoice-upload"
+	stepInvoice          = "invoice"
+	stepInvoiceUpload    = "invoice-upload"
+	stepCreditNoteUpload = "credit-note-upload"
 )
 
 // errUnchanged marks a valid signal that changes nothing.
@@ -111,7 +117,8 @@ type OrderStatus struct {
 	InvoiceUpload *InvoiceUpload `json:"invoiceUpload,omitempty"`
 }
 
-// InvoiceUpload names the invoice's TaxDocumentUpload workflow.
+// InvoiceUpload names a tax document's TaxDocumentUpload workflow (the
+// invoice's, or a credit note's).
 type InvoiceUpload struct {
 	WorkflowID string `json:"workflowId"`
 	// State is submitting once started (the upload's own states follow in its status).
@@ -845,26 +852,33 @@ func (lc *lifecycle) recordProblem(ctx workflow.Context, step, code string) erro
 	return nil
 }
 
-// startInvoiceUpload starts the invoice's TaxDocumentUpload with a local
+// startInvoiceUpload starts the invoice's TaxDocumentUpload.
+func (lc *lifecycle) startInvoiceUpload(ctx workflow.Context, number string) error {
+	u, err := lc.startUpload(ctx, spapi.DocumentTypeInvoice, number, stepInvoiceUpload)
+	if u != nil {
+		lc.status.InvoiceUpload = u
+	}
+	return err
+}
+
+// startUpload starts a tax document's TaxDocumentUpload with a local
 // activity: one marker event in the order's history, against a child
 // workflow's initiated, started and completed events (and the workflow task
 // its completion wakes). A second start of the same document is a no-op, so a
 // replayed or retried start is harmless, and the upload outlives the order.
-// A start that keeps failing is the order's problem, not a reason to keep its
-// PII longer.
-func (lc *lifecycle) startInvoiceUpload(ctx workflow.Context, number string) error {
+// A start that keeps failing is the order's problem (step), not a reason to
+// keep its PII longer: the upload is nil then.
+func (lc *lifecycle) startUpload(ctx workflow.Context, docType, number, step string) (*InvoiceUpload, error) {
 	var a *activities.TaxUpload
-	in := activities.TaxDocumentInput{AmazonOrderID: lc.status.AmazonOrderID, DocumentNumber: number,
-		DocumentType: spapi.DocumentTypeInvoice}
+	in := activities.TaxDocumentInput{AmazonOrderID: lc.status.AmazonOrderID, DocumentNumber: number, DocumentType: docType}
 	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, startUploadOptions), a.StartTaxDocumentUpload, in).Get(ctx, nil)
 	if temporal.IsCanceledError(err) {
-		return err
+		return nil, err
 	}
 	if err != nil {
-		return lc.recordProblem(ctx, stepInvoiceUpload, "upload-not-started")
+		return nil, lc.recordProblem(ctx, step, "upload-not-started")
 	}
-	lc.status.InvoiceUpload = &InvoiceUpload{WorkflowID: TaxDocumentUploadWorkflowID(number), State: taxupload.StateSubmitting}
-	return nil
+	return &InvoiceUpload{WorkflowID: TaxDocumentUploadWorkflowID(number), State: taxupload.StateSubmitting}, nil
 }
 
 // HoldRestored is the reason shown for a hold this run found in the database: an

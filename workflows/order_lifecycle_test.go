@@ -107,7 +107,8 @@ func newRun(t *testing.T) *run {
 				return nil, r.creditErr
 			}
 			return &activities.CreditNoteRef{Number: fmt.Sprintf("CRN-%06d", len(r.credits)), InvoiceNumber: "INV-000001",
-				SourceID: in.SourceID, Currency: "GBP", TotalGrossMinor: 100, TotalVATMinor: 17, IssuedAt: env.Now()}, nil
+				SourceID: in.SourceID, Currency: "GBP", TotalGrossMinor: 100, TotalVATMinor: 17, IssuedAt: env.Now(),
+				Upload: r.invoice != nil && r.invoice.Upload}, nil
 		}).Maybe()
 	env.OnActivity(a.PurgeOrder, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.PurgeInput) (*activities.PurgeResult, error) {

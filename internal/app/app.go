@@ -348,6 +348,7 @@ func (a *App) SyncActivities() *activities.Sync {
 		MarketplaceIDs: a.Config.MarketplaceIDs, Lookback: a.Config.SyncLookback,
 		Settle: a.Config.SyncSettle, RejectRetryFor: a.Config.SyncRejectRetryFor,
 		NotificationsOn: a.Config.OrderChangeQueueURL != "",
+		Uploads:         a.taxDocumentUploads(), UploadCreditNotes: a.Config.UploadInvoices,
 	}
 }
 

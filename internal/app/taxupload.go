@@ -31,7 +31,7 @@ func (a *App) TaxUploadActivities() *activities.TaxUpload {
 		marketplace = a.Config.MarketplaceIDs[0]
 	}
 	return &activities.TaxUpload{Store: a.TaxUploads(), Documents: &taxupload.Documents{Orders: a.Orders},
-		Feeds: a.SPAPI, Uploads: &taxDocumentUploads{c: a.Temporal, taskQueue: a.Config.TaskQueue},
+		Feeds: a.SPAPI, Uploads: a.taxDocumentUploads(),
 		MarketplaceID: marketplace, PollInterval: a.sandboxScaled(activities.DefaultFeedPollInterval)}
 }
 
@@ -102,20 +102,50 @@ func (a *App) UploadInvoice(ctx context.Context, orderID string) (client.Workflo
 	if err != nil {
 		return nil, err
 	}
-	in := activities.TaxDocumentInput{AmazonOrderID: orderID, DocumentNumber: inv.Number, DocumentType: spapi.DocumentTypeInvoice}
-	u, err := a.TaxUploads().Get(ctx, inv.Number)
+	return a.uploadAgain(ctx, activities.TaxDocumentInput{AmazonOrderID: orderID, DocumentNumber: inv.Number,
+		DocumentType: spapi.DocumentTypeInvoice}, "invoice "+inv.Number+" of order "+orderID)
+}
+
+// UploadCreditNote starts the upload of a credit note again (`starter
+// credit-note upload`), like UploadInvoice.
+func (a *App) UploadCreditNote(ctx context.Context, number string) (client.WorkflowRun, error) {
+	cn, err := a.Orders.CreditNote(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	return a.uploadAgain(ctx, activities.TaxDocumentInput{AmazonOrderID: cn.AmazonOrderID, DocumentNumber: cn.Number,
+		DocumentType: spapi.DocumentTypeCreditNote}, "credit note "+cn.Number+" of order "+cn.AmazonOrderID)
+}
+
+func (a *App) uploadAgain(ctx context.Context, in activities.TaxDocumentInput, what string) (client.WorkflowRun, error) {
+	u, err := a.TaxUploads().Get(ctx, in.DocumentNumber)
 	switch {
 	case err == nil && u.State == taxupload.StateAccepted:
-		return nil, fmt.Errorf("invoice %s of order %s: %w (feed %s)", inv.Number, orderID, ErrUploadAccepted, u.FeedID)
+		return nil, fmt.Errorf("%s: %w (feed %s)", what, ErrUploadAccepted, u.FeedID)
 	case err != nil && !errors.Is(err, taxupload.ErrNotFound):
 		return nil, err
 	}
 	run, err := a.Temporal.ExecuteWorkflow(ctx, TaxDocumentUploadOptions(in, a.Config.TaskQueue, true), workflows.TaxDocumentUploadName,
-		workflows.TaxDocumentUploadInput{AmazonOrderID: orderID, DocumentNumber: inv.Number, DocumentType: spapi.DocumentTypeInvoice})
+		workflows.TaxDocumentUploadInput{AmazonOrderID: in.AmazonOrderID, DocumentNumber: in.DocumentNumber, DocumentType: in.DocumentType})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
-		return nil, fmt.Errorf("invoice %s of order %s: its upload %s is still running", inv.Number, orderID,
-			workflows.TaxDocumentUploadWorkflowID(inv.Number))
+		return nil, fmt.Errorf("%s: its upload %s is still running", what, workflows.TaxDocumentUploadWorkflowID(in.DocumentNumber))
 	}
 	return run, err
+}
+
+// StartCreditNoteUpload sends a credit note issued outside the order's
+// lifecycle (after it ended: `starter credit-note issue`) to Amazon when
+// DPP_UPLOAD_INVOICES is on; started is false when uploads are off or the
+// note's upload ran before.
+func (a *App) StartCreditNoteUpload(ctx context.Context, orderID, number string) (started bool, err error) {
+	if !a.Config.UploadInvoices {
+		return false, nil
+	}
+	return a.taxDocumentUploads().Start(ctx, activities.TaxDocumentInput{AmazonOrderID: orderID, DocumentNumber: number,
+		DocumentType: spapi.DocumentTypeCreditNote})
+}
+
+func (a *App) taxDocumentUploads() *taxDocumentUploads {
+	return &taxDocumentUploads{c: a.Temporal, taskQueue: a.Config.TaskQueue}
 }

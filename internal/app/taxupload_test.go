@@ -14,10 +14,12 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/orders"
 	"github.com/plusranger/dpp/internal/spapi"
 	"github.com/plusranger/dpp/internal/spapi/sandbox"
 	"github.com/plusranger/dpp/internal/taxupload"
@@ -30,7 +32,9 @@ import (
 // its invoices from 1.
 func uploadsOn(env map[string]string, _ *sandbox.Options) {
 	env["DPP_UPLOAD_INVOICES"] = "true"
-	env["DPP_INVOICE_SERIES"] = fmt.Sprintf("U%X", time.Now().UnixNano()&0xffffffffff)
+	series := fmt.Sprintf("%X", time.Now().UnixNano()&0xffffffffff)
+	env["DPP_INVOICE_SERIES"] = "U" + series
+	env["DPP_CREDIT_NOTE_SERIES"] = "C" + series
 }
 
 // uploadResult waits for an invoice's TaxDocumentUpload run to finish.
@@ -220,10 +224,10 @@ func TestSubmitRetriedAfterCreateFeedMakesNoSecondFeed(t *testing.T) {
 		t.Fatalf("row %+v", u)
 	}
 
-	// A credit note has no source yet: a clear, final error, and no feed.
+	// A credit note that was never issued: a clear, final error, and no feed.
 	_, err = env.ExecuteActivity(acts.SubmitTaxDocument, activities.TaxDocumentInput{AmazonOrderID: id,
 		DocumentNumber: "CN-000001", DocumentType: spapi.DocumentTypeCreditNote, Attempt: 1})
-	if err == nil || !strings.Contains(err.Error(), "documentType CreditNote is not yet supported") {
+	if err == nil || !strings.Contains(err.Error(), "upload of credit note CN-000001: tax document not available") {
 		t.Fatalf("credit note: %v", err)
 	}
 	if got := s.sandbox.Feeds("CN-000001"); len(got) != 0 {
@@ -348,5 +352,100 @@ func TestWorkerKilledWhileAmazonProcessesMakesNoSecondFeed(t *testing.T) {
 		number, taxupload.KindAccepted).Scan(&entries), "evidence")
 	if entries != 1 {
 		t.Fatalf("%d evidence entries for %s", entries, number)
+	}
+}
+
+// Credit notes go to Amazon like the invoice (document type CreditNote): one
+// issued by the running lifecycle (a refund Update), one OrderSync issues for
+// a cancellation after the lifecycle ended, and one an operator issues from the
+// tax record (`starter credit-note issue`, app.StartCreditNoteUpload). Each is
+// accepted with one feed whose options carry the note's own number and totals
+// and no PII; an accepted note is not sent again.
+func TestCreditNotesAreUploadedToAmazon(t *testing.T) {
+	s := newStack(t, uploadsOn)
+	ctx := s.ctx()
+	ids := s.sandbox.Generate(2)
+	refunded, cancelled := ids[0], ids[1]
+	var needles []needle
+	for _, id := range ids {
+		o, _ := s.sandbox.Order(id)
+		needles = append(needles, piiNeedles(t, piiValues(&o))...)
+		s.startOrder(ctx, id)
+	}
+	accepted := func(id, number, gross, vat string) {
+		t.Helper()
+		st := s.uploadResult(ctx, number)
+		if st.State != taxupload.StateAccepted || st.FeedID == "" || st.EvidenceSeq == 0 {
+			t.Fatalf("credit note %s: upload %+v", number, st)
+		}
+		feeds := s.sandbox.Feeds(number)
+		if len(feeds) != 1 {
+			t.Fatalf("credit note %s: %d feeds", number, len(feeds))
+		}
+		o := feeds[0].Options
+		if o[spapi.FeedOptionDocumentType] != spapi.DocumentTypeCreditNote || o[spapi.FeedOptionOrderID] != id ||
+			o[spapi.FeedOptionInvoiceNumber] != number || o[spapi.FeedOptionTotalAmount] != gross || o[spapi.FeedOptionTotalVATAmount] != vat {
+			t.Fatalf("credit note %s: feed options %v, want totals %s / %s", number, o, gross, vat)
+		}
+		for k, v := range o {
+			if hits := piiHits([]byte(k+"="+v), needles); len(hits) > 0 {
+				t.Fatalf("feed option %s carries PII %v", k, hits)
+			}
+		}
+	}
+
+	// 1. A refund while the lifecycle runs: the lifecycle starts the upload.
+	facts, err := s.app.Orders.Facts(ctx, refunded)
+	s.must(err, "facts")
+	h, err := s.app.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.OrderWorkflowID(refunded),
+		UpdateName: workflows.UpdateRefund, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{map[string]any{"refundId": "AMZ-R-UP", "reason": workflows.RefundDamaged, "by": "tester",
+			"lines": []map[string]any{{"orderItemId": facts.Items[0].OrderItemID, "amount": "1.20"}}}}})
+	s.must(err, "refund update")
+	var st workflows.OrderStatus
+	s.must(h.Get(ctx, &st), "refund answer")
+	if len(st.CreditNotes) != 1 || st.CreditNotes[0].Upload == nil ||
+		st.CreditNotes[0].Upload.WorkflowID != workflows.TaxDocumentUploadWorkflowID(st.CreditNotes[0].Number) {
+		t.Fatalf("status credit notes %+v", st.CreditNotes)
+	}
+	note := st.CreditNotes[0]
+	b, _ := json.Marshal(note)
+	t.Logf("status creditNotes[0]: %s", b)
+	accepted(refunded, note.Number, "1.20", string(spapi.MinorToDecimal(note.TotalVATMinor)))
+	logJSON(t, "its upload", s.uploadResult(ctx, note.Number))
+	t.Logf("feed options: %v", s.sandbox.Feeds(note.Number)[0].Options)
+	if _, err := s.app.UploadCreditNote(ctx, note.Number); !errors.Is(err, app.ErrUploadAccepted) {
+		t.Fatalf("re-run of an accepted credit note: %v", err)
+	}
+
+	// 2. Cancelled on Amazon after the lifecycle ended: OrderSync issues the
+	// note from the tax record and starts its upload.
+	s.purgeNow(ctx, cancelled)
+	s.must(s.sandbox.Cancel(cancelled), "cancel on Amazon")
+	searchable()
+	if res := s.runSync(ctx); res.CreditedAfterLifecycle != 1 {
+		t.Fatalf("sync %+v", res)
+	}
+	notes, err := s.app.Orders.CreditNotes(ctx, cancelled)
+	s.must(err, "credit notes")
+	if len(notes) != 1 {
+		t.Fatalf("credit notes %+v", notes)
+	}
+	accepted(cancelled, notes[0].Number, string(spapi.MinorToDecimal(notes[0].TotalGrossMinor)), string(spapi.MinorToDecimal(notes[0].TotalVATMinor)))
+
+	// 3. An operator's refund after the refunded order's lifecycle ended.
+	s.purgeNow(ctx, refunded)
+	s.saveHistory(ctx, workflows.OrderWorkflowID(refunded), "order_lifecycle_credit_note_uploaded.json")
+	cn, err := s.app.Orders.IssueCreditNote(ctx, orders.CreditRequest{AmazonOrderID: refunded, SourceID: orders.RefundSource("AMZ-R-LATE"),
+		Reason: workflows.RefundGoodwill, By: "tester", Lines: []orders.CreditLineRequest{{OrderItemID: facts.Items[0].OrderItemID, AmountMinor: 30}}})
+	s.must(err, "late refund")
+	started, err := s.app.StartCreditNoteUpload(ctx, refunded, cn.Number)
+	s.must(err, "start the late note's upload")
+	if !started {
+		t.Fatal("the late credit note's upload did not start")
+	}
+	accepted(refunded, cn.Number, "0.30", string(spapi.MinorToDecimal(cn.TotalVATMinor)))
+	if again, err := s.app.StartCreditNoteUpload(ctx, refunded, cn.Number); err != nil || again {
+		t.Fatalf("a second start: %v, %v", again, err)
 	}
 }

@@ -20,15 +20,12 @@ type Document struct {
 	PDF             []byte
 }
 
-// ErrNotSupported: the document type has no source yet.
-var ErrNotSupported = errors.New("not yet supported")
-
 // ErrGone: the document cannot be uploaded, now or later (no such document,
 // or its tax record was purged).
 var ErrGone = errors.New("tax document not available")
 
-// Documents opens tax documents by type. Credit notes get their own source
-// when they exist; until then they answer ErrNotSupported.
+// Documents opens tax documents by type: invoices and credit notes, both
+// sealed tax records of the order.
 type Documents struct {
 	Orders *orders.Service
 }
@@ -39,7 +36,7 @@ func (d *Documents) Open(ctx context.Context, docType, orderID, number string) (
 	case spapi.DocumentTypeInvoice:
 		return d.invoice(ctx, orderID, number)
 	case spapi.DocumentTypeCreditNote:
-		return nil, fmt.Errorf("upload of document %s: documentType %s is %w", number, docType, ErrNotSupported)
+		return d.creditNote(ctx, orderID, number)
 	default:
 		return nil, fmt.Errorf("%w: documentType must be %s or %s", ErrInvalid, spapi.DocumentTypeInvoice, spapi.DocumentTypeCreditNote)
 	}
@@ -57,6 +54,22 @@ func (d *Documents) invoice(ctx context.Context, orderID, number string) (*Docum
 	}
 	return &Document{Number: inv.Number, AmazonOrderID: orderID, Currency: inv.Currency,
 		TotalGrossMinor: inv.TotalGrossMinor, TotalVATMinor: inv.TotalVATMinor, PDF: pdf}, nil
+}
+
+// creditNote opens a credit note. Its totals are what it credits, as positive
+// amounts: the document type tells Amazon they reverse the invoice.
+func (d *Documents) creditNote(ctx context.Context, orderID, number string) (*Document, error) {
+	pdf, cn, err := d.Orders.CreditNotePDF(ctx, number)
+	switch {
+	case errors.Is(err, orders.ErrNoCreditNote) || errors.Is(err, orders.ErrTaxRecordPurged):
+		return nil, fmt.Errorf("upload of credit note %s: %w: %w", number, ErrGone, err)
+	case err != nil:
+		return nil, err
+	case cn.AmazonOrderID != orderID:
+		return nil, fmt.Errorf("upload of credit note %s: %w: it belongs to order %s, not %s", number, ErrGone, cn.AmazonOrderID, orderID)
+	}
+	return &Document{Number: cn.Number, AmazonOrderID: orderID, Currency: cn.Currency,
+		TotalGrossMinor: cn.TotalGrossMinor, TotalVATMinor: cn.TotalVATMinor, PDF: pdf}, nil
 }
 
 // FeedOptions are the UPLOAD_VAT_INVOICE feed options of a document: ids and
