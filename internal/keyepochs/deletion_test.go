@@ -3,6 +3,7 @@ package keyepochs_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,4 +240,42 @@ func (r *rig) retired(key string) *keyepochs.Scheduled {
 		}
 	}
 	return out
+}
+
+// countingKMS is local-kms counting CreateKey calls.
+type countingKMS struct {
+	keyepochs.KMS
+	mu      sync.Mutex
+	created int
+}
+
+func (c *countingKMS) CreateKey(ctx context.Context, in *kms.CreateKeyInput, o ...func(*kms.Options)) (*kms.CreateKeyOutput, error) {
+	c.mu.Lock()
+	c.created++
+	c.mu.Unlock()
+	return c.KMS.CreateKey(ctx, in, o...)
+}
+
+// The first seals of a new epoch arrive together (a worker starting, a burst
+// of orders): one KMS key is created for the epoch, not one per seal with all
+// but one losing the alias and scheduled for deletion.
+func TestConcurrentFirstSealsOfAnEpochCreateOneKey(t *testing.T) {
+	r := newRig(t)
+	counting := &countingKMS{KMS: r.kms}
+	r.epochs.KMS = counting
+	var wg sync.WaitGroup
+	arns := make([]string, 20)
+	errs := make([]error, 20)
+	for i := range arns {
+		wg.Go(func() { arns[i], errs[i] = r.epochs.PIIKey(r.ctx, r.clock.Now()) })
+	}
+	wg.Wait()
+	for i := range arns {
+		if errs[i] != nil || arns[i] != arns[0] {
+			t.Fatalf("call %d: %q, %v (call 0: %q)", i, arns[i], errs[i], arns[0])
+		}
+	}
+	if counting.created != 1 {
+		t.Fatalf("%d KMS keys created for one epoch", counting.created)
+	}
 }

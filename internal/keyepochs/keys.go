@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/plusranger/dpp/internal/evidence"
 )
@@ -43,6 +44,11 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]string // alias -> ARN of keys known to be in key_epochs
+	// creating lets one caller per alias look the key up or create it: the
+	// first seals of a new epoch arrive together (a worker starting, a burst of
+	// orders), and each would otherwise create a KMS key, all but one of which
+	// lose the alias and are scheduled for deletion.
+	creating singleflight.Group
 }
 
 // ErrEpochClosed: the epoch key was retired while a data key was being wrapped
@@ -140,6 +146,16 @@ func (s *Service) ensure(ctx context.Context, purpose, alias string, start, end,
 	if arn, ok := s.cached(alias); ok {
 		return arn, nil
 	}
+	arn, err, _ := s.creating.Do(alias, func() (any, error) {
+		return s.lookUpOrCreate(ctx, purpose, alias, start, end, retire)
+	})
+	if err != nil {
+		return "", err
+	}
+	return arn.(string), nil
+}
+
+func (s *Service) lookUpOrCreate(ctx context.Context, purpose, alias string, start, end, retire time.Time) (string, error) {
 	var arn string
 	err := s.Pool.QueryRow(ctx, `SELECT kms_key_id FROM key_epochs WHERE alias = $1`, alias).Scan(&arn)
 	if err == nil {
