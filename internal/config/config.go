@@ -215,6 +215,8 @@ var Settings = []Setting{
 		load: into(durationList, func(c *Config) *[]time.Duration { return &c.IncidentReminders })},
 	{Name: "DPP_INCIDENT_AUTO_SEND", Default: "22h", Doc: "if nothing was sent to Amazon this long after detection, a preliminary notification goes out by itself; 0 turns it off",
 		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentAutoSend })},
+	{Name: "DPP_INCIDENT_TEXT_RETENTION", Default: "17532h", Doc: "a closed incident's title, summary and notification text are crypto-erased this long after it closed (Go duration; 17532h = 24 months). UK GDPR Art. 33(5) wants a breach documented (facts, effects, remedial action): the incident's facts, deadlines and timeline codes are kept for good; its words, which may name people, are kept through the annual review of the record that follows its closing and the audit after it, then go. An open incident's texts are never erased",
+		load: into(duration, func(c *Config) *time.Duration { return &c.IncidentTextRetention })},
 	{Name: "DPP_SELLER_NAME", Required: true, Doc: "seller's legal name, printed on invoices and certificates",
 		load: into(str, func(c *Config) *string { return &c.SellerName })},
 	{Name: "DPP_SELLER_ADDRESS", Required: true, Doc: "seller's address, lines separated by '|' or newlines",
@@ -353,6 +355,7 @@ type Config struct {
 	IncidentICODeadline    time.Duration
 	IncidentReminders      []time.Duration
 	IncidentAutoSend       time.Duration
+	IncidentTextRetention  time.Duration
 
 	// The compliance calendar and alerts (issue 13; calendar.go).
 	Calendar

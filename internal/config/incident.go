@@ -51,6 +51,9 @@ func (l *loader) checkIncident(c *Config) {
 	case c.IncidentAutoSend > 0 && len(c.IncidentReminders) > 0 && c.IncidentReminders[0] >= c.IncidentAutoSend:
 		l.fail("DPP_INCIDENT_REMINDERS", "the first reminder must come before DPP_INCIDENT_AUTO_SEND")
 	}
+	if c.IncidentTextRetention <= 0 {
+		l.fail("DPP_INCIDENT_TEXT_RETENTION", "must be positive")
+	}
 	if u, err := url.Parse(c.SMTPURL); err == nil && u.Scheme != "smtp" && u.Scheme != "smtps" {
 		l.fail("SMTP_URL", "must be smtp://[user:password@]host[:port] (STARTTLS) or smtps://... (implicit TLS)")
 	}

@@ -21,6 +21,7 @@ func TestIncidentClocks(t *testing.T) {
 		{set: map[string]string{"DPP_INCIDENT_REMINDERS": "12h,4h"}, names: "DPP_INCIDENT_REMINDERS"},
 		{set: map[string]string{"DPP_INCIDENT_REMINDERS": "4h,25h"}, names: "DPP_INCIDENT_REMINDERS"},
 		{set: map[string]string{"DPP_INCIDENT_AUTO_SEND": "25h"}, names: "DPP_INCIDENT_AUTO_SEND"},
+		{set: map[string]string{"DPP_INCIDENT_TEXT_RETENTION": "0"}, names: "DPP_INCIDENT_TEXT_RETENTION"},
 		{set: map[string]string{"DPP_INCIDENT_AUTO_SEND": "3h"}, names: "DPP_INCIDENT_REMINDERS"},
 		{set: map[string]string{"DPP_INCIDENT_STAGES": "Triage,triage"}, names: "DPP_INCIDENT_STAGES"},
 		{set: map[string]string{"DPP_INCIDENT_APPROVERS": "J Smith <j@x.example>"}, names: "DPP_INCIDENT_APPROVERS", not: "j@x.example"},

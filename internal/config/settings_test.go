@@ -98,6 +98,7 @@ var nonDefault = map[string]struct {
 	"DPP_INCIDENT_ICO_DEADLINE":              {value: "48h"},
 	"DPP_INCIDENT_REMINDERS":                 {value: "2h,6h"},
 	"DPP_INCIDENT_AUTO_SEND":                 {value: "21h"},
+	"DPP_INCIDENT_TEXT_RETENTION":            {value: "8766h"},
 	"DPP_SELLER_NAME":                        {value: "Other Seller Ltd"},
 	"DPP_SELLER_ADDRESS":                     {value: "2 Low Road|Leeds|LS1 1AA"},
 	"DPP_SELLER_VAT_NUMBER":                  {value: "GB987654321"},

@@ -172,10 +172,11 @@ func TestRolePrivileges(t *testing.T) {
 			// To refuse to start on a schema that is not current (00004).
 			"goose_db_version": {privs: "SELECT"},
 			// Incidents (00008): the timeline is append-only.
-			"incident_keys":     {privs: "SELECT INSERT"},
+			// A closed incident's texts are erased in place after their retention (00015).
+			"incident_keys":     {privs: "SELECT INSERT", columns: []string{"UPDATE wrapped_key erased_at"}},
 			"incident_timeline": {privs: "SELECT INSERT"},
 			"incidents": {privs: "SELECT INSERT", columns: []string{"UPDATE stage slack_channel slack_ts amazon_sent_at amazon_message_id " +
-				"amazon_text_sealed ico_reference ico_reported_at closed_at outcome"}},
+				"amazon_text_sealed ico_reference ico_reported_at closed_at outcome title_sealed summary_sealed texts_erased_at"}},
 			// The compliance calendar and alerts (00011).
 			"duty_reports":     {privs: "SELECT INSERT"},
 			"duty_occurrences": {privs: "SELECT INSERT", columns: []string{"UPDATE due_at completed_at completed_by rotated_at report_sha256 evidence_seq"}},
@@ -208,7 +209,8 @@ func TestRolePrivileges(t *testing.T) {
 			"invoices": {columns: []string{"SELECT series number invoice_number amazon_order_id kind issued_at " +
 				"tax_point currency total_net total_vat total_gross key_ref retain_until purged_at"}},
 			"incidents": {columns: []string{"SELECT incident_id workflow_id severity personal_data detected_at declared_at " +
-				"reported_by stage amazon_due_at ico_due_at amazon_sent_at amazon_message_id ico_reference ico_reported_at closed_at outcome"}},
+				"reported_by stage amazon_due_at ico_due_at amazon_sent_at amazon_message_id ico_reference ico_reported_at closed_at outcome " +
+				"texts_erased_at"}},
 			"incident_timeline": {columns: []string{"SELECT incident_id seq at kind actor detail idempotency_key"}},
 			"duty_occurrences":  {privs: "SELECT"},
 			"alerts":            {privs: "SELECT"},
