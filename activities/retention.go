@@ -10,6 +10,7 @@ import (
 
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/freetext"
+	"github.com/plusranger/dpp/internal/incident"
 	"github.com/plusranger/dpp/internal/orders"
 )
 
@@ -30,6 +31,9 @@ type Retention struct {
 	Orders *orders.Service
 	// Texts erases the free texts past their retention (SweepTaxRecords).
 	Texts *freetext.Store
+	// Incidents erases closed incidents' texts past their retention
+	// (SweepTaxRecords).
+	Incidents *incident.Service
 	// OrderRuns tells whether an order's workflow still runs (AuditRetention only).
 	OrderRuns OrderRuns
 }
@@ -135,7 +139,8 @@ func (a *Retention) RecordAudit(ctx context.Context, in AuditSummary) (int64, er
 const CancelReasonOnAmazon = "cancelled-on-amazon"
 
 // SweepTaxRecords crypto-erases one batch of tax records past their retention,
-// and one batch of free texts past theirs: the daily sweep is where records
+// one batch of free texts past theirs and one of closed incidents' texts past
+// DPP_INCIDENT_TEXT_RETENTION: the daily sweep is where records
 // whose retention is counted in years end, and running the texts' erasure here
 // changes no workflow code (TaxRecordSweep has runs in production).
 func (a *Retention) SweepTaxRecords(ctx context.Context, in SweepInput) (*SweepResult, error) {
@@ -150,9 +155,18 @@ func (a *Retention) SweepTaxRecords(ctx context.Context, in SweepInput) (*SweepR
 			return nil, err
 		}
 	}
+	var incidents int
+	var incidentsMore bool
+	if a.Incidents != nil {
+		var err error
+		if incidents, incidentsMore, err = a.Incidents.EraseTextsDue(ctx, in.BatchSize); err != nil {
+			return nil, err
+		}
+	}
 	n, more, err := a.Orders.SweepTaxRecords(ctx, in.BatchSize)
 	if err != nil {
 		return nil, err
 	}
-	return &SweepResult{Purged: n, TextsErased: texts, Remaining: more || textsMore}, nil
+	return &SweepResult{Purged: n, TextsErased: texts, IncidentTextsErased: incidents,
+		Remaining: more || textsMore || incidentsMore}, nil
 }

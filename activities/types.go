@@ -151,8 +151,11 @@ type SweepInput struct {
 type SweepResult struct {
 	Purged int `json:"purged"`
 	// TextsErased counts the free texts erased (internal/freetext).
-	TextsErased int  `json:"textsErased,omitempty"`
-	Remaining   bool `json:"remaining"`
+	TextsErased int `json:"textsErased,omitempty"`
+	// IncidentTextsErased counts the closed incidents whose texts were erased
+	// (internal/incident EraseTextsDue).
+	IncidentTextsErased int  `json:"incidentTextsErased,omitempty"`
+	Remaining           bool `json:"remaining"`
 }
 
 // ErrInvoiceNotIssuable: the order's invoice cannot be issued, whatever the

@@ -338,7 +338,7 @@ func (a *App) LifecycleActivities() *activities.Lifecycle {
 
 // RetentionActivities are the retention activities (Sealing, Temporal).
 func (a *App) RetentionActivities() *activities.Retention {
-	return &activities.Retention{Orders: a.Orders, Texts: a.FreeTexts(), OrderRuns: &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue}}
+	return &activities.Retention{Orders: a.Orders, Texts: a.FreeTexts(), Incidents: a.IncidentService(), OrderRuns: &lifecycles{c: a.Temporal, taskQueue: a.Config.TaskQueue}}
 }
 
 // SyncActivities are OrderSync's activities (Sealing, SPAPI, Temporal).

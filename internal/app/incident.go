@@ -27,7 +27,8 @@ import (
 
 // IncidentService is the incident record on the App's database and vault.
 func (a *App) IncidentService() *incident.Service {
-	return &incident.Service{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer, Texts: a.FreeTexts()}
+	return &incident.Service{Pool: a.Pool, Vault: a.Vault, Signer: a.Signer, Texts: a.FreeTexts(),
+		TextRetention: a.Config.IncidentTextRetention}
 }
 
 // IncidentActivities builds the IncidentNotification activities (Database,

@@ -48,6 +48,9 @@ type Service struct {
 	// retention (internal/freetext); nil seals it under the incident's key,
 	// which is never erased, as before.
 	Texts *freetext.Store
+	// TextRetention is how long a closed incident's own texts are kept
+	// (DPP_INCIDENT_TEXT_RETENTION); EraseTextsDue erases them after it.
+	TextRetention time.Duration
 	// Now is the clock of recorded times; nil means time.Now.
 	Now func() time.Time
 }
@@ -94,6 +97,9 @@ type Incident struct {
 	ICOReference    string
 	ClosedAt        *time.Time
 	Outcome         string
+	// TextsErasedAt is when the title, summary and notification text were
+	// erased (EraseTextsDue); Title then says so and Summary is empty.
+	TextsErasedAt *time.Time
 }
 
 // Event is one timeline entry. Key makes it idempotent (workflow id + step):
@@ -276,12 +282,17 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, e Event, note []byte) e
 func (s *Service) key(ctx context.Context, id string) (*vault.DataKey, error) {
 	var kmsKey string
 	var wrapped []byte
-	err := s.Pool.QueryRow(ctx, `SELECT kms_key_id, wrapped_key FROM incident_keys WHERE incident_id = $1`, id).Scan(&kmsKey, &wrapped)
+	var erasedAt *time.Time
+	err := s.Pool.QueryRow(ctx, `SELECT kms_key_id, wrapped_key, erased_at FROM incident_keys WHERE incident_id = $1`, id).
+		Scan(&kmsKey, &wrapped, &erasedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("incident %s: key: %w", id, err)
+	}
+	if erasedAt != nil {
+		return nil, fmt.Errorf("incident %s: %w on %s", id, ErrTextsErased, erasedAt.UTC().Format(time.DateOnly))
 	}
 	return s.Vault.OpenDataKey(ctx, contextFor(id), kmsKey, wrapped)
 }
@@ -292,15 +303,19 @@ func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
 	var title, summary []byte
 	err := s.Pool.QueryRow(ctx, `SELECT incident_id, severity, personal_data, detected_at, declared_at, reported_by,
 		title_sealed, summary_sealed, stage, amazon_due_at, ico_due_at, COALESCE(slack_channel, ''), COALESCE(slack_ts, ''),
-		amazon_sent_at, COALESCE(amazon_message_id, ''), COALESCE(ico_reference, ''), closed_at, COALESCE(outcome, '')
-		FROM incidents WHERE incident_id = $1`, id).Scan(&inc.ID, &inc.Severity, &inc.PersonalData, &inc.DetectedAt,
+		amazon_sent_at, COALESCE(amazon_message_id, ''), COALESCE(ico_reference, ''), closed_at, COALESCE(outcome, ''),
+		texts_erased_at FROM incidents WHERE incident_id = $1`, id).Scan(&inc.ID, &inc.Severity, &inc.PersonalData, &inc.DetectedAt,
 		&inc.DeclaredAt, &inc.ReportedBy, &title, &summary, &inc.Stage, &inc.AmazonDueAt, &inc.ICODueAt, &inc.SlackChannel,
-		&inc.SlackTS, &inc.AmazonSentAt, &inc.AmazonMessageID, &inc.ICOReference, &inc.ClosedAt, &inc.Outcome)
+		&inc.SlackTS, &inc.AmazonSentAt, &inc.AmazonMessageID, &inc.ICOReference, &inc.ClosedAt, &inc.Outcome, &inc.TextsErasedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Incident{}, fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Incident{}, fmt.Errorf("incident %s: %w", id, err)
+	}
+	if inc.TextsErasedAt != nil {
+		inc.Title = "title " + Erased(*inc.TextsErasedAt)
+		return inc, nil
 	}
 	k, err := s.key(ctx, id)
 	if err != nil {

@@ -49,6 +49,10 @@ func (s *Service) Report(ctx context.Context, id string, now time.Time) (Report,
 		return Report{}, err
 	}
 	for i := range tl {
+		if tl[i].HasNote && inc.TextsErasedAt != nil {
+			// A note sealed under the incident's key went with it.
+			tl[i].Note = Erased(*inc.TextsErasedAt)
+		}
 		if ref, ok := tl[i].Detail["noteRef"].(string); ok {
 			sh, err := freetext.Read(ctx, s.Pool, s.Vault, ref)
 			if err != nil {
@@ -125,6 +129,9 @@ func heading(p *fpdf.Fpdf, title string, size float64) {
 func statusText(inc Incident) string {
 	if inc.ClosedAt == nil {
 		return "open"
+	}
+	if inc.TextsErasedAt != nil {
+		return fmt.Sprintf("closed %s (%s); title, summary and notification text %s", stamp(*inc.ClosedAt), inc.Outcome, Erased(*inc.TextsErasedAt))
 	}
 	return fmt.Sprintf("closed %s (%s)", stamp(*inc.ClosedAt), inc.Outcome)
 }
