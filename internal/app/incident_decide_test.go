@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"crypto/ed25519"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/plusranger/dpp/activities"
 	"github.com/plusranger/dpp/internal/app"
+	"github.com/plusranger/dpp/internal/auditpack"
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/incident"
@@ -187,6 +190,44 @@ func TestIncidentApproverListedByEmailDecidesFromSlack(t *testing.T) {
 	if chain, err := evidence.Verify(ctx, s.app.Pool, nil); err != nil || !chain.OK() {
 		t.Fatalf("the chain after the sweep: %+v %v", chain, err)
 	}
+
+	// DPP_INCIDENT_TEXT_RETENTION after closing, the same sweep erases the
+	// incident's own texts; the report, the Slack message and the pack say when.
+	sweep.Incidents.Now = func() time.Time { return time.Now().Add(s.app.Config.IncidentTextRetention + time.Hour) }
+	res3, err := sweep.SweepTaxRecords(ctx, activities.SweepInput{BatchSize: 100})
+	s.must(err, "sweep the incident texts")
+	res4, err := sweep.SweepTaxRecords(ctx, activities.SweepInput{BatchSize: 100})
+	s.must(err, "sweep again")
+	if res3.IncidentTextsErased != 1 || res4.IncidentTextsErased != 0 {
+		t.Fatalf("the sweeps erased %d then %d incidents' texts; want 1 then 0", res3.IncidentTextsErased, res4.IncidentTextsErased)
+	}
+	rep, err := s.app.IncidentService().Report(ctx, id, time.Now())
+	s.must(err, "report after the erasure")
+	erasedOn := "erased on " + time.Now().Add(s.app.Config.IncidentTextRetention+time.Hour).UTC().Format(time.DateOnly)
+	if md := rep.Markdown(); !strings.Contains(md, "title "+erasedOn) || strings.Contains(md, marker) {
+		t.Fatalf("the report after the erasure:\n%s", md)
+	}
+	inc, err := s.app.IncidentService().Get(ctx, id)
+	s.must(err, "incident after the erasure")
+	blocks, err := json.Marshal(incident.Blocks(inc, incident.View{Stage: inc.Stage}, ""))
+	s.must(err, "blocks")
+	if !strings.Contains(string(blocks), "title "+erasedOn) {
+		t.Fatalf("the Slack message rebuilt after the erasure: %s", blocks)
+	}
+	pub := s.app.Signer.PublicKey()
+	pack, _, err := auditpack.Build(ctx, s.app.Pool, auditpack.Options{From: time.Now().AddDate(0, 0, -1),
+		To: time.Now().Add(s.app.Config.IncidentTextRetention + 48*time.Hour), Keys: map[string]ed25519.PublicKey{evidence.KeyIDFor(pub): pub}, Now: time.Now()})
+	s.must(err, "audit pack")
+	shown := false
+	for _, c := range pack.Clauses {
+		for _, it := range c.Items {
+			shown = shown || (it.ID == "incident-"+id && strings.Contains(it.Detail, erasedOn))
+		}
+	}
+	if !pack.Verification.OK || !shown {
+		t.Fatalf("the pack after the erasure: chain %v, erasure shown %v", pack.Verification.OK, shown)
+	}
+	s.assertNoPII("the database after the incident's erasure", s.pgDump())
 }
 
 // TestIncidentMessagePostedOnceWhenItsAnswerIsLost: Slack takes the incident

@@ -268,10 +268,11 @@ func incidents(b *builder) (Clause, error) {
 			setting("DPP_INCIDENT_ICO_DEADLINE", "time to report to the ICO"),
 			setting("DPP_AMAZON_SECURITY_EMAIL", "where the notification goes"),
 			setting("DPP_INCIDENT_AUTO_SEND", "when the preliminary notification is sent without approval"),
+			setting("DPP_INCIDENT_TEXT_RETENTION", "how long a closed incident's title, summary and notification text are kept (incident-texts-erased); its facts and timeline stay"),
 		},
 		Notes: []string{"The six-monthly review of the incident plan is a calendar duty (the compliance calendar), not this workflow."}}
 	rows, err := b.q.Query(b.ctx, `SELECT incident_id, severity, personal_data, detected_at, amazon_due_at, amazon_sent_at,
-		ico_due_at, ico_reported_at, stage, closed_at, outcome FROM incidents
+		ico_due_at, ico_reported_at, stage, closed_at, outcome, texts_erased_at FROM incidents
 		WHERE (declared_at >= $1 AND declared_at < $2) OR (declared_at < $2 AND (closed_at IS NULL OR closed_at >= $1))
 		ORDER BY detected_at, incident_id`, b.from, b.to)
 	if err != nil {
@@ -283,9 +284,10 @@ func incidents(b *builder) (Clause, error) {
 		var id, severity, stage string
 		var personal bool
 		var detected, amazonDue time.Time
-		var amazonSent, icoDue, icoReported, closed *time.Time
+		var amazonSent, icoDue, icoReported, closed, textsErased *time.Time
 		var outcome *string
-		if err := rows.Scan(&id, &severity, &personal, &detected, &amazonDue, &amazonSent, &icoDue, &icoReported, &stage, &closed, &outcome); err != nil {
+		if err := rows.Scan(&id, &severity, &personal, &detected, &amazonDue, &amazonSent, &icoDue, &icoReported, &stage, &closed, &outcome,
+			&textsErased); err != nil {
 			return c, err
 		}
 		n++
@@ -295,6 +297,9 @@ func incidents(b *builder) (Clause, error) {
 		}
 		if closed != nil {
 			detail += fmt.Sprintf("; closed %s (%s)", stamp(*closed), deref(outcome))
+			if textsErased != nil {
+				detail += "; title, summary and notification text erased on " + textsErased.UTC().Format(time.DateOnly)
+			}
 		} else {
 			detail += "; open, stage " + stage
 			open++
