@@ -272,6 +272,25 @@ func TestIncidentCommands(t *testing.T) {
 	if out, code := starter(t, env, "incident", "report", "inc-404"); code != 1 || !strings.Contains(out, "no such incident") {
 		t.Fatalf("unknown incident: exit %d\n%s", code, out)
 	}
+
+	// Closed, and its texts erased after DPP_INCIDENT_TEXT_RETENTION: the report still works.
+	svc := a.IncidentService()
+	if _, err := svc.Record(ctx, incident.Event{IncidentID: "inc-9", Key: "incident-inc-9/closed", Kind: "closed", Actor: "dpo",
+		At: now, Outcome: incident.OutcomeResolved}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(a.Config.IncidentTextRetention + time.Hour)
+	svc.Now = func() time.Time { return later }
+	if n, _, err := svc.EraseTextsDue(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("erase: %d, %v", n, err)
+	}
+	if out, code = starter(t, env, "incident", "report", "inc-9", "-o", name); code != 0 {
+		t.Fatalf("report after the erasure: exit %d\n%s", code, out)
+	}
+	if md, err = os.ReadFile(name + ".md"); err != nil || !strings.Contains(string(md), "title erased on "+later.Format(time.DateOnly)) ||
+		strings.Contains(string(md), "Lost laptop") {
+		t.Fatalf("report after the erasure (%v):\n%s", err, md)
+	}
 }
 
 // openApp builds the app on the database dsn and local-kms with the seller's
