@@ -58,6 +58,14 @@ func TestClosedIncidentTextsErasedAfterRetention(t *testing.T) {
 	declare("inc-recent", t0)
 	closeAt("inc-recent", t0.AddDate(1, 8, 0))
 
+	// What could open the texts: the wrapped key and the ciphertexts.
+	var wrapped, titleSealed, notificationSealed []byte
+	if err := s.Pool.QueryRow(ctx, `SELECT k.wrapped_key, i.title_sealed, i.amazon_text_sealed FROM incidents i
+		JOIN incident_keys k USING (incident_id) WHERE incident_id = 'inc-old'`).Scan(&wrapped, &titleSealed, &notificationSealed); err != nil ||
+		len(wrapped) == 0 || len(titleSealed) == 0 || len(notificationSealed) == 0 {
+		t.Fatalf("before erasure: %v", err)
+	}
+
 	now = t0.Add(time.Hour + s.TextRetention - time.Second)
 	if n, more, err := s.EraseTextsDue(ctx, 10); err != nil || n != 0 || more {
 		t.Fatalf("before the retention: erased %d (more %v), %v", n, more, err)
@@ -141,6 +149,12 @@ func TestClosedIncidentTextsErasedAfterRetention(t *testing.T) {
 	}
 	if strings.Contains(dump, marker) {
 		t.Fatal("the marker is in plaintext in the database")
+	}
+	var copies int
+	if err := s.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM incident_keys WHERE position($1::bytea IN wrapped_key) > 0)
+		+ (SELECT count(*) FROM incidents WHERE title_sealed = $2 OR amazon_text_sealed = $3)`, wrapped, titleSealed, notificationSealed).
+		Scan(&copies); err != nil || copies != 0 {
+		t.Fatalf("%d copies of the old key or ciphertexts are left (%v)", copies, err)
 	}
 
 	// The auditor sees that and when the texts went, and nothing of them.
