@@ -421,8 +421,15 @@ func TestRetentionChangesAreWrittenToTheDatabase(t *testing.T) {
 		{AmazonOrderID: testOrder, PurgeDueAt: due},
 		{AmazonOrderID: testOrder, PurgeDueAt: t0.Add(60 * time.Hour)},
 	})
-	require.Equal(t, activities.RetentionRecord{AmazonOrderID: testOrder, PurgeDueAt: t0.Add(60 * time.Hour)},
-		r.records[len(r.records)-1], "the last change is written")
+	// The release is written before the purge-now comes; the purge-now's own
+	// due time may not be: the purge it asks for can finish the run first, and
+	// a purged order's due time no longer matters (RetentionAudit looks only at
+	// orders not purged).
+	last := r.records[len(r.records)-1]
+	require.False(t, last.OnHold, "the release is written")
+	require.Contains(t, []time.Time{due, t0.Add(60 * time.Hour)}, last.PurgeDueAt)
+	require.NotNil(t, r.purge, "purged")
+	require.Equal(t, PurgeReasonPurgeNow, r.purge.Reason)
 }
 
 // requireWritesInOrder: got holds only states of want, in want's order.
