@@ -105,14 +105,7 @@ func offboard(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("offboard", flag.ExitOnError)
 	at := fs.String("terminated-at", "", "when the person left, RFC 3339 (default: now)")
 	by := fs.String("by", "", "person id of who asks (required)")
-	personID := ""
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		personID, args = args[0], args[1:]
-	}
-	fs.Parse(args)
-	if personID == "" && fs.NArg() == 1 {
-		personID = fs.Arg(0)
-	}
+	personID := parseAroundID(fs, args)
 	if personID == "" || *by == "" {
 		return errors.New("usage: starter offboard <personId> --by PERSON [--terminated-at RFC3339]")
 	}
@@ -145,14 +138,7 @@ func reviewCmd(ctx context.Context, args []string) error {
 	prefix := fs.String("o", "", "write `PREFIX`.csv and PREFIX.json (default access-review-<campaign>)")
 	openReasons := fs.Bool("open-reasons", false, "show the written reasons' text: needs the operator's KMS settings (DPP_KMS_KEY_ID ...); without it the report says only whether each reason is still sealed or when it was erased")
 	args = args[1:]
-	campaign := ""
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		campaign, args = args[0], args[1:]
-	}
-	fs.Parse(args)
-	if campaign == "" && fs.NArg() == 1 {
-		campaign = fs.Arg(0)
-	}
+	campaign := parseAroundID(fs, args)
 	if campaign == "" {
 		return errors.New("usage: starter review report <campaign> [-o PREFIX]")
 	}

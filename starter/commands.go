@@ -146,14 +146,7 @@ func headFlags(fs *flag.FlagSet) *[]evidence.Head {
 func certificate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("certificate", flag.ExitOnError)
 	heads := headFlags(fs)
-	orderID := ""
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		orderID, args = args[0], args[1:]
-	}
-	fs.Parse(args)
-	if orderID == "" && fs.NArg() == 1 {
-		orderID = fs.Arg(0)
-	}
+	orderID := parseAroundID(fs, args)
 	if orderID == "" {
 		return errors.New("usage: starter certificate <amazonOrderId> [--head SEQ:HASH]")
 	}
@@ -292,20 +285,29 @@ func exportInvoice(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "upload" {
 		return uploadInvoice(ctx, args[1:])
 	}
-	fs := flag.NewFlagSet("invoice", flag.ExitOnError)
+	return exportTaxDocument(ctx, args, "invoice", "usage: starter invoice <amazonOrderId> -o file.pdf -purpose CODE [-by operator]",
+		func(a *app.App, orderID, by, purpose string) ([]byte, string, error) {
+			pdf, inv, err := a.Orders.ExportInvoice(ctx, orderID, by, purpose)
+			if err != nil {
+				return nil, "", err
+			}
+			return pdf, fmt.Sprintf("%s invoice %s", inv.Kind, inv.Number), nil
+		})
+}
+
+// exportTaxDocument writes a tax document's PDF (`starter invoice`, `starter
+// credit-note <number>`) after checking the export's purpose and who asks:
+// the export is recorded in the evidence log, which keeps both for years.
+// export returns the PDF and what it is, for the confirmation line.
+func exportTaxDocument(ctx context.Context, args []string, cmd, usage string,
+	export func(a *app.App, id, by, purpose string) (pdf []byte, what string, err error)) error {
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	out := fs.String("o", "", "write the PDF to this file (required)")
 	by := fs.String("by", defaultUser(), "who is exporting: an identifier in DPP_OPERATORS, recorded in the evidence log")
 	purpose := fs.String("purpose", "", "why, recorded in the evidence log: one of "+strings.Join(orders.ExportPurposes, ", "))
-	orderID := ""
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		orderID, args = args[0], args[1:]
-	}
-	fs.Parse(args)
-	if orderID == "" && fs.NArg() == 1 {
-		orderID = fs.Arg(0)
-	}
-	if orderID == "" || *out == "" {
-		return errors.New("usage: starter invoice <amazonOrderId> -o file.pdf -purpose CODE [-by operator]")
+	id := parseAroundID(fs, args)
+	if id == "" || *out == "" {
+		return errors.New(usage)
 	}
 	if !slices.Contains(orders.ExportPurposes, *purpose) {
 		return fmt.Errorf("-purpose must be one of: %s", strings.Join(orders.ExportPurposes, ", "))
@@ -316,18 +318,22 @@ func exportInvoice(ctx context.Context, args []string) error {
 	}
 	defer a.Close()
 	if !slices.Contains(a.Config.Operators, *by) {
-		return errors.New("-by must name one of the operators in DPP_OPERATORS (the evidence log keeps it for years: an identifier, not a name or e-mail address)")
+		return errNotOperator
 	}
-	pdf, inv, err := a.Orders.ExportInvoice(ctx, orderID, *by, *purpose)
+	pdf, what, err := export(a, id, *by, *purpose)
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(*out, pdf, 0o600); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s (%s invoice %s, %d bytes); export recorded for %s\n", *out, inv.Kind, inv.Number, len(pdf), *by)
+	fmt.Printf("wrote %s (%s, %d bytes); export recorded for %s\n", *out, what, len(pdf), *by)
 	return nil
 }
+
+// errNotOperator: -by is kept in the evidence log for years, so it must be a
+// configured operator id, never a name or an e-mail address.
+var errNotOperator = errors.New("-by must name one of the operators in DPP_OPERATORS (the evidence log keeps it for years: an identifier, not a name or e-mail address)")
 
 func defaultUser() string {
 	if u, err := user.Current(); err == nil {

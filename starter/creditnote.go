@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,11 +76,7 @@ func issueCreditNote(ctx context.Context, args []string) error {
 	cancelled := fs.Bool("cancelled", false, "the order was cancelled after its invoice: credit all that is left (one per order)")
 	var lines lineFlag
 	fs.Var(&lines, "line", "an item refunded: ORDER_ITEM_ID:QUANTITY or ORDER_ITEM_ID:AMOUNT (VAT-inclusive, e.g. 12.50); repeat for more")
-	orderID := ""
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		orderID, args = args[0], args[1:]
-	}
-	fs.Parse(args)
+	orderID := parseAroundID(fs, args)
 	if orderID == "" {
 		return errors.New(creditNoteUsage)
 	}
@@ -120,7 +115,7 @@ func issueCreditNote(ctx context.Context, args []string) error {
 	}
 	defer a.Close()
 	if !slices.Contains(a.Config.Operators, *by) {
-		return errors.New("-by must name one of the operators in DPP_OPERATORS (kept for years: an identifier, not a name or e-mail address)")
+		return errNotOperator
 	}
 	if refund != nil {
 		h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.OrderWorkflowID(orderID),
@@ -195,37 +190,12 @@ func listCreditNotes(ctx context.Context, args []string) error {
 // exportCreditNote writes a credit note's PDF, recording the export as
 // `starter invoice` does.
 func exportCreditNote(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("credit-note", flag.ExitOnError)
-	out := fs.String("o", "", "write the PDF to this file (required)")
-	by := fs.String("by", defaultUser(), "who is exporting: an identifier in DPP_OPERATORS, recorded in the evidence log")
-	purpose := fs.String("purpose", "", "why, recorded in the evidence log: one of "+strings.Join(orders.ExportPurposes, ", "))
-	number := ""
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		number, args = args[0], args[1:]
-	}
-	fs.Parse(args)
-	if number == "" || *out == "" {
-		return errors.New(creditNoteUsage)
-	}
-	if !slices.Contains(orders.ExportPurposes, *purpose) {
-		return fmt.Errorf("-purpose must be one of: %s", strings.Join(orders.ExportPurposes, ", "))
-	}
-	a, err := open(ctx, app.Sealing)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if !slices.Contains(a.Config.Operators, *by) {
-		return errors.New("-by must name one of the operators in DPP_OPERATORS (the evidence log keeps it for years: an identifier, not a name or e-mail address)")
-	}
-	pdf, cn, err := a.Orders.ExportCreditNote(ctx, number, *by, *purpose)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(*out, pdf, 0o600); err != nil {
-		return err
-	}
-	fmt.Printf("wrote %s (credit note %s of order %s against invoice %s, %d bytes); export recorded for %s\n",
-		*out, cn.Number, cn.AmazonOrderID, cn.InvoiceNumber, len(pdf), *by)
-	return nil
+	return exportTaxDocument(ctx, args, "credit-note", creditNoteUsage,
+		func(a *app.App, number, by, purpose string) ([]byte, string, error) {
+			pdf, cn, err := a.Orders.ExportCreditNote(ctx, number, by, purpose)
+			if err != nil {
+				return nil, "", err
+			}
+			return pdf, fmt.Sprintf("credit note %s of order %s against invoice %s", cn.Number, cn.AmazonOrderID, cn.InvoiceNumber), nil
+		})
 }
