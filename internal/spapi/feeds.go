@@ -300,13 +300,13 @@ type ProcessingReport struct {
 }
 
 // ReportResult is one error or warning of a processing report. Code is the
-// ResultMessageCode (e.g. INVALID_INVOICE_NUMBER); Description is Amazon's text
-// about our document (it names no buyer data: the feed carries none).
+// ResultMessageCode (e.g. INVALID_INVOICE_NUMBER). Amazon's ResultDescription
+// is never decoded: it is text about our document, and a full invoice's PDF
+// carries the buyer's name and address, which the text may quote.
 type ReportResult struct {
-	MessageID   int
-	ResultCode  string // "Error" or "Warning"
-	Code        string
-	Description string
+	MessageID  int
+	ResultCode string // "Error" or "Warning"
+	Code       string
 }
 
 type xmlEnvelope struct {
@@ -321,10 +321,9 @@ type xmlEnvelope struct {
 			WithWarning int `xml:"MessagesWithWarning"`
 		} `xml:"ProcessingSummary"`
 		Results []struct {
-			MessageID   int    `xml:"MessageID"`
-			ResultCode  string `xml:"ResultCode"`
-			Code        string `xml:"ResultMessageCode"`
-			Description string `xml:"ResultDescription"`
+			MessageID  int    `xml:"MessageID"`
+			ResultCode string `xml:"ResultCode"`
+			Code       string `xml:"ResultMessageCode"`
 		} `xml:"Result"`
 	} `xml:"Message>ProcessingReport"`
 }
@@ -353,7 +352,7 @@ func ParseProcessingReport(b []byte) (*ProcessingReport, error) {
 			return nil, &ValidationError{fmt.Sprintf("ProcessingReport.Result[%d].ResultCode", i), "not Error or Warning"}
 		}
 		r.Results = append(r.Results, ReportResult{MessageID: res.MessageID, ResultCode: res.ResultCode,
-			Code: capMessage(res.Code), Description: capMessage(res.Description)})
+			Code: capMessage(res.Code)})
 	}
 	return r, nil
 }

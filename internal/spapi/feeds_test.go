@@ -3,6 +3,7 @@ package spapi_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -219,7 +220,7 @@ func TestDownloadGunzipsAndReportParses(t *testing.T) {
 <MessagesSuccessful>0</MessagesSuccessful><MessagesWithError>1</MessagesWithError><MessagesWithWarning>1</MessagesWithWarning></ProcessingSummary>
 <Result><MessageID>1</MessageID><ResultCode>Warning</ResultCode><ResultMessageCode>LOW_RESOLUTION</ResultMessageCode></Result>
 <Result><MessageID>1</MessageID><ResultCode>Error</ResultCode><ResultMessageCode>INVALID_INVOICE_NUMBER</ResultMessageCode>
-<ResultDescription>bad number</ResultDescription></Result></ProcessingReport></Message></AmazonEnvelope>`
+<ResultDescription>bad number on the invoice to Jane MARKER-7F3A</ResultDescription></Result></ProcessingReport></Message></AmazonEnvelope>`
 	var zipped bytes.Buffer
 	zw := gzip.NewWriter(&zipped)
 	_, _ = zw.Write([]byte(report))
@@ -236,6 +237,7 @@ func TestDownloadGunzipsAndReportParses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.WithError)
 	require.Len(t, rep.Results, 2)
+	assert.NotContains(t, fmt.Sprintf("%+v", rep), "MARKER-7F3A", "Amazon's text about a document that names the buyer is never kept")
 	out := spapi.JudgeFeed(&spapi.Feed{ProcessingStatus: spapi.FeedDone}, rep)
 	assert.Equal(t, []string{spapi.ResultInvalidInvoiceNumber}, out.Codes, "warnings do not reject")
 	assert.False(t, out.Transient)
