@@ -18,7 +18,6 @@ import (
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
-	"github.com/plusranger/dpp/internal/vault"
 )
 
 // marker is a buyer's name sealed in the database: no file of the pack may hold it.
@@ -36,15 +35,7 @@ var day = func(s string) time.Time {
 // the worker and the access review would, into the database at dsn.
 func seedPeriod(t *testing.T, ctx context.Context, dsn string) {
 	t.Helper()
-	k := testenv.KMSForTest(t)
-	kc, err := k.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.New(kc, k.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testenv.VaultForTest(t)
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/plusranger/dpp/internal/access"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
-	"github.com/plusranger/dpp/internal/vault"
 )
 
 func TestMain(m *testing.M) {
@@ -59,15 +58,7 @@ func connect(t *testing.T, dsn string) *pgxpool.Pool {
 func newRegistry(t *testing.T) (*access.Registry, string) {
 	t.Helper()
 	dsn := testenv.Database(t)
-	k := testenv.KMSForTest(t)
-	kc, err := k.Client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.New(kc, k.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testenv.VaultForTest(t)
 	return &access.Registry{Pool: connect(t, testenv.AsRole(t, dsn, store.WorkerRole)), Vault: v}, dsn
 }
 

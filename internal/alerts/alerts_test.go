@@ -19,7 +19,6 @@ import (
 	"github.com/plusranger/dpp/internal/slackapp"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
-	"github.com/plusranger/dpp/internal/vault"
 )
 
 func TestMain(m *testing.M) {
@@ -178,11 +177,7 @@ func TestEvidenceChainCheckedFromItsCheckpoint(t *testing.T) {
 	worker, err := pgxpool.New(ctx, testenv.AsRole(t, dsn, store.WorkerRole))
 	require.NoError(t, err)
 	t.Cleanup(worker.Close)
-	k := testenv.KMSForTest(t)
-	kc, err := k.Client(ctx)
-	require.NoError(t, err)
-	v, err := vault.New(kc, k.KeyID)
-	require.NoError(t, err)
+	v := testenv.VaultForTest(t)
 	signer, err := evidence.LoadOrCreateSigner(ctx, worker, v)
 	require.NoError(t, err)
 	appendN := func(first, last int) {

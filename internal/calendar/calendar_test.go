@@ -37,7 +37,6 @@ type fixture struct {
 func setup(t *testing.T) fixture {
 	t.Helper()
 	ctx := context.Background()
-	kms := testenv.KMSForTest(t)
 	dsn := testenv.Database(t)
 	admin, err := pgxpool.New(ctx, dsn)
 	require.NoError(t, err)
@@ -45,10 +44,7 @@ func setup(t *testing.T) fixture {
 	worker, err := pgxpool.New(ctx, testenv.AsRole(t, dsn, store.WorkerRole))
 	require.NoError(t, err)
 	t.Cleanup(worker.Close)
-	client, err := vault.NewKMSClient(ctx, "eu-west-2", kms.Endpoint)
-	require.NoError(t, err)
-	v, err := vault.New(client, kms.KeyID)
-	require.NoError(t, err)
+	v := testenv.VaultForTest(t)
 	signer, err := evidence.LoadOrCreateSigner(ctx, worker, v)
 	require.NoError(t, err)
 	return fixture{admin: admin, worker: worker, signer: signer, vault: v}

@@ -15,7 +15,6 @@ import (
 	"github.com/plusranger/dpp/internal/freetext"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
-	"github.com/plusranger/dpp/internal/vault"
 )
 
 func TestMain(m *testing.M) {
@@ -36,7 +35,6 @@ const marker = "Philippa Freetext-Marker"
 // "erased on", the chain still verifies, and a second sweep changes nothing.
 func TestSealedThenCryptoErasedAfterRetention(t *testing.T) {
 	ctx := context.Background()
-	kms := testenv.KMSForTest(t)
 	dsn := testenv.Database(t)
 	worker, err := pgxpool.New(ctx, testenv.AsRole(t, dsn, store.WorkerRole))
 	require.NoError(t, err)
@@ -44,10 +42,7 @@ func TestSealedThenCryptoErasedAfterRetention(t *testing.T) {
 	auditor, err := pgxpool.New(ctx, testenv.AsRole(t, dsn, store.AuditorRole))
 	require.NoError(t, err)
 	t.Cleanup(auditor.Close)
-	client, err := vault.NewKMSClient(ctx, "eu-west-2", kms.Endpoint)
-	require.NoError(t, err)
-	v, err := vault.New(client, kms.KeyID)
-	require.NoError(t, err)
+	v := testenv.VaultForTest(t)
 	signer, err := evidence.LoadOrCreateSigner(ctx, worker, v)
 	require.NoError(t, err)
 

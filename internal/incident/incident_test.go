@@ -15,7 +15,6 @@ import (
 	"github.com/plusranger/dpp/internal/mail"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
-	"github.com/plusranger/dpp/internal/vault"
 )
 
 func TestMain(m *testing.M) {
@@ -47,21 +46,13 @@ func (c *countingMailer) Send(_ context.Context, m mail.Message) (string, error)
 func newService(t *testing.T) *incident.Service {
 	t.Helper()
 	ctx := context.Background()
-	kms := testenv.KMSForTest(t)
 	dsn := testenv.AsRole(t, testenv.Database(t), store.WorkerRole)
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	client, err := vault.NewKMSClient(ctx, "eu-west-2", kms.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.New(client, kms.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testenv.VaultForTest(t)
 	signer, err := evidence.LoadOrCreateSigner(ctx, pool, v)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"github.com/plusranger/dpp/internal/evidence"
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/testenv"
-	"github.com/plusranger/dpp/internal/vault"
 	"github.com/plusranger/dpp/schemas"
 )
 
@@ -79,15 +78,7 @@ func appendEvidence(t *testing.T, pool *pgxpool.Pool, n int) {
 func appendEvidenceFrom(t *testing.T, pool *pgxpool.Pool, first, last int) {
 	t.Helper()
 	ctx := context.Background()
-	k := testenv.KMSForTest(t)
-	client, err := k.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.New(client, k.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testenv.VaultForTest(t)
 	signer, err := evidence.LoadOrCreateSigner(ctx, pool, v)
 	if err != nil {
 		t.Fatalf("worker creates the signing key: %v", err)

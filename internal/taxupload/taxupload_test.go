@@ -14,7 +14,6 @@ import (
 	"github.com/plusranger/dpp/internal/store"
 	"github.com/plusranger/dpp/internal/taxupload"
 	"github.com/plusranger/dpp/internal/testenv"
-	"github.com/plusranger/dpp/internal/vault"
 )
 
 func TestMain(m *testing.M) {
@@ -30,20 +29,12 @@ func TestMain(m *testing.M) {
 func newStore(t *testing.T) *taxupload.Store {
 	t.Helper()
 	ctx := context.Background()
-	kms := testenv.KMSForTest(t)
 	pool, err := pgxpool.New(ctx, testenv.AsRole(t, testenv.Database(t), store.WorkerRole))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	client, err := vault.NewKMSClient(ctx, "eu-west-2", kms.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.New(client, kms.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testenv.VaultForTest(t)
 	signer, err := evidence.LoadOrCreateSigner(ctx, pool, v)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/plusranger/dpp/internal/devstack"
+	"github.com/plusranger/dpp/internal/vault"
 )
 
 // Fixed identity of the test KMS key seeded into every local-kms we start.
@@ -165,4 +166,21 @@ func StopAll() {
 	StopMailpit()
 	StopGoAWS()
 	StopTemporal()
+}
+
+// VaultForTest returns a vault over the test binary's shared local-kms
+// (KMSForTest) and its key, as the worker builds one; it fails the test if
+// either cannot be made.
+func VaultForTest(t testing.TB) *vault.Vault {
+	t.Helper()
+	k := KMSForTest(t)
+	client, err := k.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(client, k.KeyID)
+	if err != nil {
+		t.Fatalf("testenv: vault: %v", err)
+	}
+	return v
 }
